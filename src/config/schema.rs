@@ -1,0 +1,312 @@
+//! The typed, validated configuration of one stage (recipe, file and stage overrides merged).
+
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageConfig {
+    pub stage: String,
+    pub app: App,
+    pub build: Build,
+    pub shared: Shared,
+    pub hooks: Hooks,
+    pub health: Health,
+    pub rolling: Rolling,
+    pub ssh: Ssh,
+    pub hosts: Vec<Host>,
+    pub balancer: Balancer,
+    pub http_cache: Vec<HttpCache>,
+    /// Ask before deploying to this stage (skipped with `--yes` or without a TTY).
+    pub confirm: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct App {
+    pub name: String,
+    pub recipe: Option<String>,
+    /// Absolute deploy path on every host.
+    pub path: String,
+    pub keep_releases: u32,
+    /// Git repository to build from.
+    pub repository: PathBuf,
+    /// Default revision (the stage's `revision`, else `app.revision`).
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Build {
+    pub commands: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Shared {
+    pub dirs: Vec<String>,
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Hooks {
+    pub prepare: Vec<String>,
+    pub activate: Vec<String>,
+    pub migrate: Option<String>,
+    pub worker: WorkerHooks,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkerHooks {
+    pub prepare: Vec<String>,
+    pub activate: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthFrom {
+    /// Fetched on the app host itself, over ssh (curl).
+    Host,
+    /// Fetched from the deploying machine.
+    Local,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// With `{host}` and `{address}` placeholders; `None` = no health check.
+    pub url: Option<String>,
+    pub from: HealthFrom,
+    pub expect_status: u16,
+    #[serde(with = "duration_str")]
+    pub timeout: Duration,
+    pub retries: u32,
+    #[serde(with = "duration_str")]
+    pub interval: Duration,
+}
+
+impl Health {
+    /// The URL for one host, placeholders filled.
+    pub fn url_for(&self, host: &Host) -> Option<String> {
+        self.url.as_ref().map(|u| {
+            u.replace("{host}", &host.name)
+                .replace("{address}", &host.address)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Batch {
+    Count(u32),
+    Percent(u32),
+}
+
+impl Batch {
+    /// Hosts per batch for `n` app hosts: a percentage rounds down but is at least one;
+    /// a count larger than `n` means all of them.
+    pub fn size(self, n: usize) -> usize {
+        let n = n.max(1);
+        match self {
+            Batch::Count(c) => (c as usize).clamp(1, n),
+            Batch::Percent(p) => (n * p as usize / 100).clamp(1, n),
+        }
+    }
+
+    /// Parses `2`, or `"25%"` as given on the command line.
+    pub fn parse(s: &str) -> Result<Batch, String> {
+        let s = s.trim();
+        let (digits, percent) = match s.strip_suffix('%') {
+            Some(d) => (d.trim(), true),
+            None => (s, false),
+        };
+        let n: u32 = digits
+            .parse()
+            .map_err(|_| format!("`{s}` is not a batch size: write a number of hosts like 2 or a percentage like \"25%\""))?;
+        if n == 0 {
+            return Err(
+                "a batch of 0 hosts would never roll anything: use at least 1 (or \"1%\")".into(),
+            );
+        }
+        if percent {
+            if n > 100 {
+                return Err(format!("a batch of {n}% is over 100%"));
+            }
+            Ok(Batch::Percent(n))
+        } else {
+            Ok(Batch::Count(n))
+        }
+    }
+}
+
+impl std::fmt::Display for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Batch::Count(n) => write!(f, "{n}"),
+            Batch::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rolling {
+    pub batch: Batch,
+    #[serde(with = "duration_str")]
+    pub drain_timeout: Duration,
+    /// Never drain below this many healthy backends.
+    pub min_in_service: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Ssh {
+    pub user: Option<String>,
+    pub config: Option<String>,
+    pub identity: Option<String>,
+    pub known_hosts: Option<String>,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    App,
+    Worker,
+    Migrate,
+    Balancer,
+}
+
+impl Role {
+    pub const ALL: [(&'static str, Role); 4] = [
+        ("app", Role::App),
+        ("worker", Role::Worker),
+        ("migrate", Role::Migrate),
+        ("balancer", Role::Balancer),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Role::ALL
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub name: String,
+    pub address: String,
+    pub roles: Vec<Role>,
+    /// Overrides `ssh.port` for this host.
+    pub port: Option<u16>,
+    /// Overrides `ssh.user` for this host.
+    pub user: Option<String>,
+}
+
+impl Host {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// App and worker hosts get releases.
+    pub fn gets_release(&self) -> bool {
+        self.has(Role::App) || self.has(Role::Worker)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Balancer {
+    None,
+    Varnish {
+        host: String,
+        /// varnishadm `-T`.
+        admin: String,
+        /// varnishadm `-S`.
+        secret: String,
+        /// varnishd `-n` (for varnishstat and varnishadm), when not the default instance.
+        instance: Option<String>,
+        /// host name → backend name.
+        backends: Vec<(String, String)>,
+    },
+    Haproxy {
+        host: String,
+        socket: String,
+        backend: String,
+        /// host name → server name.
+        servers: Vec<(String, String)>,
+    },
+    Command {
+        /// Where the commands run; `None` = on the deploying machine.
+        host: Option<String>,
+        drain: String,
+        undrain: String,
+        /// Prints the number of in-flight requests of `{backend}`; drain waits until it prints 0.
+        in_flight: Option<String>,
+        /// Exits 0 when `{backend}` is healthy in the balancer again.
+        healthy: Option<String>,
+        backends: Vec<(String, String)>,
+    },
+}
+
+impl Balancer {
+    /// The backend (or server) name of a host in the balancer.
+    pub fn backend_of<'a>(&'a self, host: &'a str) -> &'a str {
+        let map = match self {
+            Balancer::None => return host,
+            Balancer::Varnish { backends, .. } => backends,
+            Balancer::Haproxy { servers, .. } => servers,
+            Balancer::Command { backends, .. } => backends,
+        };
+        map.iter()
+            .find(|(h, _)| h == host)
+            .map_or(host, |(_, b)| b.as_str())
+    }
+
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Balancer::None => None,
+            Balancer::Varnish { host, .. } | Balancer::Haproxy { host, .. } => Some(host),
+            Balancer::Command { host, .. } => host.as_deref(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Balancer::None => "none",
+            Balancer::Varnish { .. } => "varnish",
+            Balancer::Haproxy { .. } => "haproxy",
+            Balancer::Command { .. } => "command",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum HttpCache {
+    Varnish {
+        host: String,
+        admin: String,
+        secret: String,
+        instance: Option<String>,
+        bans: Vec<String>,
+    },
+    Http {
+        /// Where the request is sent from; `None` = the deploying machine.
+        host: Option<String>,
+        method: String,
+        url: String,
+        headers: Vec<(String, String)>,
+        expect_status: Option<u16>,
+    },
+    Command {
+        host: Option<String>,
+        commands: Vec<String>,
+    },
+}
+
+mod duration_str {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&super::super::decode::format_duration(*d))
+    }
+}

@@ -1,0 +1,18 @@
+//! `deploy`: rolling, zero-downtime releases to app servers behind a balancer.
+//!
+//! Config → Plan (pure data) → Runner. This crate holds the config, the plan and every
+//! remote command; the binary in `main.rs` is the command line around it.
+
+pub mod balancer;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http_cache;
+pub mod init;
+pub mod plan;
+pub mod release_id;
+pub mod remote;
+pub mod revision;
+pub mod who;
+
+pub use error::Error;

@@ -1,0 +1,538 @@
+//! The deploy plan (SPEC §5): lock, build, upload and prepare, migrate once, roll, ban, finish.
+
+use super::*;
+use crate::config::{Batch as BatchSize, HealthFrom, Host, Role, StageConfig};
+use crate::remote::hooks::HookEnv;
+use crate::remote::{Layout, hooks, journal, lock, release, shared};
+use serde::Serialize;
+
+/// Who runs the deploy; written into the lock so a second deploy can name the holder.
+#[derive(Debug, Clone, Serialize)]
+pub struct Owner {
+    pub user: String,
+    pub machine: String,
+    pub pid: u32,
+    pub stage: String,
+    /// RFC 3339 UTC.
+    pub started: String,
+}
+
+impl Owner {
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).expect("owner serializes")
+    }
+}
+
+pub struct DeployInput<'a> {
+    pub release: &'a str,
+    pub revision: &'a Revision,
+    pub owner: &'a Owner,
+    /// `--batch`, already checked against the host count.
+    pub batch: Option<BatchSize>,
+    pub skip_migrations: bool,
+    pub no_ban: bool,
+    /// Hosts uploading at once.
+    pub upload_parallel: usize,
+}
+
+pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
+    let l = Layout::new(&cfg.app.path);
+    let id = input.release;
+    let env = HookEnv {
+        stage: &cfg.stage,
+        release: id,
+        path: &cfg.app.path,
+    };
+    let release_hosts: Vec<&Host> = cfg.hosts.iter().filter(|h| h.gets_release()).collect();
+    let mut steps = vec![connect_step(cfg), lock_step(cfg, input.owner)];
+    let mut notes = common_notes(cfg);
+
+    // Build, once, locally.
+    let artifact = format!("{id}.tar.gz");
+    let mut build = vec![Action {
+        what: What::Export,
+        on: Target::Local,
+        run: Run::Export {
+            commit: input.revision.commit.clone(),
+            exclude: cfg.build.exclude.clone(),
+        },
+        until: None,
+    }];
+    for c in &cfg.build.commands {
+        build.push(Action::shell(
+            What::Build,
+            Target::Local,
+            Cmd::new("sh").args(["-c", c]),
+        ));
+    }
+    build.push(Action {
+        what: What::Pack,
+        on: Target::Local,
+        run: Run::Pack {
+            file: artifact.clone(),
+        },
+        until: None,
+    });
+    steps.push(Step::parallel(
+        Phase::Build,
+        format!(
+            "build {} once, locally, from a clean export",
+            short(&input.revision.commit)
+        ),
+        1,
+        vec![HostActions {
+            host: "local".into(),
+            actions: build,
+        }],
+    ));
+
+    // Upload and prepare, hosts side by side.
+    let upload = release_hosts
+        .iter()
+        .map(|h| {
+            let mut a = vec![
+                Action::on_host(What::ReadCurrent, &h.name, release::current(&l)),
+                Action {
+                    what: What::Receive,
+                    on: Target::Host(h.name.clone()),
+                    run: Run::Shell {
+                        cmd: release::receive(&l, id),
+                        stdin: Some(artifact.clone()),
+                    },
+                    until: None,
+                },
+                Action::on_host(
+                    What::Unpack,
+                    &h.name,
+                    release::unpack(&l, id, &input.revision.commit),
+                ),
+            ];
+            if let Some(c) = shared::link(&l, id, &cfg.shared.dirs, &cfg.shared.files) {
+                a.push(Action::on_host(What::LinkShared, &h.name, c));
+            }
+            for hook in prepare_hooks(cfg, h) {
+                a.push(Action::on_host(
+                    What::Prepare,
+                    &h.name,
+                    hooks::run(&l.release(id), hook, &env),
+                ));
+            }
+            HostActions {
+                host: h.name.clone(),
+                actions: a,
+            }
+        })
+        .collect();
+    steps.push(Step::parallel(
+        Phase::Upload,
+        format!("upload {artifact}, verify its sha256, unpack, link shared paths, prepare"),
+        input.upload_parallel.max(1),
+        upload,
+    ));
+
+    // Migrate, once.
+    match (
+        &cfg.hooks.migrate,
+        cfg.hosts.iter().find(|h| h.has(Role::Migrate)),
+    ) {
+        (Some(_), _) if input.skip_migrations => {
+            notes.push("migrations skipped (--skip-migrations)".into())
+        }
+        (Some(m), Some(h)) => steps.push(Step::parallel(
+            Phase::Migrate,
+            format!(
+                "migrate once, on {}, in the new release (nothing is live yet)",
+                h.name
+            ),
+            1,
+            vec![HostActions {
+                host: h.name.clone(),
+                actions: vec![Action::on_host(
+                    What::Migrate,
+                    &h.name,
+                    hooks::run(&l.release(id), m, &env),
+                )],
+            }],
+        )),
+        _ => {}
+    }
+
+    let batch = input.batch.unwrap_or(cfg.rolling.batch);
+    let (roll, size) = roll_step(cfg, &l, id, batch, &env);
+    steps.push(roll);
+    if let Some(w) = workers_step(cfg, &l, id, &env) {
+        steps.push(w);
+    }
+    if input.no_ban {
+        notes.push("HTTP cache not banned (--no-ban)".into());
+    } else if let Some(b) = ban_step(cfg) {
+        steps.push(b);
+    }
+    let record = serde_json::json!({
+        "kind": "deploy",
+        "release": id,
+        "commit": input.revision.commit,
+        "revision": input.revision.requested,
+        "stage": cfg.stage,
+        "who": format!("{}@{}", input.owner.user, input.owner.machine),
+        "when": input.owner.started,
+        "outcome": "success",
+    });
+    steps.push(finish_step(cfg, &l, &record.to_string()));
+
+    Plan {
+        kind: PlanKind::Deploy,
+        app: cfg.app.name.clone(),
+        stage: cfg.stage.clone(),
+        path: cfg.app.path.clone(),
+        release: id.to_string(),
+        revision: Some(input.revision.clone()),
+        hosts: host_infos(cfg),
+        balancer: balancer_summary(cfg),
+        batch_size: size,
+        steps,
+        notes,
+    }
+}
+
+pub(super) fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(7)]
+}
+
+fn prepare_hooks<'c>(cfg: &'c StageConfig, h: &Host) -> Vec<&'c String> {
+    let mut v: Vec<&String> = Vec::new();
+    if h.has(Role::App) {
+        v.extend(&cfg.hooks.prepare);
+    }
+    if h.has(Role::Worker) {
+        v.extend(&cfg.hooks.worker.prepare);
+    }
+    v
+}
+
+pub(super) fn common_notes(cfg: &StageConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    if matches!(cfg.balancer, crate::config::Balancer::None) {
+        notes.push("no balancer: app hosts are switched in place, without draining".into());
+    }
+    if cfg.health.url.is_none() {
+        notes.push(
+            "no health check: set [health] url to check each host before it takes traffic".into(),
+        );
+    }
+    notes
+}
+
+pub(super) fn destination(cfg: &StageConfig, h: &Host) -> String {
+    let user = h.user.as_ref().or(cfg.ssh.user.as_ref());
+    let port = h.port.or(cfg.ssh.port);
+    let mut d = String::new();
+    if let Some(u) = user {
+        d.push_str(u);
+        d.push('@');
+    }
+    d.push_str(&h.address);
+    if let Some(p) = port {
+        d.push_str(&format!(":{p}"));
+    }
+    d
+}
+
+pub(super) fn host_infos(cfg: &StageConfig) -> Vec<HostInfo> {
+    cfg.hosts
+        .iter()
+        .map(|h| HostInfo {
+            name: h.name.clone(),
+            destination: destination(cfg, h),
+            roles: h.roles.clone(),
+        })
+        .collect()
+}
+
+pub(super) fn balancer_summary(cfg: &StageConfig) -> String {
+    use crate::config::Balancer as B;
+    match &cfg.balancer {
+        B::None => "none".into(),
+        B::Varnish { host, admin, .. } => format!("varnish on {host} (admin {admin})"),
+        B::Haproxy {
+            host,
+            socket,
+            backend,
+            ..
+        } => format!("haproxy on {host} (backend {backend}, socket {socket})"),
+        B::Command { host, .. } => format!(
+            "command, run {}",
+            host.as_deref()
+                .map_or("locally".to_string(), |h| format!("on {h}"))
+        ),
+    }
+}
+
+pub(super) fn connect_step(cfg: &StageConfig) -> Step {
+    let hosts = cfg
+        .hosts
+        .iter()
+        .map(|h| HostActions {
+            host: h.name.clone(),
+            actions: vec![Action {
+                what: What::Connect,
+                on: Target::Host(h.name.clone()),
+                run: Run::Ssh {
+                    destination: destination(cfg, h),
+                },
+                until: None,
+            }],
+        })
+        .collect();
+    Step::parallel(
+        Phase::Connect,
+        "connect to every host (one multiplexed ssh connection each)",
+        cfg.hosts.len().max(1),
+        hosts,
+    )
+}
+
+pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
+    let l = Layout::new(&cfg.app.path);
+    let json = owner.json();
+    let hosts = cfg
+        .hosts
+        .iter()
+        .filter(|h| h.gets_release())
+        .map(|h| HostActions {
+            host: h.name.clone(),
+            actions: vec![Action::on_host(
+                What::Lock,
+                &h.name,
+                lock::acquire(&l, &json),
+            )],
+        })
+        .collect();
+    Step::parallel(
+        Phase::Lock,
+        "lock every host (if any lock is held: release what was taken, exit 3)",
+        cfg.hosts.len().max(1),
+        hosts,
+    )
+}
+
+/// Drain → wait idle → switch → activate → health → undrain → wait healthy, with journal
+/// entries before each state change. Returns the step and the batch size used.
+pub(super) fn roll_step(
+    cfg: &StageConfig,
+    l: &Layout,
+    id: &str,
+    batch: BatchSize,
+    env: &HookEnv,
+) -> (Step, usize) {
+    let apps: Vec<&Host> = cfg.hosts.iter().filter(|h| h.has(Role::App)).collect();
+    let size = batch.size(apps.len());
+    let batches: Vec<Batch> = apps
+        .chunks(size)
+        .map(|chunk| Batch {
+            hosts: chunk
+                .iter()
+                .map(|h| HostActions {
+                    host: h.name.clone(),
+                    actions: roll_host(cfg, l, id, h, env),
+                })
+                .collect(),
+        })
+        .collect();
+    let title = format!(
+        "roll {} app host{} {} at a time (batch {batch}), keeping at least {} in service",
+        apps.len(),
+        if apps.len() == 1 { "" } else { "s" },
+        size,
+        cfg.rolling.min_in_service
+    );
+    (
+        Step {
+            phase: Phase::Roll,
+            title,
+            parallel: size,
+            batches,
+        },
+        size,
+    )
+}
+
+fn roll_host(cfg: &StageConfig, l: &Layout, id: &str, h: &Host, env: &HookEnv) -> Vec<Action> {
+    let b = &cfg.balancer;
+    let entry = |state| journal::Entry {
+        stage: &cfg.stage,
+        host: &h.name,
+        release: id,
+        state,
+    };
+    let mut a = Vec::new();
+    let on = |op: crate::balancer::Op, what| Action::shell(what, op.on, op.cmd);
+    if let Some(op) = crate::balancer::drain(b, &h.name) {
+        a.push(Action::on_host(
+            What::Journal,
+            &h.name,
+            journal::write(l, &entry(journal::State::Draining)),
+        ));
+        a.push(on(op, What::Drain));
+        if let Some((op, read)) = crate::balancer::in_flight(b, &h.name) {
+            a.push(on(op, What::WaitDrained).until(Until::Idle {
+                read,
+                timeout: cfg.rolling.drain_timeout,
+            }));
+        }
+    }
+    a.push(Action::on_host(
+        What::Journal,
+        &h.name,
+        journal::write(l, &entry(journal::State::Switching)),
+    ));
+    a.push(Action::on_host(
+        What::Switch,
+        &h.name,
+        release::switch(l, id),
+    ));
+    let mut activate: Vec<&String> = cfg.hooks.activate.iter().collect();
+    if h.has(Role::Worker) {
+        activate.extend(&cfg.hooks.worker.activate);
+    }
+    for hook in activate {
+        a.push(Action::on_host(
+            What::Activate,
+            &h.name,
+            hooks::run(&l.release(id), hook, env),
+        ));
+    }
+    if let Some(x) = health_action(cfg, h) {
+        a.push(x);
+    }
+    if let Some(op) = crate::balancer::undrain(b, &h.name) {
+        a.push(Action::on_host(
+            What::Journal,
+            &h.name,
+            journal::write(l, &entry(journal::State::Undraining)),
+        ));
+        a.push(on(op, What::Undrain));
+        if let Some((op, read)) = crate::balancer::healthy(b, &h.name) {
+            let hc = &cfg.health;
+            let timeout = hc.interval * hc.retries + hc.timeout;
+            a.push(on(op, What::WaitHealthy).until(Until::Healthy { read, timeout }));
+        }
+    }
+    a.push(Action::on_host(What::Journal, &h.name, journal::clear(l)));
+    a
+}
+
+fn health_action(cfg: &StageConfig, h: &Host) -> Option<Action> {
+    let hc = &cfg.health;
+    let url = hc.url_for(h)?;
+    let until = Until::Status {
+        expect: hc.expect_status,
+        retries: hc.retries,
+        interval: hc.interval,
+    };
+    Some(match hc.from {
+        HealthFrom::Host => Action::on_host(
+            What::Health,
+            &h.name,
+            crate::remote::health::fetch_status(&url, hc.timeout),
+        )
+        .until(until),
+        HealthFrom::Local => Action {
+            what: What::Health,
+            on: Target::Local,
+            run: Run::Http {
+                method: "GET".into(),
+                url,
+                headers: vec![],
+                expect_status: Some(hc.expect_status),
+                timeout: hc.timeout,
+            },
+            until: Some(until),
+        },
+    })
+}
+
+/// Worker-only hosts: switch, then their activate hooks, side by side, no drain.
+pub(super) fn workers_step(cfg: &StageConfig, l: &Layout, id: &str, env: &HookEnv) -> Option<Step> {
+    let hosts: Vec<HostActions> = cfg
+        .hosts
+        .iter()
+        .filter(|h| h.has(Role::Worker) && !h.has(Role::App))
+        .map(|h| {
+            let mut a = vec![Action::on_host(
+                What::Switch,
+                &h.name,
+                release::switch(l, id),
+            )];
+            for hook in &cfg.hooks.worker.activate {
+                a.push(Action::on_host(
+                    What::Activate,
+                    &h.name,
+                    hooks::run(&l.release(id), hook, env),
+                ));
+            }
+            HostActions {
+                host: h.name.clone(),
+                actions: a,
+            }
+        })
+        .collect();
+    (!hosts.is_empty()).then(|| {
+        let n = hosts.len();
+        Step::parallel(
+            Phase::Workers,
+            "switch worker hosts (no traffic, no drain), then their activate hooks",
+            n,
+            hosts,
+        )
+    })
+}
+
+pub(super) fn ban_step(cfg: &StageConfig) -> Option<Step> {
+    let actions: Vec<Action> = cfg
+        .http_cache
+        .iter()
+        .flat_map(crate::http_cache::ban)
+        .collect();
+    (!actions.is_empty()).then(|| {
+        Step::parallel(
+            Phase::Ban,
+            "ban the HTTP cache, once, after the last host",
+            1,
+            vec![HostActions {
+                host: "cache".into(),
+                actions,
+            }],
+        )
+    })
+}
+
+pub(super) fn finish_step(cfg: &StageConfig, l: &Layout, record: &str) -> Step {
+    let hosts = cfg
+        .hosts
+        .iter()
+        .filter(|h| h.gets_release())
+        .map(|h| HostActions {
+            host: h.name.clone(),
+            actions: vec![
+                Action::on_host(What::Record, &h.name, release::record(l, record)),
+                Action {
+                    what: What::Cleanup,
+                    on: Target::Host(h.name.clone()),
+                    run: Run::Cleanup {
+                        keep: cfg.app.keep_releases,
+                        list: release::list(l),
+                    },
+                    until: None,
+                },
+                Action::on_host(What::Unlock, &h.name, lock::release(l)),
+            ],
+        })
+        .collect();
+    Step::parallel(
+        Phase::Finish,
+        "record the release, remove old releases, unlock",
+        cfg.hosts.len().max(1),
+        hosts,
+    )
+}

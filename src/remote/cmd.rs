@@ -1,0 +1,172 @@
+//! A remote command as data: words joined by a few fixed shell operators.
+//!
+//! Every word is quoted when rendered, so a value from the config or the command line can
+//! never become shell syntax. The only unquoted text in a rendered command is the operators
+//! this module writes itself (`&&`, `|`, `>`, `>>`, `<`).
+
+use serde::Serialize;
+use std::fmt;
+
+/// One simple command: a program and its arguments, plus an optional redirection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Simple {
+    words: Vec<String>,
+    redirect: Option<Redirect>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Redirect {
+    /// `> file`
+    Write(String),
+    /// `>> file`
+    Append(String),
+    /// `< file`
+    Read(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    And,
+    Pipe,
+}
+
+/// A shell command line built from quoted words: `a && b | c > file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    first: Simple,
+    rest: Vec<(Op, Simple)>,
+}
+
+impl Cmd {
+    /// Starts a command with its program name.
+    pub fn new(program: impl Into<String>) -> Self {
+        Cmd {
+            first: Simple {
+                words: vec![program.into()],
+                redirect: None,
+            },
+            rest: Vec::new(),
+        }
+    }
+
+    fn last(&mut self) -> &mut Simple {
+        match self.rest.last_mut() {
+            Some((_, s)) => s,
+            None => &mut self.first,
+        }
+    }
+
+    /// Adds one argument (one word, however many spaces or quotes it holds).
+    pub fn arg(mut self, word: impl Into<String>) -> Self {
+        self.last().words.push(word.into());
+        self
+    }
+
+    /// Adds several arguments.
+    pub fn args<I, S>(mut self, words: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.last().words.extend(words.into_iter().map(Into::into));
+        self
+    }
+
+    /// `self && next`: run `next` only when `self` succeeded.
+    pub fn and(mut self, next: Cmd) -> Self {
+        self.rest.push((Op::And, next.first));
+        self.rest.extend(next.rest);
+        self
+    }
+
+    /// `self | next`.
+    pub fn pipe(mut self, next: Cmd) -> Self {
+        self.rest.push((Op::Pipe, next.first));
+        self.rest.extend(next.rest);
+        self
+    }
+
+    /// `> path` on the last simple command.
+    pub fn write_to(mut self, path: impl Into<String>) -> Self {
+        self.last().redirect = Some(Redirect::Write(path.into()));
+        self
+    }
+
+    /// `>> path` on the last simple command.
+    pub fn append_to(mut self, path: impl Into<String>) -> Self {
+        self.last().redirect = Some(Redirect::Append(path.into()));
+        self
+    }
+
+    /// `< path` on the last simple command.
+    pub fn read_from(mut self, path: impl Into<String>) -> Self {
+        self.last().redirect = Some(Redirect::Read(path.into()));
+        self
+    }
+
+    /// Joins commands with `&&`; `None` when the list is empty.
+    pub fn all(cmds: impl IntoIterator<Item = Cmd>) -> Option<Cmd> {
+        cmds.into_iter().reduce(Cmd::and)
+    }
+
+    /// The program of the first simple command (for messages).
+    pub fn program(&self) -> &str {
+        &self.first.words[0]
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_simple(f, &self.first)?;
+        for (op, s) in &self.rest {
+            f.write_str(match op {
+                Op::And => " && ",
+                Op::Pipe => " | ",
+            })?;
+            write_simple(f, s)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_simple(f: &mut fmt::Formatter<'_>, s: &Simple) -> fmt::Result {
+    for (i, w) in s.words.iter().enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        f.write_str(&quote(w))?;
+    }
+    match &s.redirect {
+        Some(Redirect::Write(p)) => write!(f, " > {}", quote(p)),
+        Some(Redirect::Append(p)) => write!(f, " >> {}", quote(p)),
+        Some(Redirect::Read(p)) => write!(f, " < {}", quote(p)),
+        None => Ok(()),
+    }
+}
+
+impl Serialize for Cmd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Quotes one word for a POSIX shell. Words made only of characters that are never special
+/// stay bare, for readability; everything else goes in single quotes, with `'` written as
+/// `'\''`. Inside single quotes nothing is special (not `$`, `` ` ``, `\`, `;` or newline).
+pub fn quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        return word.to_string();
+    }
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('\'');
+    for c in word.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}

@@ -1,0 +1,13 @@
+//! Every remote command `deploy` runs, built from quoted words in one place per concern.
+
+pub mod cmd;
+pub mod health;
+pub mod hooks;
+pub mod journal;
+pub mod layout;
+pub mod lock;
+pub mod release;
+pub mod shared;
+
+pub use cmd::{Cmd, quote};
+pub use layout::Layout;
