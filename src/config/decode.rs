@@ -181,7 +181,12 @@ impl<'d, 'v> Table<'d, 'v> {
         );
     }
 
+    /// Reports a required key as missing (unless it is there with a wrong type, which was
+    /// reported already).
     pub fn missing(&self, key: &str, hint: Option<String>) {
+        if self.val.get(key).is_some() {
+            return;
+        }
         self.d.error(
             self.loc(),
             &self.key_path(key),

@@ -77,12 +77,15 @@ fn write_step(f: &mut fmt::Formatter<'_>, step: &Step) -> fmt::Result {
         for (i, b) in step.batches.iter().enumerate() {
             let names: Vec<&str> = b.hosts.iter().map(|h| h.host.as_str()).collect();
             writeln!(f, "   batch {}/{n}: {}", i + 1, names.join(", "))?;
+            let nested = b.hosts.len() > 1;
             for h in &b.hosts {
-                if b.hosts.len() > 1 {
+                if nested {
                     writeln!(f, "     {}:", h.host)?;
                 }
                 for a in &h.actions {
-                    writeln!(f, "     {}", action_line(a, None))?;
+                    let line = action_line(a, None);
+                    let pad = if nested { "       " } else { "     " };
+                    writeln!(f, "{pad}{}", line.replace('\n', &format!("\n{}", &pad[5..])))?;
                 }
             }
         }
@@ -176,7 +179,7 @@ fn action_line(a: &Action, group_host: Option<&str>) -> String {
                 " (timeout {})",
                 crate::config::decode::format_duration(*timeout)
             );
-            if let Some(e) = expect_status {
+            if let (Some(e), None) = (expect_status, &a.until) {
                 let _ = write!(s, ", expect {e}");
             }
         }
