@@ -74,77 +74,514 @@ struct Case {
     says: &'static str,
 }
 
-const fn case(name: &'static str, edits: &'static [(&'static str, &'static str)], key: &'static str, says: &'static str) -> Case {
-    Case { name, edits, key, says }
+const fn case(
+    name: &'static str,
+    edits: &'static [(&'static str, &'static str)],
+    key: &'static str,
+    says: &'static str,
+) -> Case {
+    Case {
+        name,
+        edits,
+        key,
+        says,
+    }
 }
 
-const HOSTS: &str = "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\", \"migrate\"] },";
+const HOSTS: &str =
+    "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\", \"migrate\"] },";
 const WEB2: &str = "  { name = \"web2\", address = \"127.0.0.2\", roles = [\"app\"] },";
 const LB1: &str = "  { name = \"lb1\", address = \"127.0.0.4\", roles = [\"balancer\"] },";
 
 const CASES: &[Case] = &[
-    case("unknown top-level key", &[("[app]\n", "«colour = \"red\"\n[app]\n")], "colour", "unknown key `colour`"),
-    case("typo in app key", &[("keep_releases = 3", "«keep_release = 3")], "app.keep_release", "did you mean `keep_releases`?"),
-    case("unknown stage key", &[("[stages.production]\n", "[stages.production]\n«host = \"x\"\n")], "stages.production.host", "did you mean `hosts`?"),
-    case("unknown host key", &[(WEB2, "  { name = \"web2\", «adress = \"127.0.0.2\", roles = [\"app\"] },")], "stages.production.hosts[1].adress", "did you mean `address`?"),
-    case("unknown balancer key", &[("admin = \"127.0.0.1:6082\"", "«admn = \"127.0.0.1:6082\"")], "stages.production.balancer.admn", "did you mean `admin`?"),
-    case("unknown http_cache key", &[("bans = [", "«banz = [")], "stages.production.http_cache[0].banz", "did you mean `bans`?"),
-    case("unknown worker hook key", &[("activate = [\"php bin/console messenger", "«activte = [\"php bin/console messenger")], "hooks.worker.activte", "did you mean `activate`?"),
-    case("unknown ssh key", &[("user = \"deploy\"", "«usr = \"deploy\"")], "ssh.usr", "did you mean `user`?"),
-    case("name is a number", &[("name = \"shop\"", "name = «42")], "app.name", "expected a string, found an integer"),
-    case("invalid app name", &[("name = \"shop\"", "name = «\"my shop\"")], "app.name", "not a valid app name"),
-    case("keep_releases is a string", &[("keep_releases = 3", "keep_releases = «\"3\"")], "app.keep_releases", "expected an integer, found a string"),
-    case("keep_releases is zero", &[("keep_releases = 3", "keep_releases = «0")], "app.keep_releases", "from 1 to 1000, found 0"),
-    case("relative deploy path", &[("path = \"/var/www/shop\"", "path = «\"var/www/shop\"")], "app.path", "is relative"),
-    case("deploy path with ..", &[("path = \"/var/www/shop\"", "path = «\"/var/www/../shop\"")], "app.path", "plain absolute folder"),
-    case("deploy path missing", &[("[app]\nname", "«[app]\nname"), ("path = \"/var/www/shop\"\n", "")], "app.path", "missing key `path`"),
-    case("unknown recipe", &[("name = \"shop\"", "name = \"shop\"\nrecipe = «\"symfoni\"")], "app.recipe", "did you mean `symfony`? known recipes: symfony, laravel, rails, django, node, static"),
-    case("build commands is a string", &[("commands = [\"make assets\"]", "commands = «\"make assets\"")], "build.commands", "expected an array of strings, found a string"),
-    case("empty build command", &[("commands = [\"make assets\"]", "commands = [«\"  \"]")], "build.commands", "empty command"),
-    case("exclude escapes the repo", &[("exclude = [\"tests/\"]", "exclude = [«\"../secrets\"]")], "build.exclude", "without `..`"),
-    case("shared dir escapes the release", &[("dirs = [\"var/log\"]", "dirs = [«\"../../etc\"]")], "shared.dirs", "escapes the release"),
-    case("shared file is absolute", &[("files = [\".env.local\"]", "files = [«\"/etc/passwd\"]")], "shared.files", "is absolute"),
-    case("prepare is not an array", &[("prepare = [\"php bin/console cache:warmup\"]", "prepare = «\"php bin/console cache:warmup\"")], "hooks.prepare", "expected an array of strings"),
-    case("migrate without a migrate host", &[(HOSTS, "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\"] },"), ("migrate = \"php", "migrate = «\"php")], "hooks.migrate", "no host has the role `migrate`"),
-    case("migrate role on a host without a release", &[(HOSTS, "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\"] },"), (LB1, "  { name = \"lb1\", address = \"127.0.0.4\", roles = «[\"balancer\", \"migrate\"] },")], "stages.production.hosts[3].roles", "gets no release"),
-    case("health url is not http", &[("url = \"http://{address}:8080/health\"", "url = «\"{address}:8080/health\"")], "health.url", "not an http(s) URL"),
-    case("health from is unknown", &[("[health]\n", "[health]\nfrom = «\"remote\"\n")], "health.from", "expected \"host\" or \"local\""),
-    case("expect_status out of range", &[("expect_status = 200", "expect_status = «99")], "health.expect_status", "from 100 to 599, found 99"),
-    case("timeout without unit", &[("timeout = \"5s\"", "timeout = «\"5\"")], "health.timeout", "`5` is not a duration"),
-    case("timeout is a number", &[("timeout = \"5s\"", "timeout = «5")], "health.timeout", "expected a duration string"),
-    case("retries is zero", &[("retries = 10", "retries = «0")], "health.retries", "found 0"),
-    case("batch of zero", &[("batch = 1", "batch = «0")], "rolling.batch", "a batch of 0 hosts"),
-    case("batch over 100%", &[("batch = 1", "batch = «\"150%\"")], "rolling.batch", "over 100%"),
-    case("batch is nonsense", &[("batch = 1", "batch = «\"half\"")], "rolling.batch", "not a batch size"),
-    case("batch is a float", &[("batch = 1", "batch = «1.5")], "rolling.batch", "found a float"),
-    case("min_in_service makes rolling impossible", &[("batch = 1", "batch = 1\nmin_in_service = «3")], "rolling.min_in_service", "only 2 stay in service"),
-    case("batch leaves nobody in service", &[("batch = 1", "batch = «\"100%\"")], "rolling.batch", "only 0 stay in service"),
-    case("min_in_service over the host count", &[("batch = 1", "batch = 1\nmin_in_service = «5")], "rolling.min_in_service", "more than the 3 app hosts"),
-    case("drain_timeout unit", &[("drain_timeout = \"10s\"", "drain_timeout = «\"10 seconds\"")], "rolling.drain_timeout", "not a duration"),
-    case("ssh port out of range", &[("port = @PORT@", "port = «70000")], "ssh.port", "from 1 to 65535"),
-    case("empty host list", &[("hosts = [\n", "hosts = «[\n"), (HOSTS, ""), (WEB2, ""), ("  { name = \"web3\", address = \"127.0.0.3\", roles = [\"app\"] },", ""), (LB1, "")], "stages.production.hosts", "the host list is empty"),
-    case("duplicate host name", &[(WEB2, "  { name = «\"web1\", address = \"127.0.0.2\", roles = [\"app\"] },")], "stages.production.hosts[1].name", "duplicate host name `web1`"),
-    case("duplicate address", &[(WEB2, "  { name = \"web2\", address = «\"127.0.0.1\", roles = [\"app\"] },")], "stages.production.hosts[1].address", "same address"),
-    case("no app host", &[("hosts = [\n", "hosts = «[\n"), ("roles = [\"app\", \"migrate\"]", "roles = [\"worker\", \"migrate\"]"), ("roles = [\"app\"] },\n  { name = \"web3\"", "roles = [\"worker\"] },\n  { name = \"web3\""), ("127.0.0.3\", roles = [\"app\"]", "127.0.0.3\", roles = [\"worker\"]")], "stages.production.hosts", "no host has the role `app`"),
-    case("unknown role", &[(WEB2, "  { name = \"web2\", address = \"127.0.0.2\", roles = [«\"ap\"] },")], "stages.production.hosts[1].roles[0]", "did you mean `app`?"),
-    case("no roles", &[(WEB2, "  { name = \"web2\", address = \"127.0.0.2\", roles = «[] },")], "stages.production.hosts[1].roles", "at least one role"),
-    case("host without address", &[(WEB2, "  «{ name = \"web2\", roles = [\"app\"] },")], "stages.production.hosts[1].address", "missing key `address`"),
-    case("invalid host name", &[(WEB2, "  { name = «\"web 2\", address = \"127.0.0.2\", roles = [\"app\"] },")], "stages.production.hosts[1].name", "not a valid host name"),
-    case("balancer host not defined", &[("kind = \"varnish\"\nhost = \"lb1\"\nadmin", "kind = \"varnish\"\nhost = «\"lb2\"\nadmin")], "stages.production.balancer.host", "did you mean `lb1`?"),
-    case("unknown balancer kind", &[("kind = \"varnish\"\nhost = \"lb1\"\nadmin", "kind = «\"nginx\"\nhost = \"lb1\"\nadmin")], "stages.production.balancer.kind", "kinds are varnish, haproxy, command, none"),
-    case("backend mapping names an unknown host", &[("admin = \"127.0.0.1:6082\"", "admin = \"127.0.0.1:6082\"\nbackends = { «web9 = \"web9\" }")], "stages.production.balancer.backends.web9", "not a host of this stage"),
-    case("varnish admin is not host:port", &[("admin = \"127.0.0.1:6082\"", "admin = «\"127.0.0.1\"")], "stages.production.balancer.admin", "not HOST:PORT"),
-    case("haproxy socket is relative", &[("kind = \"varnish\"\nhost = \"lb1\"\nadmin = \"127.0.0.1:6082\"", "kind = \"haproxy\"\nhost = \"lb1\"\nsocket = «\"admin.sock\"")], "stages.production.balancer.socket", "absolute path"),
-    case("command balancer without drain", &[("[stages.production.balancer]\nkind = \"varnish\"\nhost = \"lb1\"\nadmin = \"127.0.0.1:6082\"", "«[stages.production.balancer]\nkind = \"command\"\nundrain = \"lb undrain {backend}\"")], "stages.production.balancer.drain", "missing key `drain`"),
-    case("http_cache host not defined", &[("kind = \"varnish\"\nhost = \"lb1\"\nbans", "kind = \"varnish\"\nhost = «\"cache9\"\nbans")], "stages.production.http_cache[0].host", "not a host of this stage"),
-    case("http_cache url is not http", &[("kind = \"varnish\"\nhost = \"lb1\"\nbans = [\"req.url ~ .\"]", "kind = \"http\"\nurl = «\"ftp://cache/\"")], "stages.production.http_cache[0].url", "not an http(s) URL"),
-    case("stage named like a command", &[("[stages.production]\n", "[stages.«rollback]\nhosts = [{ name = \"w\", address = \"127.0.0.9\", roles = [\"app\"] }]\n\n[stages.production]\n")], "stages.rollback", "`deploy rollback` is a command"),
-    case("confirm is not a boolean", &[("[stages.production]\n", "[stages.production]\nconfirm = «\"yes\"\n")], "stages.production.confirm", "expected true or false"),
-    case("stage override: unknown key", &[("[stages.production.balancer]", "[stages.production.rolling]\n«bach = 2\n\n[stages.production.balancer]")], "stages.production.rolling.bach", "did you mean `batch`?"),
-    case("stage override: wrong type", &[("[stages.production.balancer]", "[stages.production.health]\nretries = «\"many\"\n\n[stages.production.balancer]")], "stages.production.health.retries", "expected an integer"),
-    case("missing environment variable", &[("user = \"deploy\"", "user = «\"${DEPLOY_TEST_SURELY_UNSET}\"")], "ssh.user", "environment variable `DEPLOY_TEST_SURELY_UNSET` is not set"),
-    case("unclosed variable", &[("user = \"deploy\"", "user = «\"${DEPLOY_USER\"")], "ssh.user", "unclosed `${`"),
-    case("no stages at all", &[("[stages.production]\n", "[other]\n"), ("hosts = [\n", "hosts = [\n"), ("[stages.production.balancer]", "[other.balancer]"), ("[[stages.production.http_cache]]", "[[other.http_cache]]"), ("[app]\n", "«[app]\n")], "stages", "no `[stages.NAME]` table"),
+    case(
+        "unknown top-level key",
+        &[("[app]\n", "«colour = \"red\"\n[app]\n")],
+        "colour",
+        "unknown key `colour`",
+    ),
+    case(
+        "typo in app key",
+        &[("keep_releases = 3", "«keep_release = 3")],
+        "app.keep_release",
+        "did you mean `keep_releases`?",
+    ),
+    case(
+        "unknown stage key",
+        &[(
+            "[stages.production]\n",
+            "[stages.production]\n«host = \"x\"\n",
+        )],
+        "stages.production.host",
+        "did you mean `hosts`?",
+    ),
+    case(
+        "unknown host key",
+        &[(
+            WEB2,
+            "  { name = \"web2\", «adress = \"127.0.0.2\", roles = [\"app\"] },",
+        )],
+        "stages.production.hosts[1].adress",
+        "did you mean `address`?",
+    ),
+    case(
+        "unknown balancer key",
+        &[("admin = \"127.0.0.1:6082\"", "«admn = \"127.0.0.1:6082\"")],
+        "stages.production.balancer.admn",
+        "did you mean `admin`?",
+    ),
+    case(
+        "unknown http_cache key",
+        &[("bans = [", "«banz = [")],
+        "stages.production.http_cache[0].banz",
+        "did you mean `bans`?",
+    ),
+    case(
+        "unknown worker hook key",
+        &[(
+            "activate = [\"php bin/console messenger",
+            "«activte = [\"php bin/console messenger",
+        )],
+        "hooks.worker.activte",
+        "did you mean `activate`?",
+    ),
+    case(
+        "unknown ssh key",
+        &[("user = \"deploy\"", "«usr = \"deploy\"")],
+        "ssh.usr",
+        "did you mean `user`?",
+    ),
+    case(
+        "name is a number",
+        &[("name = \"shop\"", "name = «42")],
+        "app.name",
+        "expected a string, found an integer",
+    ),
+    case(
+        "invalid app name",
+        &[("name = \"shop\"", "name = «\"my shop\"")],
+        "app.name",
+        "not a valid app name",
+    ),
+    case(
+        "keep_releases is a string",
+        &[("keep_releases = 3", "keep_releases = «\"3\"")],
+        "app.keep_releases",
+        "expected an integer, found a string",
+    ),
+    case(
+        "keep_releases is zero",
+        &[("keep_releases = 3", "keep_releases = «0")],
+        "app.keep_releases",
+        "from 1 to 1000, found 0",
+    ),
+    case(
+        "relative deploy path",
+        &[("path = \"/var/www/shop\"", "path = «\"var/www/shop\"")],
+        "app.path",
+        "is relative",
+    ),
+    case(
+        "deploy path with ..",
+        &[("path = \"/var/www/shop\"", "path = «\"/var/www/../shop\"")],
+        "app.path",
+        "plain absolute folder",
+    ),
+    case(
+        "deploy path missing",
+        &[
+            ("[app]\nname", "«[app]\nname"),
+            ("path = \"/var/www/shop\"\n", ""),
+        ],
+        "app.path",
+        "missing key `path`",
+    ),
+    case(
+        "unknown recipe",
+        &[("name = \"shop\"", "name = \"shop\"\nrecipe = «\"symfoni\"")],
+        "app.recipe",
+        "did you mean `symfony`? known recipes: symfony, laravel, rails, django, node, static",
+    ),
+    case(
+        "build commands is a string",
+        &[(
+            "commands = [\"make assets\"]",
+            "commands = «\"make assets\"",
+        )],
+        "build.commands",
+        "expected an array of strings, found a string",
+    ),
+    case(
+        "empty build command",
+        &[("commands = [\"make assets\"]", "commands = [«\"  \"]")],
+        "build.commands",
+        "empty command",
+    ),
+    case(
+        "exclude escapes the repo",
+        &[("exclude = [\"tests/\"]", "exclude = [«\"../secrets\"]")],
+        "build.exclude",
+        "without `..`",
+    ),
+    case(
+        "shared dir escapes the release",
+        &[("dirs = [\"var/log\"]", "dirs = [«\"../../etc\"]")],
+        "shared.dirs",
+        "escapes the release",
+    ),
+    case(
+        "shared file is absolute",
+        &[("files = [\".env.local\"]", "files = [«\"/etc/passwd\"]")],
+        "shared.files",
+        "is absolute",
+    ),
+    case(
+        "prepare is not an array",
+        &[(
+            "prepare = [\"php bin/console cache:warmup\"]",
+            "prepare = «\"php bin/console cache:warmup\"",
+        )],
+        "hooks.prepare",
+        "expected an array of strings",
+    ),
+    case(
+        "migrate without a migrate host",
+        &[
+            (
+                HOSTS,
+                "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\"] },",
+            ),
+            ("migrate = \"php", "migrate = «\"php"),
+        ],
+        "hooks.migrate",
+        "no host has the role `migrate`",
+    ),
+    case(
+        "migrate role on a host without a release",
+        &[
+            (
+                HOSTS,
+                "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\"] },",
+            ),
+            (
+                LB1,
+                "  { name = \"lb1\", address = \"127.0.0.4\", roles = «[\"balancer\", \"migrate\"] },",
+            ),
+        ],
+        "stages.production.hosts[3].roles",
+        "gets no release",
+    ),
+    case(
+        "health url is not http",
+        &[(
+            "url = \"http://{address}:8080/health\"",
+            "url = «\"{address}:8080/health\"",
+        )],
+        "health.url",
+        "not an http(s) URL",
+    ),
+    case(
+        "health from is unknown",
+        &[("[health]\n", "[health]\nfrom = «\"remote\"\n")],
+        "health.from",
+        "expected \"host\" or \"local\"",
+    ),
+    case(
+        "expect_status out of range",
+        &[("expect_status = 200", "expect_status = «99")],
+        "health.expect_status",
+        "from 100 to 599, found 99",
+    ),
+    case(
+        "timeout without unit",
+        &[("timeout = \"5s\"", "timeout = «\"5\"")],
+        "health.timeout",
+        "`5` is not a duration",
+    ),
+    case(
+        "timeout is a number",
+        &[("timeout = \"5s\"", "timeout = «5")],
+        "health.timeout",
+        "expected a duration string",
+    ),
+    case(
+        "retries is zero",
+        &[("retries = 10", "retries = «0")],
+        "health.retries",
+        "found 0",
+    ),
+    case(
+        "batch of zero",
+        &[("batch = 1", "batch = «0")],
+        "rolling.batch",
+        "a batch of 0 hosts",
+    ),
+    case(
+        "batch over 100%",
+        &[("batch = 1", "batch = «\"150%\"")],
+        "rolling.batch",
+        "over 100%",
+    ),
+    case(
+        "batch is nonsense",
+        &[("batch = 1", "batch = «\"half\"")],
+        "rolling.batch",
+        "not a batch size",
+    ),
+    case(
+        "batch is a float",
+        &[("batch = 1", "batch = «1.5")],
+        "rolling.batch",
+        "found a float",
+    ),
+    case(
+        "min_in_service makes rolling impossible",
+        &[("batch = 1", "batch = 1\nmin_in_service = «3")],
+        "rolling.min_in_service",
+        "only 2 stay in service",
+    ),
+    case(
+        "batch leaves nobody in service",
+        &[("batch = 1", "batch = «\"100%\"")],
+        "rolling.batch",
+        "only 0 stay in service",
+    ),
+    case(
+        "min_in_service over the host count",
+        &[("batch = 1", "batch = 1\nmin_in_service = «5")],
+        "rolling.min_in_service",
+        "more than the 3 app hosts",
+    ),
+    case(
+        "drain_timeout unit",
+        &[("drain_timeout = \"10s\"", "drain_timeout = «\"10 seconds\"")],
+        "rolling.drain_timeout",
+        "not a duration",
+    ),
+    case(
+        "ssh port out of range",
+        &[("port = @PORT@", "port = «70000")],
+        "ssh.port",
+        "from 1 to 65535",
+    ),
+    case(
+        "empty host list",
+        &[
+            ("hosts = [\n", "hosts = «[\n"),
+            (HOSTS, ""),
+            (WEB2, ""),
+            (
+                "  { name = \"web3\", address = \"127.0.0.3\", roles = [\"app\"] },",
+                "",
+            ),
+            (LB1, ""),
+        ],
+        "stages.production.hosts",
+        "the host list is empty",
+    ),
+    case(
+        "duplicate host name",
+        &[(
+            WEB2,
+            "  { name = «\"web1\", address = \"127.0.0.2\", roles = [\"app\"] },",
+        )],
+        "stages.production.hosts[1].name",
+        "duplicate host name `web1`",
+    ),
+    case(
+        "duplicate address",
+        &[(
+            WEB2,
+            "  { name = \"web2\", address = «\"127.0.0.1\", roles = [\"app\"] },",
+        )],
+        "stages.production.hosts[1].address",
+        "same address",
+    ),
+    case(
+        "no app host",
+        &[
+            ("hosts = [\n", "hosts = «[\n"),
+            (
+                "roles = [\"app\", \"migrate\"]",
+                "roles = [\"worker\", \"migrate\"]",
+            ),
+            (
+                "roles = [\"app\"] },\n  { name = \"web3\"",
+                "roles = [\"worker\"] },\n  { name = \"web3\"",
+            ),
+            (
+                "127.0.0.3\", roles = [\"app\"]",
+                "127.0.0.3\", roles = [\"worker\"]",
+            ),
+        ],
+        "stages.production.hosts",
+        "no host has the role `app`",
+    ),
+    case(
+        "unknown role",
+        &[(
+            WEB2,
+            "  { name = \"web2\", address = \"127.0.0.2\", roles = [«\"ap\"] },",
+        )],
+        "stages.production.hosts[1].roles[0]",
+        "did you mean `app`?",
+    ),
+    case(
+        "no roles",
+        &[(
+            WEB2,
+            "  { name = \"web2\", address = \"127.0.0.2\", roles = «[] },",
+        )],
+        "stages.production.hosts[1].roles",
+        "at least one role",
+    ),
+    case(
+        "host without address",
+        &[(WEB2, "  «{ name = \"web2\", roles = [\"app\"] },")],
+        "stages.production.hosts[1].address",
+        "missing key `address`",
+    ),
+    case(
+        "invalid host name",
+        &[(
+            WEB2,
+            "  { name = «\"web 2\", address = \"127.0.0.2\", roles = [\"app\"] },",
+        )],
+        "stages.production.hosts[1].name",
+        "not a valid host name",
+    ),
+    case(
+        "balancer host not defined",
+        &[(
+            "kind = \"varnish\"\nhost = \"lb1\"\nadmin",
+            "kind = \"varnish\"\nhost = «\"lb2\"\nadmin",
+        )],
+        "stages.production.balancer.host",
+        "did you mean `lb1`?",
+    ),
+    case(
+        "unknown balancer kind",
+        &[(
+            "kind = \"varnish\"\nhost = \"lb1\"\nadmin",
+            "kind = «\"nginx\"\nhost = \"lb1\"\nadmin",
+        )],
+        "stages.production.balancer.kind",
+        "kinds are varnish, haproxy, command, none",
+    ),
+    case(
+        "backend mapping names an unknown host",
+        &[(
+            "admin = \"127.0.0.1:6082\"",
+            "admin = \"127.0.0.1:6082\"\nbackends = { «web9 = \"web9\" }",
+        )],
+        "stages.production.balancer.backends.web9",
+        "not a host of this stage",
+    ),
+    case(
+        "varnish admin is not host:port",
+        &[("admin = \"127.0.0.1:6082\"", "admin = «\"127.0.0.1\"")],
+        "stages.production.balancer.admin",
+        "not HOST:PORT",
+    ),
+    case(
+        "haproxy socket is relative",
+        &[(
+            "kind = \"varnish\"\nhost = \"lb1\"\nadmin = \"127.0.0.1:6082\"",
+            "kind = \"haproxy\"\nhost = \"lb1\"\nsocket = «\"admin.sock\"",
+        )],
+        "stages.production.balancer.socket",
+        "absolute path",
+    ),
+    case(
+        "command balancer without drain",
+        &[(
+            "[stages.production.balancer]\nkind = \"varnish\"\nhost = \"lb1\"\nadmin = \"127.0.0.1:6082\"",
+            "«[stages.production.balancer]\nkind = \"command\"\nundrain = \"lb undrain {backend}\"",
+        )],
+        "stages.production.balancer.drain",
+        "missing key `drain`",
+    ),
+    case(
+        "http_cache host not defined",
+        &[(
+            "kind = \"varnish\"\nhost = \"lb1\"\nbans",
+            "kind = \"varnish\"\nhost = «\"cache9\"\nbans",
+        )],
+        "stages.production.http_cache[0].host",
+        "not a host of this stage",
+    ),
+    case(
+        "http_cache url is not http",
+        &[(
+            "kind = \"varnish\"\nhost = \"lb1\"\nbans = [\"req.url ~ .\"]",
+            "kind = \"http\"\nurl = «\"ftp://cache/\"",
+        )],
+        "stages.production.http_cache[0].url",
+        "not an http(s) URL",
+    ),
+    case(
+        "stage named like a command",
+        &[(
+            "[stages.production]\n",
+            "[stages.«rollback]\nhosts = [{ name = \"w\", address = \"127.0.0.9\", roles = [\"app\"] }]\n\n[stages.production]\n",
+        )],
+        "stages.rollback",
+        "`deploy rollback` is a command",
+    ),
+    case(
+        "confirm is not a boolean",
+        &[(
+            "[stages.production]\n",
+            "[stages.production]\nconfirm = «\"yes\"\n",
+        )],
+        "stages.production.confirm",
+        "expected true or false",
+    ),
+    case(
+        "stage override: unknown key",
+        &[(
+            "[stages.production.balancer]",
+            "[stages.production.rolling]\n«bach = 2\n\n[stages.production.balancer]",
+        )],
+        "stages.production.rolling.bach",
+        "did you mean `batch`?",
+    ),
+    case(
+        "stage override: wrong type",
+        &[(
+            "[stages.production.balancer]",
+            "[stages.production.health]\nretries = «\"many\"\n\n[stages.production.balancer]",
+        )],
+        "stages.production.health.retries",
+        "expected an integer",
+    ),
+    case(
+        "missing environment variable",
+        &[(
+            "user = \"deploy\"",
+            "user = «\"${DEPLOY_TEST_SURELY_UNSET}\"",
+        )],
+        "ssh.user",
+        "environment variable `DEPLOY_TEST_SURELY_UNSET` is not set",
+    ),
+    case(
+        "unclosed variable",
+        &[("user = \"deploy\"", "user = «\"${DEPLOY_USER\"")],
+        "ssh.user",
+        "unclosed `${`",
+    ),
+    case(
+        "no stages at all",
+        &[
+            ("[stages.production]\n", "[other]\n"),
+            ("hosts = [\n", "hosts = [\n"),
+            ("[stages.production.balancer]", "[other.balancer]"),
+            ("[[stages.production.http_cache]]", "[[other.http_cache]]"),
+            ("[app]\n", "«[app]\n"),
+        ],
+        "stages",
+        "no `[stages.NAME]` table",
+    ),
 ];
 
 /// Location of the marker: 1-based line and column, and the text without it.
@@ -152,7 +589,10 @@ fn locate(text: &str) -> (usize, usize, String) {
     let at = text.find('«').expect("case has a « marker");
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
-    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
     (line, col, text.replacen('«', "", 1))
 }
 
@@ -161,13 +601,39 @@ fn trap_path(dir: &Path) -> String {
     let bin = dir.join("trap-bin");
     std::fs::create_dir_all(&bin).unwrap();
     let log = dir.join("executed.log");
-    for p in ["ssh", "scp", "sftp", "rsync", "sh", "bash", "git", "tar", "curl", "varnishadm", "socat", "composer", "php", "npm"] {
+    for p in [
+        "ssh",
+        "scp",
+        "sftp",
+        "rsync",
+        "sh",
+        "bash",
+        "git",
+        "tar",
+        "curl",
+        "varnishadm",
+        "socat",
+        "composer",
+        "php",
+        "npm",
+    ] {
         let f = bin.join(p);
-        std::fs::write(&f, format!("#!/bin/sh\necho \"{p} $*\" >> '{}'\nexit 99\n", log.display())).unwrap();
+        std::fs::write(
+            &f,
+            format!(
+                "#!/bin/sh\necho \"{p} $*\" >> '{}'\nexit 99\n",
+                log.display()
+            ),
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 #[test]
@@ -191,7 +657,11 @@ fn malformed_configs_exit_2_with_location_and_key() {
     for c in CASES {
         let mut text = BASE.to_string();
         for (from, to) in c.edits {
-            assert!(text.contains(from), "case {:?}: BASE has no {from:?}", c.name);
+            assert!(
+                text.contains(from),
+                "case {:?}: BASE has no {from:?}",
+                c.name
+            );
             text = text.replacen(from, to, 1);
         }
         let (line, col, text) = locate(&text.replace("@PORT@", &port));
@@ -221,20 +691,34 @@ fn malformed_configs_exit_2_with_location_and_key() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
     // Nothing connected, nothing executed.
     match listener.accept() {
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
         other => panic!("something connected to the hosts' ssh port: {other:?}"),
     }
     let log = dir.path().join("executed.log");
-    assert!(!log.exists(), "programs ran: {}", std::fs::read_to_string(log).unwrap_or_default());
+    assert!(
+        !log.exists(),
+        "programs ran: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 #[test]
 fn toml_syntax_error_names_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("Deploy.toml"), "[app]\nname = \"shop\npath = \"/x\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("Deploy.toml"),
+        "[app]\nname = \"shop\npath = \"/x\"\n",
+    )
+    .unwrap();
     let o = deploy(dir.path(), &["plan", "production"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2));
@@ -245,7 +729,11 @@ fn toml_syntax_error_names_line_and_column() {
 #[test]
 fn duplicate_toml_key_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("Deploy.toml"), "[app]\nname = \"a\"\nname = \"b\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("Deploy.toml"),
+        "[app]\nname = \"a\"\nname = \"b\"\n",
+    )
+    .unwrap();
     let o = deploy(dir.path(), &["plan", "production"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2));
@@ -264,6 +752,9 @@ fn every_problem_is_reported_at_once() {
     let o = deploy(dir.path(), &["plan", "production"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2));
-    assert!(err.contains("app.keep_release:") && err.contains("rolling.batch:"), "{err}");
+    assert!(
+        err.contains("app.keep_release:") && err.contains("rolling.batch:"),
+        "{err}"
+    );
     assert!(err.contains("2 problems in the config"), "{err}");
 }

@@ -85,7 +85,11 @@ fn write_step(f: &mut fmt::Formatter<'_>, step: &Step) -> fmt::Result {
                 for a in &h.actions {
                     let line = action_line(a, None);
                     let pad = if nested { "       " } else { "     " };
-                    writeln!(f, "{pad}{}", line.replace('\n', &format!("\n{}", &pad[5..])))?;
+                    writeln!(
+                        f,
+                        "{pad}{}",
+                        line.replace('\n', &format!("\n{}", &pad[5..]))
+                    )?;
                 }
             }
         }
