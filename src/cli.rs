@@ -15,7 +15,6 @@ use std::time::SystemTime;
     long_about = "Builds an artifact from a git revision once, uploads it to every host, runs the \
 database migrations once, then rolls the release host by host (drain, wait, switch, clear \
 caches, health check, undrain) and bans the HTTP cache at the end.",
-    args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 done; 1 failed, every host back on a serving release; 2 bad usage \
 or config, nothing touched; 3 another deploy holds the lock; 4 failed and could not restore a \
 safe state (the exact state is printed)."
@@ -58,6 +57,9 @@ pub struct Global {
     /// Do not ban the HTTP cache at the end.
     #[arg(long, global = true)]
     pub no_ban: bool,
+    /// Deploy HEAD even though the working copy has uncommitted changes (they are not deployed).
+    #[arg(long, global = true)]
+    pub allow_dirty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,24 +134,19 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             let _ = cfg;
             Err(Error::NotImplemented { command: format!("rollback {stage}") })
         }
-        (Some(Command::Releases { stage }), _)
-        | (Some(Command::Check { stage }), _)
+        (Some(Command::Releases { stage }), _) => crate::commands::releases::run(&cli.global, stage),
+        (Some(Command::Check { stage }), _)
         | (Some(Command::Unlock { stage, .. }), _)
         | (Some(Command::Exec { stage, .. }), _) => {
             load(&cli.global, stage)?;
             let name = match &cli.command {
-                Some(Command::Releases { .. }) => "releases",
                 Some(Command::Check { .. }) => "check",
                 Some(Command::Unlock { .. }) => "unlock",
                 _ => "exec",
             };
             Err(Error::NotImplemented { command: format!("{name} {stage}") })
         }
-        (None, Some(stage)) => {
-            let cfg = load(&cli.global, stage)?;
-            batch_override(&cli.global, &cfg)?;
-            Err(Error::NotImplemented { command: stage.clone() })
-        }
+        (None, Some(stage)) => crate::commands::deploy::run(&cli.global, stage),
         (None, None) => Err(Error::Usage {
             message: "which stage? `deploy STAGE` deploys to it".into(),
             hint: Some("`deploy plan STAGE` shows what a deploy will do; `deploy --help` lists the commands".into()),
@@ -191,24 +188,14 @@ pub fn load_file(path: &Path, stage: &str) -> Result<Config, Error> {
     Ok(cfg)
 }
 
-fn batch_override(g: &Global, cfg: &Config) -> Result<Option<Batch>, Error> {
+pub fn batch_override(g: &Global, cfg: &Config) -> Result<Option<Batch>, Error> {
     let Some(b) = &g.batch else { return Ok(None) };
-    let batch = Batch::parse(b).map_err(|m| Error::Usage {
-        message: format!("--batch {b}: {m}"),
-        hint: None,
-    })?;
-    let apps = cfg
-        .stage
-        .hosts
-        .iter()
-        .filter(|h| h.has(config::Role::App))
-        .count();
+    let batch = Batch::parse(b).map_err(|m| Error::Usage { message: format!("--batch {b}: {m}"), hint: None })?;
+    let apps = cfg.stage.hosts.iter().filter(|h| h.has(config::Role::App)).count();
     if !matches!(cfg.stage.balancer, config::Balancer::None) {
-        config::check_rolling(apps, batch, cfg.stage.rolling.min_in_service).map_err(|m| {
-            Error::Usage {
-                message: format!("--batch {b}: {m}"),
-                hint: Some("use a smaller --batch".into()),
-            }
+        config::check_rolling(apps, batch, cfg.stage.rolling.min_in_service).map_err(|m| Error::Usage {
+            message: format!("--batch {b}: {m}"),
+            hint: Some("use a smaller --batch".into()),
         })?;
     }
     Ok(Some(batch))
@@ -235,21 +222,9 @@ fn plan_cmd(g: &Global, stage: &str, rollback: bool, to: Option<&str>) -> Result
         if let Some(id) = to {
             check_release_id(id)?;
         }
-        plan::rollback(
-            s,
-            &plan::RollbackInput {
-                target: to,
-                owner: &owner,
-                batch,
-                no_ban: g.no_ban,
-            },
-        )
+        plan::rollback(s, &plan::RollbackInput { target: to, owner: &owner, batch, no_ban: g.no_ban })
     } else {
-        let rev = g
-            .revision
-            .clone()
-            .or_else(|| s.app.revision.clone())
-            .unwrap_or_else(|| "HEAD".into());
+        let rev = g.revision.clone().or_else(|| s.app.revision.clone()).unwrap_or_else(|| "HEAD".into());
         let revision = crate::revision::resolve(&s.app.repository, &rev)?;
         let id = crate::release_id::release_id(now, &revision.commit);
         plan::deploy(
@@ -274,10 +249,7 @@ fn plan_cmd(g: &Global, stage: &str, rollback: bool, to: Option<&str>) -> Result
 }
 
 fn init_cmd(g: &Global, recipe: &str) -> Result<i32, Error> {
-    let path = g
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("Deploy.toml"));
+    let path = g.config.clone().unwrap_or_else(|| PathBuf::from("Deploy.toml"));
     if path.exists() {
         return Err(Error::Exists { path });
     }
@@ -290,26 +262,11 @@ fn init_cmd(g: &Global, recipe: &str) -> Result<i32, Error> {
     let text = crate::init::starter(recipe, &name);
     // create_new: never overwrite, even if the file appeared since the check above.
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::Exists { path: path.clone() },
-            _ => Error::File {
-                path: path.clone(),
-                action: "write",
-                source: e,
-            },
-        })?;
-    f.write_all(text.as_bytes()).map_err(|e| Error::File {
-        path: path.clone(),
-        action: "write",
-        source: e,
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::Exists { path: path.clone() },
+        _ => Error::File { path: path.clone(), action: "write", source: e },
     })?;
-    eprintln!(
-        "wrote {} (recipe {recipe}); edit the hosts, then run `deploy plan production`",
-        path.display()
-    );
+    f.write_all(text.as_bytes()).map_err(|e| Error::File { path: path.clone(), action: "write", source: e })?;
+    eprintln!("wrote {} (recipe {recipe}); edit the hosts, then run `deploy plan production`", path.display());
     Ok(0)
 }

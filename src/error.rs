@@ -11,26 +11,25 @@ pub enum Error {
     /// No `Deploy.toml` here or above (exit 2).
     NoConfig { start: PathBuf },
     /// A file could not be read or written (exit 2: nothing was touched on any host).
-    File {
-        path: PathBuf,
-        action: &'static str,
-        source: std::io::Error,
-    },
+    File { path: PathBuf, action: &'static str, source: std::io::Error },
     /// Bad command-line usage (exit 2).
-    Usage {
-        message: String,
-        hint: Option<String>,
-    },
+    Usage { message: String, hint: Option<String> },
     /// The revision could not be resolved (exit 2).
-    Revision {
-        repository: PathBuf,
-        revision: String,
-        message: String,
-    },
+    Revision { repository: PathBuf, revision: String, message: String },
     /// `deploy init` would overwrite a file (exit 2).
     Exists { path: PathBuf },
     /// A command that needs servers, not built yet (exit 2: nothing was touched).
     NotImplemented { command: String },
+    /// Hosts that could not be reached (exit 2 for host key or auth problems, else 1).
+    Connect { errors: Vec<crate::transport::ConnectError> },
+    /// Another deploy holds the lock (exit 3): host and the holder's owner.json.
+    Locked { holders: Vec<(String, String)> },
+    /// The revision is the working copy and it has uncommitted changes (exit 2).
+    Dirty { repository: PathBuf, files: Vec<String> },
+    /// Failed, and every host is back on a serving release (exit 1).
+    Deploy { message: String },
+    /// Failed and could not restore a safe state (exit 4).
+    Unsafe { message: String, fix: String },
 }
 
 impl Error {
@@ -43,7 +42,15 @@ impl Error {
             | Error::Usage { .. }
             | Error::Revision { .. }
             | Error::Exists { .. }
-            | Error::NotImplemented { .. } => 2,
+            | Error::NotImplemented { .. }
+            | Error::Dirty { .. } => 2,
+            Error::Connect { errors } => {
+                use crate::transport::ConnectProblem::*;
+                if errors.iter().any(|e| matches!(e.problem, HostKey | Auth)) { 2 } else { 1 }
+            }
+            Error::Locked { .. } => 3,
+            Error::Deploy { .. } => 1,
+            Error::Unsafe { .. } => 4,
         }
     }
 }
@@ -57,11 +64,7 @@ impl fmt::Display for Error {
                 "error: no Deploy.toml in {} or any folder above it\n  = hint: run `deploy init --recipe symfony` to write one, or pass `-c PATH`",
                 start.display()
             ),
-            Error::File {
-                path,
-                action,
-                source,
-            } => {
+            Error::File { path, action, source } => {
                 writeln!(f, "error: cannot {action} {}: {source}", path.display())
             }
             Error::Usage { message, hint } => {
@@ -71,11 +74,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Revision {
-                repository,
-                revision,
-                message,
-            } => writeln!(
+            Error::Revision { repository, revision, message } => writeln!(
                 f,
                 "error: cannot resolve revision `{revision}` in {}: {message}\n  = hint: pass an existing branch, tag or sha with `--revision`, or set `app.repository`",
                 repository.display()
@@ -89,8 +88,76 @@ impl fmt::Display for Error {
                 f,
                 "error: `deploy {command}` is not implemented yet in this version; nothing was done\n  = hint: `deploy plan STAGE` shows every step and remote command it will run"
             ),
+            Error::Connect { errors } => {
+                for e in errors {
+                    use crate::transport::ConnectProblem::*;
+                    let what = match e.problem {
+                        HostKey => "unknown or changed host key for",
+                        Auth => "authentication refused by",
+                        Unreachable => "cannot reach",
+                    };
+                    writeln!(f, "error: {what} {} ({}): {}", e.host, e.destination, e.message.trim())?;
+                }
+                let hint = if errors.iter().any(|e| e.problem == crate::transport::ConnectProblem::HostKey) {
+                    "check the host key (ssh-keyscan HOST, compare the fingerprint, add it to known_hosts); keys are checked strictly"
+                } else if errors.iter().any(|e| e.problem == crate::transport::ConnectProblem::Auth) {
+                    "check ssh.user, ssh.identity or your agent (ssh-add -l)"
+                } else {
+                    "check the address and that sshd runs; try `ssh HOST true`"
+                };
+                writeln!(
+                    f,
+                    "  = nothing was changed on any host
+  = hint: {hint}"
+                )
+            }
+            Error::Locked { holders } => {
+                for (host, owner) in holders {
+                    writeln!(f, "error: {host} is locked by another deploy: {}", describe_owner(owner))?;
+                }
+                writeln!(
+                    f,
+                    "  = nothing was changed; locks this run took were released
+  = hint: wait for it (`--lock-wait 10m`), or if it crashed: deploy unlock STAGE"
+                )
+            }
+            Error::Dirty { repository, files } => {
+                writeln!(
+                    f,
+                    "error: the working copy in {} has uncommitted changes, which would not be deployed:",
+                    repository.display()
+                )?;
+                for x in files.iter().take(10) {
+                    writeln!(f, "    {x}")?;
+                }
+                if files.len() > 10 {
+                    writeln!(f, "    … and {} more", files.len() - 10)?;
+                }
+                writeln!(
+                    f,
+                    "  = hint: commit them, deploy an explicit revision (`--revision main`), or pass --allow-dirty to deploy HEAD as committed"
+                )
+            }
+            Error::Deploy { message } => writeln!(f, "error: {message}"),
+            Error::Unsafe { message, fix } => {
+                writeln!(f, "error: the deploy failed and a safe state could NOT be restored on every host:")?;
+                for l in message.lines() {
+                    writeln!(f, "    {l}")?;
+                }
+                writeln!(f, "  = fix: {fix}")
+            }
         }
     }
+}
+
+/// `alice@laptop (pid 4242), deploying production since 2026-11-26T05:19:44Z`.
+fn describe_owner(json: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    let s = |k: &str| v.get(k).map(|x| x.to_string().trim_matches('"').to_string()).unwrap_or_else(|| "?".into());
+    if v.is_null() {
+        return "holder unknown (no readable owner.json)".into();
+    }
+    format!("{}@{} (pid {}), deploying {} since {}", s("user"), s("machine"), s("pid"), s("stage"), s("started"))
 }
 
 impl std::error::Error for Error {}

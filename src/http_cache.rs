@@ -10,28 +10,14 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn ban(cache: &HttpCache) -> Vec<Action> {
     match cache {
-        HttpCache::Varnish {
-            host,
-            admin,
-            secret,
-            instance,
-            bans,
-        } => bans
+        HttpCache::Varnish { host, admin, secret, bans } => bans
             .iter()
             .map(|expr| {
-                let cmd = varnishadm(admin, secret, instance.as_deref())
-                    .arg("ban")
-                    .args(ban_words(expr));
+                let cmd = varnishadm(admin, secret).arg("ban").args(ban_words(expr));
                 Action::on_host(What::Ban, host, cmd)
             })
             .collect(),
-        HttpCache::Http {
-            host: Some(h),
-            method,
-            url,
-            headers,
-            expect_status,
-        } => {
+        HttpCache::Http { host: Some(h), method, url, headers, expect_status } => {
             let cmd = health::request(method, url, headers, TIMEOUT);
             vec![Action::on_host(What::Ban, h, cmd).until(Until::Status {
                 expect: expect_status.unwrap_or(200),
@@ -39,13 +25,7 @@ pub fn ban(cache: &HttpCache) -> Vec<Action> {
                 interval: Duration::ZERO,
             })]
         }
-        HttpCache::Http {
-            host: None,
-            method,
-            url,
-            headers,
-            expect_status,
-        } => vec![Action {
+        HttpCache::Http { host: None, method, url, headers, expect_status } => vec![Action {
             what: What::Ban,
             on: Target::Local,
             run: Run::Http {

@@ -6,17 +6,9 @@ use crate::config::recipes;
 fn app_name(folder: &str) -> String {
     let s: String = folder
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c.to_ascii_lowercase() } else { '-' })
         .collect();
-    let s = s
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string();
+    let s = s.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
     if s.is_empty() { "app".into() } else { s }
 }
 
@@ -26,13 +18,7 @@ pub fn starter(recipe: &str, folder: &str) -> String {
     let defaults: String = recipes::get(recipe)
         .unwrap_or("")
         .lines()
-        .map(|l| {
-            if l.is_empty() {
-                "#\n".to_string()
-            } else {
-                format!("# {l}\n")
-            }
-        })
+        .map(|l| if l.is_empty() { "#\n".to_string() } else { format!("# {l}\n") })
         .collect();
     format!(
         r#"# Deploy.toml: how `deploy` releases {name}. Reference: docs/configuration.md

@@ -3,8 +3,10 @@
 //! Config → Plan (pure data) → Runner. This crate holds the config, the plan and every
 //! remote command; the binary in `main.rs` is the command line around it.
 
+pub mod artifact;
 pub mod balancer;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod http_cache;
@@ -12,7 +14,10 @@ pub mod init;
 pub mod plan;
 pub mod release_id;
 pub mod remote;
+pub mod report;
 pub mod revision;
+pub mod runner;
+pub mod transport;
 pub mod who;
 
 pub use error::Error;

@@ -17,10 +17,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
 
 /// (year, month, day, hour, minute, second) in UTC.
 fn parts(t: SystemTime) -> (i64, u32, u32, u64, u64, u64) {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (y, m, d) = civil((secs / 86_400) as i64);
     let s = secs % 86_400;
     (y, m, d, s / 3600, s % 3600 / 60, s % 60)
@@ -29,10 +26,7 @@ fn parts(t: SystemTime) -> (i64, u32, u32, u64, u64, u64) {
 /// `20261126T051944Z-1a2b3c4`: sortable by time, naming the commit.
 pub fn release_id(t: SystemTime, commit: &str) -> String {
     let (y, mo, d, h, mi, s) = parts(t);
-    format!(
-        "{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z-{}",
-        &commit[..commit.len().min(7)]
-    )
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z-{}", &commit[..commit.len().min(7)])
 }
 
 /// RFC 3339 UTC, second precision: `2026-11-26T05:19:44Z`.

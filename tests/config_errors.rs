@@ -80,26 +80,15 @@ const fn case(
     key: &'static str,
     says: &'static str,
 ) -> Case {
-    Case {
-        name,
-        edits,
-        key,
-        says,
-    }
+    Case { name, edits, key, says }
 }
 
-const HOSTS: &str =
-    "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\", \"migrate\"] },";
+const HOSTS: &str = "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\", \"migrate\"] },";
 const WEB2: &str = "  { name = \"web2\", address = \"127.0.0.2\", roles = [\"app\"] },";
 const LB1: &str = "  { name = \"lb1\", address = \"127.0.0.4\", roles = [\"balancer\"] },";
 
 const CASES: &[Case] = &[
-    case(
-        "unknown top-level key",
-        &[("[app]\n", "«colour = \"red\"\n[app]\n")],
-        "colour",
-        "unknown key `colour`",
-    ),
+    case("unknown top-level key", &[("[app]\n", "«colour = \"red\"\n[app]\n")], "colour", "unknown key `colour`"),
     case(
         "typo in app key",
         &[("keep_releases = 3", "«keep_release = 3")],
@@ -108,19 +97,13 @@ const CASES: &[Case] = &[
     ),
     case(
         "unknown stage key",
-        &[(
-            "[stages.production]\n",
-            "[stages.production]\n«host = \"x\"\n",
-        )],
+        &[("[stages.production]\n", "[stages.production]\n«host = \"x\"\n")],
         "stages.production.host",
         "did you mean `hosts`?",
     ),
     case(
         "unknown host key",
-        &[(
-            WEB2,
-            "  { name = \"web2\", «adress = \"127.0.0.2\", roles = [\"app\"] },",
-        )],
+        &[(WEB2, "  { name = \"web2\", «adress = \"127.0.0.2\", roles = [\"app\"] },")],
         "stages.production.hosts[1].adress",
         "did you mean `address`?",
     ),
@@ -138,31 +121,13 @@ const CASES: &[Case] = &[
     ),
     case(
         "unknown worker hook key",
-        &[(
-            "activate = [\"php bin/console messenger",
-            "«activte = [\"php bin/console messenger",
-        )],
+        &[("activate = [\"php bin/console messenger", "«activte = [\"php bin/console messenger")],
         "hooks.worker.activte",
         "did you mean `activate`?",
     ),
-    case(
-        "unknown ssh key",
-        &[("user = \"deploy\"", "«usr = \"deploy\"")],
-        "ssh.usr",
-        "did you mean `user`?",
-    ),
-    case(
-        "name is a number",
-        &[("name = \"shop\"", "name = «42")],
-        "app.name",
-        "expected a string, found an integer",
-    ),
-    case(
-        "invalid app name",
-        &[("name = \"shop\"", "name = «\"my shop\"")],
-        "app.name",
-        "not a valid app name",
-    ),
+    case("unknown ssh key", &[("user = \"deploy\"", "«usr = \"deploy\"")], "ssh.usr", "did you mean `user`?"),
+    case("name is a number", &[("name = \"shop\"", "name = «42")], "app.name", "expected a string, found an integer"),
+    case("invalid app name", &[("name = \"shop\"", "name = «\"my shop\"")], "app.name", "not a valid app name"),
     case(
         "keep_releases is a string",
         &[("keep_releases = 3", "keep_releases = «\"3\"")],
@@ -189,10 +154,7 @@ const CASES: &[Case] = &[
     ),
     case(
         "deploy path missing",
-        &[
-            ("[app]\nname", "«[app]\nname"),
-            ("path = \"/var/www/shop\"\n", ""),
-        ],
+        &[("[app]\nname", "«[app]\nname"), ("path = \"/var/www/shop\"\n", "")],
         "app.path",
         "missing key `path`",
     ),
@@ -204,10 +166,7 @@ const CASES: &[Case] = &[
     ),
     case(
         "build commands is a string",
-        &[(
-            "commands = [\"make assets\"]",
-            "commands = «\"make assets\"",
-        )],
+        &[("commands = [\"make assets\"]", "commands = «\"make assets\"")],
         "build.commands",
         "expected an array of strings, found a string",
     ),
@@ -237,20 +196,14 @@ const CASES: &[Case] = &[
     ),
     case(
         "prepare is not an array",
-        &[(
-            "prepare = [\"php bin/console cache:warmup\"]",
-            "prepare = «\"php bin/console cache:warmup\"",
-        )],
+        &[("prepare = [\"php bin/console cache:warmup\"]", "prepare = «\"php bin/console cache:warmup\"")],
         "hooks.prepare",
         "expected an array of strings",
     ),
     case(
         "migrate without a migrate host",
         &[
-            (
-                HOSTS,
-                "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\"] },",
-            ),
+            (HOSTS, "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\"] },"),
             ("migrate = \"php", "migrate = «\"php"),
         ],
         "hooks.migrate",
@@ -259,24 +212,15 @@ const CASES: &[Case] = &[
     case(
         "migrate role on a host without a release",
         &[
-            (
-                HOSTS,
-                "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\"] },",
-            ),
-            (
-                LB1,
-                "  { name = \"lb1\", address = \"127.0.0.4\", roles = «[\"balancer\", \"migrate\"] },",
-            ),
+            (HOSTS, "  { name = \"web1\", address = \"127.0.0.1\", roles = [\"app\"] },"),
+            (LB1, "  { name = \"lb1\", address = \"127.0.0.4\", roles = «[\"balancer\", \"migrate\"] },"),
         ],
         "stages.production.hosts[3].roles",
         "gets no release",
     ),
     case(
         "health url is not http",
-        &[(
-            "url = \"http://{address}:8080/health\"",
-            "url = «\"{address}:8080/health\"",
-        )],
+        &[("url = \"http://{address}:8080/health\"", "url = «\"{address}:8080/health\"")],
         "health.url",
         "not an http(s) URL",
     ),
@@ -304,36 +248,11 @@ const CASES: &[Case] = &[
         "health.timeout",
         "expected a duration string",
     ),
-    case(
-        "retries is zero",
-        &[("retries = 10", "retries = «0")],
-        "health.retries",
-        "found 0",
-    ),
-    case(
-        "batch of zero",
-        &[("batch = 1", "batch = «0")],
-        "rolling.batch",
-        "a batch of 0 hosts",
-    ),
-    case(
-        "batch over 100%",
-        &[("batch = 1", "batch = «\"150%\"")],
-        "rolling.batch",
-        "over 100%",
-    ),
-    case(
-        "batch is nonsense",
-        &[("batch = 1", "batch = «\"half\"")],
-        "rolling.batch",
-        "not a batch size",
-    ),
-    case(
-        "batch is a float",
-        &[("batch = 1", "batch = «1.5")],
-        "rolling.batch",
-        "found a float",
-    ),
+    case("retries is zero", &[("retries = 10", "retries = «0")], "health.retries", "found 0"),
+    case("batch of zero", &[("batch = 1", "batch = «0")], "rolling.batch", "a batch of 0 hosts"),
+    case("batch over 100%", &[("batch = 1", "batch = «\"150%\"")], "rolling.batch", "over 100%"),
+    case("batch is nonsense", &[("batch = 1", "batch = «\"half\"")], "rolling.batch", "not a batch size"),
+    case("batch is a float", &[("batch = 1", "batch = «1.5")], "rolling.batch", "found a float"),
     case(
         "min_in_service makes rolling impossible",
         &[("batch = 1", "batch = 1\nmin_in_service = «3")],
@@ -358,22 +277,14 @@ const CASES: &[Case] = &[
         "rolling.drain_timeout",
         "not a duration",
     ),
-    case(
-        "ssh port out of range",
-        &[("port = @PORT@", "port = «70000")],
-        "ssh.port",
-        "from 1 to 65535",
-    ),
+    case("ssh port out of range", &[("port = @PORT@", "port = «70000")], "ssh.port", "from 1 to 65535"),
     case(
         "empty host list",
         &[
             ("hosts = [\n", "hosts = «[\n"),
             (HOSTS, ""),
             (WEB2, ""),
-            (
-                "  { name = \"web3\", address = \"127.0.0.3\", roles = [\"app\"] },",
-                "",
-            ),
+            ("  { name = \"web3\", address = \"127.0.0.3\", roles = [\"app\"] },", ""),
             (LB1, ""),
         ],
         "stages.production.hosts",
@@ -381,19 +292,13 @@ const CASES: &[Case] = &[
     ),
     case(
         "duplicate host name",
-        &[(
-            WEB2,
-            "  { name = «\"web1\", address = \"127.0.0.2\", roles = [\"app\"] },",
-        )],
+        &[(WEB2, "  { name = «\"web1\", address = \"127.0.0.2\", roles = [\"app\"] },")],
         "stages.production.hosts[1].name",
         "duplicate host name `web1`",
     ),
     case(
         "duplicate address",
-        &[(
-            WEB2,
-            "  { name = \"web2\", address = «\"127.0.0.1\", roles = [\"app\"] },",
-        )],
+        &[(WEB2, "  { name = \"web2\", address = «\"127.0.0.1\", roles = [\"app\"] },")],
         "stages.production.hosts[1].address",
         "same address",
     ),
@@ -401,37 +306,22 @@ const CASES: &[Case] = &[
         "no app host",
         &[
             ("hosts = [\n", "hosts = «[\n"),
-            (
-                "roles = [\"app\", \"migrate\"]",
-                "roles = [\"worker\", \"migrate\"]",
-            ),
-            (
-                "roles = [\"app\"] },\n  { name = \"web3\"",
-                "roles = [\"worker\"] },\n  { name = \"web3\"",
-            ),
-            (
-                "127.0.0.3\", roles = [\"app\"]",
-                "127.0.0.3\", roles = [\"worker\"]",
-            ),
+            ("roles = [\"app\", \"migrate\"]", "roles = [\"worker\", \"migrate\"]"),
+            ("roles = [\"app\"] },\n  { name = \"web3\"", "roles = [\"worker\"] },\n  { name = \"web3\""),
+            ("127.0.0.3\", roles = [\"app\"]", "127.0.0.3\", roles = [\"worker\"]"),
         ],
         "stages.production.hosts",
         "no host has the role `app`",
     ),
     case(
         "unknown role",
-        &[(
-            WEB2,
-            "  { name = \"web2\", address = \"127.0.0.2\", roles = [«\"ap\"] },",
-        )],
+        &[(WEB2, "  { name = \"web2\", address = \"127.0.0.2\", roles = [«\"ap\"] },")],
         "stages.production.hosts[1].roles[0]",
         "did you mean `app`?",
     ),
     case(
         "no roles",
-        &[(
-            WEB2,
-            "  { name = \"web2\", address = \"127.0.0.2\", roles = «[] },",
-        )],
+        &[(WEB2, "  { name = \"web2\", address = \"127.0.0.2\", roles = «[] },")],
         "stages.production.hosts[1].roles",
         "at least one role",
     ),
@@ -443,37 +333,25 @@ const CASES: &[Case] = &[
     ),
     case(
         "invalid host name",
-        &[(
-            WEB2,
-            "  { name = «\"web 2\", address = \"127.0.0.2\", roles = [\"app\"] },",
-        )],
+        &[(WEB2, "  { name = «\"web 2\", address = \"127.0.0.2\", roles = [\"app\"] },")],
         "stages.production.hosts[1].name",
         "not a valid host name",
     ),
     case(
         "balancer host not defined",
-        &[(
-            "kind = \"varnish\"\nhost = \"lb1\"\nadmin",
-            "kind = \"varnish\"\nhost = «\"lb2\"\nadmin",
-        )],
+        &[("kind = \"varnish\"\nhost = \"lb1\"\nadmin", "kind = \"varnish\"\nhost = «\"lb2\"\nadmin")],
         "stages.production.balancer.host",
         "did you mean `lb1`?",
     ),
     case(
         "unknown balancer kind",
-        &[(
-            "kind = \"varnish\"\nhost = \"lb1\"\nadmin",
-            "kind = «\"nginx\"\nhost = \"lb1\"\nadmin",
-        )],
+        &[("kind = \"varnish\"\nhost = \"lb1\"\nadmin", "kind = «\"nginx\"\nhost = \"lb1\"\nadmin")],
         "stages.production.balancer.kind",
         "kinds are varnish, haproxy, command, none",
     ),
     case(
         "backend mapping names an unknown host",
-        &[(
-            "admin = \"127.0.0.1:6082\"",
-            "admin = \"127.0.0.1:6082\"\nbackends = { «web9 = \"web9\" }",
-        )],
+        &[("admin = \"127.0.0.1:6082\"", "admin = \"127.0.0.1:6082\"\nbackends = { «web9 = \"web9\" }")],
         "stages.production.balancer.backends.web9",
         "not a host of this stage",
     ),
@@ -503,19 +381,13 @@ const CASES: &[Case] = &[
     ),
     case(
         "http_cache host not defined",
-        &[(
-            "kind = \"varnish\"\nhost = \"lb1\"\nbans",
-            "kind = \"varnish\"\nhost = «\"cache9\"\nbans",
-        )],
+        &[("kind = \"varnish\"\nhost = \"lb1\"\nbans", "kind = \"varnish\"\nhost = «\"cache9\"\nbans")],
         "stages.production.http_cache[0].host",
         "not a host of this stage",
     ),
     case(
         "http_cache url is not http",
-        &[(
-            "kind = \"varnish\"\nhost = \"lb1\"\nbans = [\"req.url ~ .\"]",
-            "kind = \"http\"\nurl = «\"ftp://cache/\"",
-        )],
+        &[("kind = \"varnish\"\nhost = \"lb1\"\nbans = [\"req.url ~ .\"]", "kind = \"http\"\nurl = «\"ftp://cache/\"")],
         "stages.production.http_cache[0].url",
         "not an http(s) URL",
     ),
@@ -530,19 +402,13 @@ const CASES: &[Case] = &[
     ),
     case(
         "confirm is not a boolean",
-        &[(
-            "[stages.production]\n",
-            "[stages.production]\nconfirm = «\"yes\"\n",
-        )],
+        &[("[stages.production]\n", "[stages.production]\nconfirm = «\"yes\"\n")],
         "stages.production.confirm",
         "expected true or false",
     ),
     case(
         "stage override: unknown key",
-        &[(
-            "[stages.production.balancer]",
-            "[stages.production.rolling]\n«bach = 2\n\n[stages.production.balancer]",
-        )],
+        &[("[stages.production.balancer]", "[stages.production.rolling]\n«bach = 2\n\n[stages.production.balancer]")],
         "stages.production.rolling.bach",
         "did you mean `batch`?",
     ),
@@ -557,19 +423,11 @@ const CASES: &[Case] = &[
     ),
     case(
         "missing environment variable",
-        &[(
-            "user = \"deploy\"",
-            "user = «\"${DEPLOY_TEST_SURELY_UNSET}\"",
-        )],
+        &[("user = \"deploy\"", "user = «\"${DEPLOY_TEST_SURELY_UNSET}\"")],
         "ssh.user",
         "environment variable `DEPLOY_TEST_SURELY_UNSET` is not set",
     ),
-    case(
-        "unclosed variable",
-        &[("user = \"deploy\"", "user = «\"${DEPLOY_USER\"")],
-        "ssh.user",
-        "unclosed `${`",
-    ),
+    case("unclosed variable", &[("user = \"deploy\"", "user = «\"${DEPLOY_USER\"")], "ssh.user", "unclosed `${`"),
     case(
         "no stages at all",
         &[
@@ -589,10 +447,7 @@ fn locate(text: &str) -> (usize, usize, String) {
     let at = text.find('«').expect("case has a « marker");
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
-    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
-        .chars()
-        .count()
-        + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
     (line, col, text.replacen('«', "", 1))
 }
 
@@ -618,22 +473,11 @@ fn trap_path(dir: &Path) -> String {
         "npm",
     ] {
         let f = bin.join(p);
-        std::fs::write(
-            &f,
-            format!(
-                "#!/bin/sh\necho \"{p} $*\" >> '{}'\nexit 99\n",
-                log.display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&f, format!("#!/bin/sh\necho \"{p} $*\" >> '{}'\nexit 99\n", log.display())).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
 }
 
 #[test]
@@ -657,11 +501,7 @@ fn malformed_configs_exit_2_with_location_and_key() {
     for c in CASES {
         let mut text = BASE.to_string();
         for (from, to) in c.edits {
-            assert!(
-                text.contains(from),
-                "case {:?}: BASE has no {from:?}",
-                c.name
-            );
+            assert!(text.contains(from), "case {:?}: BASE has no {from:?}", c.name);
             text = text.replacen(from, to, 1);
         }
         let (line, col, text) = locate(&text.replace("@PORT@", &port));
@@ -691,34 +531,20 @@ fn malformed_configs_exit_2_with_location_and_key() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n\n{}",
-        failures.len(),
-        CASES.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), CASES.len(), failures.join("\n"));
     // Nothing connected, nothing executed.
     match listener.accept() {
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
         other => panic!("something connected to the hosts' ssh port: {other:?}"),
     }
     let log = dir.path().join("executed.log");
-    assert!(
-        !log.exists(),
-        "programs ran: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
+    assert!(!log.exists(), "programs ran: {}", std::fs::read_to_string(log).unwrap_or_default());
 }
 
 #[test]
 fn toml_syntax_error_names_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Deploy.toml"),
-        "[app]\nname = \"shop\npath = \"/x\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("Deploy.toml"), "[app]\nname = \"shop\npath = \"/x\"\n").unwrap();
     let o = deploy(dir.path(), &["plan", "production"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2));
@@ -729,11 +555,7 @@ fn toml_syntax_error_names_line_and_column() {
 #[test]
 fn duplicate_toml_key_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Deploy.toml"),
-        "[app]\nname = \"a\"\nname = \"b\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("Deploy.toml"), "[app]\nname = \"a\"\nname = \"b\"\n").unwrap();
     let o = deploy(dir.path(), &["plan", "production"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2));
@@ -744,17 +566,12 @@ fn duplicate_toml_key_is_an_error() {
 #[test]
 fn every_problem_is_reported_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let text = BASE
-        .replace("@PORT@", "22")
-        .replace("keep_releases = 3", "keep_release = 3")
-        .replace("batch = 1", "batch = 0");
+    let text =
+        BASE.replace("@PORT@", "22").replace("keep_releases = 3", "keep_release = 3").replace("batch = 1", "batch = 0");
     std::fs::write(dir.path().join("Deploy.toml"), text).unwrap();
     let o = deploy(dir.path(), &["plan", "production"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        err.contains("app.keep_release:") && err.contains("rolling.batch:"),
-        "{err}"
-    );
+    assert!(err.contains("app.keep_release:") && err.contains("rolling.batch:"), "{err}");
     assert!(err.contains("2 problems in the config"), "{err}");
 }

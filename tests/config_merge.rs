@@ -73,27 +73,15 @@ fn file_wins_over_recipe_key_by_key() {
     // From the recipe, untouched by the file:
     assert_eq!(p.shared.files, [".env.local"]);
     assert_eq!(p.hooks.prepare.len(), 2);
-    assert!(
-        p.hooks
-            .migrate
-            .as_deref()
-            .unwrap()
-            .contains("doctrine:migrations:migrate")
-    );
+    assert!(p.hooks.migrate.as_deref().unwrap().contains("doctrine:migrations:migrate"));
     assert!(p.build.commands[0].starts_with("composer install"));
     // Replaced by the file (arrays replace whole):
     assert_eq!(p.hooks.activate, ["sudo systemctl reload php8.3-fpm"]);
-    assert_eq!(
-        p.health.url.as_deref(),
-        Some("http://{address}:8080/health")
-    );
+    assert_eq!(p.health.url.as_deref(), Some("http://{address}:8080/health"));
     assert_eq!(p.health.retries, 7);
     assert_eq!(p.rolling.batch, Batch::Count(2));
     assert_eq!(p.rolling.drain_timeout, Duration::from_secs(45));
-    assert_eq!(
-        p.rolling.min_in_service, 1,
-        "default with a balancer and 3 app hosts"
-    );
+    assert_eq!(p.rolling.min_in_service, 1, "default with a balancer and 3 app hosts");
     assert_eq!(p.ssh.user.as_deref(), Some("deployer"));
     assert_eq!(p.app.repository, Path::new("/src/shop"));
     assert!(matches!(p.balancer, Balancer::Varnish { .. }));
@@ -107,25 +95,13 @@ fn stage_wins_over_file_key_by_key() {
     assert_eq!(s.app.revision.as_deref(), Some("develop"));
     assert_eq!(s.rolling.batch, Batch::Percent(100));
     assert_eq!(s.rolling.min_in_service, 0);
-    assert_eq!(
-        s.rolling.drain_timeout,
-        Duration::from_secs(45),
-        "inherited from the file"
-    );
+    assert_eq!(s.rolling.drain_timeout, Duration::from_secs(45), "inherited from the file");
     assert_eq!(s.health.from, HealthFrom::Local);
     assert_eq!(s.health.retries, 7, "inherited from the file");
     // A different balancer kind replaces the table whole: no varnish `admin` leaks into haproxy.
     match s.balancer {
-        Balancer::Haproxy {
-            host,
-            socket,
-            backend,
-            ..
-        } => {
-            assert_eq!(
-                (host.as_str(), socket.as_str(), backend.as_str()),
-                ("lb", "/run/haproxy/admin.sock", "app")
-            );
+        Balancer::Haproxy { host, socket, backend, .. } => {
+            assert_eq!((host.as_str(), socket.as_str(), backend.as_str()), ("lb", "/run/haproxy/admin.sock", "app"));
         }
         other => panic!("{other:?}"),
     }
@@ -139,10 +115,7 @@ fn literal_dollar_brace_and_plain_dollars() {
     );
     let env = |k: &str| (k == "DEPLOY_USER").then(|| "deployer".to_string());
     let c = config::parse("Deploy.toml", &text, Path::new("/x"), "production", &env).unwrap();
-    assert_eq!(
-        c.stage.hooks.activate,
-        ["echo ${HOME} $HOME $(date) deployer"]
-    );
+    assert_eq!(c.stage.hooks.activate, ["echo ${HOME} $HOME $(date) deployer"]);
     assert_eq!(c.redact("user deployer"), "user ${DEPLOY_USER}");
 }
 
@@ -152,9 +125,7 @@ fn every_recipe_is_valid_on_its_own() {
         let text = format!(
             "[app]\nname = \"a\"\nrecipe = \"{name}\"\npath = \"/srv/a\"\n[stages.production]\nhosts = [{{ name = \"w\", address = \"10.0.0.1\", roles = [\"app\", \"migrate\"] }}]\n"
         );
-        let c = config::parse("Deploy.toml", &text, Path::new("/x"), "production", &|_| {
-            None
-        });
+        let c = config::parse("Deploy.toml", &text, Path::new("/x"), "production", &|_| None);
         assert!(c.is_ok(), "recipe {name}: {}", c.unwrap_err());
     }
 }

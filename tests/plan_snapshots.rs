@@ -20,23 +20,14 @@ fn owner() -> Owner {
 
 fn load(text: &str) -> config::Config {
     let env = |k: &str| (k == "CDN_TOKEN").then(|| "tok-SECRET-123".to_string());
-    match config::parse(
-        "Deploy.toml",
-        text,
-        Path::new("/src/shop"),
-        "production",
-        &env,
-    ) {
+    match config::parse("Deploy.toml", text, Path::new("/src/shop"), "production", &env) {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     }
 }
 
 fn deploy_plan(cfg: &config::Config, batch: Option<Batch>) -> plan::Plan {
-    let rev = Revision {
-        requested: "main".into(),
-        commit: COMMIT.into(),
-    };
+    let rev = Revision { requested: "main".into(), commit: COMMIT.into() };
     plan::deploy(
         &cfg.stage,
         &DeployInput {
@@ -137,11 +128,9 @@ headers = { Authorization = "Bearer ${CDN_TOKEN}" }
 #[test]
 fn batches() {
     let cfg = load(FOUR_BEHIND_HAPROXY);
-    for (name, batch) in [
-        ("batch_1", None),
-        ("batch_2", Some(Batch::Count(2))),
-        ("batch_50_percent", Some(Batch::Percent(50))),
-    ] {
+    for (name, batch) in
+        [("batch_1", None), ("batch_2", Some(Batch::Count(2))), ("batch_50_percent", Some(Batch::Percent(50)))]
+    {
         let p = deploy_plan(&cfg, batch);
         insta::assert_snapshot!(name, cfg.redact(&p.to_string()));
     }
@@ -153,27 +142,12 @@ fn batch_shapes() {
     let hosts_per_batch = |b| {
         let p = deploy_plan(&cfg, b);
         let roll = p.step(Phase::Roll).unwrap();
-        roll.batches
-            .iter()
-            .map(|b| b.hosts.iter().map(|h| h.host.clone()).collect::<Vec<_>>())
-            .collect::<Vec<_>>()
+        roll.batches.iter().map(|b| b.hosts.iter().map(|h| h.host.clone()).collect::<Vec<_>>()).collect::<Vec<_>>()
     };
-    assert_eq!(
-        hosts_per_batch(None),
-        [["web1"], ["web2"], ["web3"], ["web4"]]
-    );
-    assert_eq!(
-        hosts_per_batch(Some(Batch::Count(2))),
-        [["web1", "web2"], ["web3", "web4"]]
-    );
-    assert_eq!(
-        hosts_per_batch(Some(Batch::Percent(50))),
-        [["web1", "web2"], ["web3", "web4"]]
-    );
-    assert_eq!(
-        hosts_per_batch(Some(Batch::Percent(10))),
-        [["web1"], ["web2"], ["web3"], ["web4"]]
-    );
+    assert_eq!(hosts_per_batch(None), [["web1"], ["web2"], ["web3"], ["web4"]]);
+    assert_eq!(hosts_per_batch(Some(Batch::Count(2))), [["web1", "web2"], ["web3", "web4"]]);
+    assert_eq!(hosts_per_batch(Some(Batch::Percent(50))), [["web1", "web2"], ["web3", "web4"]]);
+    assert_eq!(hosts_per_batch(Some(Batch::Percent(10))), [["web1"], ["web2"], ["web3"], ["web4"]]);
 }
 
 #[test]
@@ -208,24 +182,15 @@ fn steps_in_spec_order_and_per_host_order() {
         ]
     );
     // Migrate once, on the migrate host only.
-    let migrate: Vec<_> = p
-        .steps
-        .iter()
-        .flat_map(|s| s.actions())
-        .filter(|a| a.what == What::Migrate)
-        .collect();
+    let migrate: Vec<_> = p.steps.iter().flat_map(|s| s.actions()).filter(|a| a.what == What::Migrate).collect();
     assert_eq!(migrate.len(), 1);
     assert_eq!(migrate[0].on.to_string(), "web1");
-    // Each rolled host: drain → wait → switch → activate → health → undrain → wait healthy.
+    // Each rolled host: drain → wait idle → switch → activate → health → wait for the balancer's
+    // own check (still drained) → undrain → in service.
     let roll = p.step(Phase::Roll).unwrap();
     for b in &roll.batches {
         for h in &b.hosts {
-            let order: Vec<What> = h
-                .actions
-                .iter()
-                .map(|a| a.what)
-                .filter(|w| *w != What::Journal)
-                .collect();
+            let order: Vec<What> = h.actions.iter().map(|a| a.what).filter(|w| *w != What::Journal).collect();
             assert_eq!(
                 order,
                 [
@@ -234,6 +199,7 @@ fn steps_in_spec_order_and_per_host_order() {
                     What::Switch,
                     What::Activate,
                     What::Health,
+                    What::WaitProbe,
                     What::Undrain,
                     What::WaitHealthy
                 ],
@@ -244,26 +210,14 @@ fn steps_in_spec_order_and_per_host_order() {
             let whats: Vec<What> = h.actions.iter().map(|a| a.what).collect();
             for w in [What::Drain, What::Switch, What::Undrain] {
                 let i = whats.iter().position(|x| *x == w).unwrap();
-                assert_eq!(
-                    whats[i - 1],
-                    What::Journal,
-                    "journal before {w:?} on {}",
-                    h.host
-                );
+                assert_eq!(whats[i - 1], What::Journal, "journal before {w:?} on {}", h.host);
             }
         }
     }
     // Workers are not drained; the ban comes once, after the last host.
     let workers = p.step(Phase::Workers).unwrap();
     assert!(workers.actions().all(|a| a.what != What::Drain));
-    assert_eq!(
-        p.steps
-            .iter()
-            .flat_map(|s| s.actions())
-            .filter(|a| a.what == What::Ban)
-            .count(),
-        1
-    );
+    assert_eq!(p.steps.iter().flat_map(|s| s.actions()).filter(|a| a.what == What::Ban).count(), 1);
 }
 
 #[test]
@@ -271,24 +225,11 @@ fn rollback_plan() {
     let cfg = load(&recipe_config("symfony"));
     let p = plan::rollback(
         &cfg.stage,
-        &RollbackInput {
-            target: Some("20261120T101010Z-0f0f0f0"),
-            owner: &owner(),
-            batch: None,
-            no_ban: false,
-        },
+        &RollbackInput { target: Some("20261120T101010Z-0f0f0f0"), owner: &owner(), batch: None, no_ban: false },
     );
     let phases: Vec<Phase> = p.steps.iter().map(|s| s.phase).collect();
-    assert!(
-        !phases.contains(&Phase::Build)
-            && !phases.contains(&Phase::Upload)
-            && !phases.contains(&Phase::Migrate)
-    );
-    assert!(
-        p.notes
-            .iter()
-            .any(|n| n.contains("migrations are NOT reversed"))
-    );
+    assert!(!phases.contains(&Phase::Build) && !phases.contains(&Phase::Upload) && !phases.contains(&Phase::Migrate));
+    assert!(p.notes.iter().any(|n| n.contains("migrations are NOT reversed")));
     insta::assert_snapshot!("rollback_to", p.to_string());
 }
 

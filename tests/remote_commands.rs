@@ -30,16 +30,8 @@ const HOSTILE: &[&str] = &[
 ];
 
 fn sh(line: &str) -> String {
-    let o = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(line)
-        .output()
-        .expect("sh runs");
-    assert!(
-        o.status.success(),
-        "sh -c {line:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = Command::new("/bin/sh").arg("-c").arg(line).output().expect("sh runs");
+    assert!(o.status.success(), "sh -c {line:?}: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -50,11 +42,7 @@ fn quoted_words_reach_the_program_unchanged() {
         assert_eq!(sh(&line), *v, "through {line}");
     }
     // Several words at once, and through `&&` and a pipe.
-    let line = Cmd::new("printf")
-        .args(["%s|"])
-        .args(HOSTILE.iter().copied())
-        .pipe(Cmd::new("cat"))
-        .to_string();
+    let line = Cmd::new("printf").args(["%s|"]).args(HOSTILE.iter().copied()).pipe(Cmd::new("cat")).to_string();
     let want: String = HOSTILE.iter().map(|v| format!("{v}|")).collect();
     assert_eq!(sh(&line), want);
     assert!(!std::path::Path::new("/tmp/deploy-pwned").exists());
@@ -96,14 +84,8 @@ fn lock_commands() {
         lock::acquire(&l(), r#"{"user":"o'hara"}"#).to_string(),
         r#"mkdir -p -- /var/www/shop/.deploy && mkdir -- /var/www/shop/.deploy/lock && printf '%s\n' '{"user":"o'\''hara"}' > /var/www/shop/.deploy/lock/owner.json"#
     );
-    assert_eq!(
-        lock::owner(&l()).to_string(),
-        "cat -- /var/www/shop/.deploy/lock/owner.json"
-    );
-    assert_eq!(
-        lock::release(&l()).to_string(),
-        "rm -rf -- /var/www/shop/.deploy/lock"
-    );
+    assert_eq!(lock::owner(&l()).to_string(), "cat -- /var/www/shop/.deploy/lock/owner.json");
+    assert_eq!(lock::release(&l()).to_string(), "rm -rf -- /var/www/shop/.deploy/lock");
 }
 
 #[test]
@@ -116,22 +98,13 @@ fn release_commands() {
         release::unpack(&l(), ID, "1a2b3c4d").to_string(),
         "mkdir -p -- /var/www/shop/releases/20261126T051944Z-1a2b3c4 && tar -xzf /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 && rm -f -- /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz && printf '%s\\n' 1a2b3c4d > /var/www/shop/releases/20261126T051944Z-1a2b3c4/REVISION"
     );
-    assert_eq!(
-        release::current(&l()).to_string(),
-        "readlink -- /var/www/shop/current"
-    );
+    assert_eq!(release::current(&l()).to_string(), "readlink -- /var/www/shop/current");
     assert_eq!(
         release::switch(&l(), ID).to_string(),
         "ln -sfn -- releases/20261126T051944Z-1a2b3c4 /var/www/shop/.current.tmp && mv -fT -- /var/www/shop/.current.tmp /var/www/shop/current"
     );
-    assert_eq!(
-        release::exists(&l(), ID).to_string(),
-        "test -d /var/www/shop/releases/20261126T051944Z-1a2b3c4"
-    );
-    assert_eq!(
-        release::list(&l()).to_string(),
-        "ls -1 -- /var/www/shop/releases"
-    );
+    assert_eq!(release::exists(&l(), ID).to_string(), "test -d /var/www/shop/releases/20261126T051944Z-1a2b3c4");
+    assert_eq!(release::list(&l()).to_string(), "ls -1 -- /var/www/shop/releases");
     assert_eq!(
         release::remove(&l(), &["a".into(), "b c".into()]).to_string(),
         "rm -rf -- /var/www/shop/releases/a '/var/www/shop/releases/b c'"
@@ -140,10 +113,7 @@ fn release_commands() {
         release::record(&l(), r#"{"release":"x"}"#).to_string(),
         r#"mkdir -p -- /var/www/shop/.deploy && printf '%s\n' '{"release":"x"}' >> /var/www/shop/.deploy/releases.jsonl"#
     );
-    assert_eq!(
-        release::log(&l()).to_string(),
-        "cat -- /var/www/shop/.deploy/releases.jsonl"
-    );
+    assert_eq!(release::log(&l()).to_string(), "cat -- /var/www/shop/.deploy/releases.jsonl");
 }
 
 #[test]
@@ -164,15 +134,9 @@ fn switch_is_atomic_and_works_on_a_real_folder() {
     std::fs::create_dir_all(root.join("releases/r2")).unwrap();
     let lay = Layout::new(root.to_str().unwrap());
     sh(&release::switch(&lay, "r1").to_string());
-    assert_eq!(
-        std::fs::read_link(root.join("current")).unwrap().to_str(),
-        Some("releases/r1")
-    );
+    assert_eq!(std::fs::read_link(root.join("current")).unwrap().to_str(), Some("releases/r1"));
     sh(&release::switch(&lay, "r2").to_string());
-    assert_eq!(
-        std::fs::read_link(root.join("current")).unwrap().to_str(),
-        Some("releases/r2")
-    );
+    assert_eq!(std::fs::read_link(root.join("current")).unwrap().to_str(), Some("releases/r2"));
     assert!(!root.join(".current.tmp").exists());
 }
 
@@ -180,9 +144,7 @@ fn switch_is_atomic_and_works_on_a_real_folder() {
 fn shared_links() {
     assert_eq!(shared::link(&l(), ID, &[], &[]), None);
     assert_eq!(
-        shared::link(&l(), ID, &["var/log".into()], &[".env.local".into()])
-            .unwrap()
-            .to_string(),
+        shared::link(&l(), ID, &["var/log".into()], &[".env.local".into()]).unwrap().to_string(),
         "ls -d -- /var/www/shop/shared/.env.local > /dev/null && mkdir -p -- /var/www/shop/shared/var/log && rm -rf -- /var/www/shop/releases/20261126T051944Z-1a2b3c4/var/log && mkdir -p -- /var/www/shop/releases/20261126T051944Z-1a2b3c4/var && ln -s -- /var/www/shop/shared/var/log /var/www/shop/releases/20261126T051944Z-1a2b3c4/var/log && rm -rf -- /var/www/shop/releases/20261126T051944Z-1a2b3c4/.env.local && ln -s -- /var/www/shop/shared/.env.local /var/www/shop/releases/20261126T051944Z-1a2b3c4/.env.local"
     );
 }
@@ -194,19 +156,8 @@ fn shared_links_work_on_a_real_release_and_name_a_missing_file() {
     let lay = Layout::new(&root);
     std::fs::create_dir_all(dir.path().join("releases/r1/var/log")).unwrap();
     std::fs::write(dir.path().join("releases/r1/var/log/old"), "from the build").unwrap();
-    let cmd = shared::link(
-        &lay,
-        "r1",
-        &["var/log".into()],
-        &["config/.env.local".into()],
-    )
-    .unwrap()
-    .to_string();
-    let o = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&cmd)
-        .output()
-        .unwrap();
+    let cmd = shared::link(&lay, "r1", &["var/log".into()], &["config/.env.local".into()]).unwrap().to_string();
+    let o = Command::new("/bin/sh").arg("-c").arg(&cmd).output().unwrap();
     assert!(!o.status.success());
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("shared/config/.env.local"),
@@ -216,46 +167,22 @@ fn shared_links_work_on_a_real_release_and_name_a_missing_file() {
     std::fs::write(dir.path().join("shared/config/.env.local"), "APP_ENV=prod").unwrap();
     sh(&cmd);
     let log = dir.path().join("releases/r1/var/log");
-    assert_eq!(
-        std::fs::read_link(&log).unwrap(),
-        dir.path().join("shared/var/log")
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("releases/r1/config/.env.local")).unwrap(),
-        "APP_ENV=prod"
-    );
+    assert_eq!(std::fs::read_link(&log).unwrap(), dir.path().join("shared/var/log"));
+    assert_eq!(std::fs::read_to_string(dir.path().join("releases/r1/config/.env.local")).unwrap(), "APP_ENV=prod");
 }
 
 #[test]
 fn hooks_run_in_the_release_with_their_environment() {
-    let env = HookEnv {
-        stage: "production",
-        release: ID,
-        path: "/var/www/shop",
-    };
+    let env = HookEnv { stage: "production", release: ID, path: "/var/www/shop" };
     assert_eq!(
-        hook(
-            "/var/www/shop/releases/x",
-            "php bin/console cache:clear && echo 'done'",
-            &env
-        )
-        .to_string(),
+        hook("/var/www/shop/releases/x", "php bin/console cache:clear && echo 'done'", &env).to_string(),
         "cd -- /var/www/shop/releases/x && env DEPLOY_STAGE=production DEPLOY_RELEASE=20261126T051944Z-1a2b3c4 DEPLOY_PATH=/var/www/shop sh -c 'php bin/console cache:clear && echo '\\''done'\\'''"
     );
     // For real: the hook sees its folder and variables, and a hostile stage name stays data.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let env = HookEnv {
-        stage: "a; touch /tmp/deploy-pwned",
-        release: "r$(id)",
-        path: "/x",
-    };
-    let out = sh(&hook(
-        d,
-        "pwd; echo \"$DEPLOY_STAGE|$DEPLOY_RELEASE|$DEPLOY_PATH\"",
-        &env,
-    )
-    .to_string());
+    let env = HookEnv { stage: "a; touch /tmp/deploy-pwned", release: "r$(id)", path: "/x" };
+    let out = sh(&hook(d, "pwd; echo \"$DEPLOY_STAGE|$DEPLOY_RELEASE|$DEPLOY_PATH\"", &env).to_string());
     assert_eq!(out, format!("{d}\na; touch /tmp/deploy-pwned|r$(id)|/x\n"));
     assert!(!std::path::Path::new("/tmp/deploy-pwned").exists());
 }
@@ -263,63 +190,33 @@ fn hooks_run_in_the_release_with_their_environment() {
 #[test]
 fn templated_commands_quote_their_placeholders() {
     assert_eq!(
-        templated(
-            "lb-cli drain --target {backend} # {host}",
-            "web1",
-            "pool/web 1"
-        )
-        .to_string(),
+        templated("lb-cli drain --target {backend} # {host}", "web1", "pool/web 1").to_string(),
         "sh -c 'lb-cli drain --target '\\''pool/web 1'\\'' # web1'"
     );
-    let out = sh(&templated(
-        "printf '%s|' {host} {backend}",
-        "web1",
-        "$(touch /tmp/deploy-pwned)",
-    )
-    .to_string());
+    let out = sh(&templated("printf '%s|' {host} {backend}", "web1", "$(touch /tmp/deploy-pwned)").to_string());
     assert_eq!(out, "web1|$(touch /tmp/deploy-pwned)|");
 }
 
 #[test]
 fn journal_commands() {
-    let e = journal::Entry {
-        stage: "production",
-        host: "web1",
-        release: ID,
-        state: journal::State::Switching,
-    };
+    let e = journal::Entry { stage: "production", host: "web1", release: ID, state: journal::State::Switching };
     assert_eq!(
         journal::write(&l(), &e).to_string(),
         r#"printf '%s\n' '{"stage":"production","host":"web1","release":"20261126T051944Z-1a2b3c4","state":"switching"}' > /var/www/shop/.deploy/journal.json.tmp && mv -f -- /var/www/shop/.deploy/journal.json.tmp /var/www/shop/.deploy/journal.json"#
     );
-    assert_eq!(
-        journal::clear(&l()).to_string(),
-        "rm -f -- /var/www/shop/.deploy/journal.json"
-    );
-    assert_eq!(
-        journal::read(&l()).to_string(),
-        "cat -- /var/www/shop/.deploy/journal.json"
-    );
+    assert_eq!(journal::clear(&l()).to_string(), "rm -f -- /var/www/shop/.deploy/journal.json");
+    assert_eq!(journal::read(&l()).to_string(), "cat -- /var/www/shop/.deploy/journal.json");
 }
 
 #[test]
 fn health_commands() {
     assert_eq!(
-        health::fetch_status(
-            "http://127.0.0.1:8080/health?x=1&y=$(id)",
-            Duration::from_millis(2500)
-        )
-        .to_string(),
+        health::fetch_status("http://127.0.0.1:8080/health?x=1&y=$(id)", Duration::from_millis(2500)).to_string(),
         "curl -sS -o /dev/null -w '%{http_code}' --max-time 2.500 --url 'http://127.0.0.1:8080/health?x=1&y=$(id)'"
     );
     assert_eq!(
-        health::request(
-            "PURGE",
-            "http://cache/",
-            &[("X-Token".into(), "s3cr'et".into())],
-            Duration::from_secs(10)
-        )
-        .to_string(),
+        health::request("PURGE", "http://cache/", &[("X-Token".into(), "s3cr'et".into())], Duration::from_secs(10))
+            .to_string(),
         "curl -sS -o /dev/null -w '%{http_code}' -X PURGE --max-time 10 -H 'X-Token: s3cr'\\''et' --url http://cache/"
     );
 }
@@ -344,22 +241,19 @@ fn varnish_balancer_commands() {
     let lb = Target::Host("lb1".into());
     assert_eq!(
         shell(deploy::balancer::drain(&b, "web1").unwrap()),
-        (lb.clone(), "varnishadm -n '/var/lib/varnish/my inst' -T 127.0.0.1:6082 -S /etc/varnish/secret backend.set_health '*.web1' sick".into())
+        (lb.clone(), "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.set_health '*.web1' sick".into())
     );
     assert_eq!(
         shell(deploy::balancer::undrain(&b, "web2").unwrap()).1,
-        "varnishadm -n '/var/lib/varnish/my inst' -T 127.0.0.1:6082 -S /etc/varnish/secret backend.set_health '*.app_2' auto"
+        "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.set_health '*.app_2' auto"
     );
     let (op, read) = deploy::balancer::in_flight(&b, "web1").unwrap();
-    assert_eq!(
-        op.cmd.to_string(),
-        "varnishstat -n '/var/lib/varnish/my inst' -1 -f 'VBE.*.web1.conn'"
-    );
+    assert_eq!(op.cmd.to_string(), "varnishstat -n '/var/lib/varnish/my inst' -1 -f 'VBE.*.web1.conn'");
     assert_eq!(read, deploy::plan::Reading::VarnishStat);
     let (op, _) = deploy::balancer::healthy(&b, "web1").unwrap();
     assert_eq!(
         op.cmd.to_string(),
-        "varnishadm -n '/var/lib/varnish/my inst' -T 127.0.0.1:6082 -S /etc/varnish/secret backend.list -p '*.web1'"
+        "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.list '*.web1'"
     );
 }
 
@@ -384,13 +278,7 @@ fn haproxy_balancer_commands() {
         op.cmd.to_string(),
         "printf '%s\\n' 'show stat' | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock"
     );
-    assert_eq!(
-        read,
-        deploy::plan::Reading::HaproxyStat {
-            backend: "app".into(),
-            server: "web1".into()
-        }
-    );
+    assert_eq!(read, deploy::plan::Reading::HaproxyStat { backend: "app".into(), server: "web1".into() });
 }
 
 #[test]
@@ -405,14 +293,8 @@ fn command_balancer_runs_locally_or_on_its_host() {
     };
     let (on, cmd) = shell(deploy::balancer::drain(&b, "web1").unwrap());
     assert_eq!(on, Target::Local);
-    assert_eq!(
-        cmd,
-        "sh -c 'aws elbv2 deregister-targets --targets Id=i-0abc'"
-    );
-    assert_eq!(
-        shell(deploy::balancer::undrain(&b, "web1").unwrap()).1,
-        "sh -c 'lb add web1'"
-    );
+    assert_eq!(cmd, "sh -c 'aws elbv2 deregister-targets --targets Id=i-0abc'");
+    assert_eq!(shell(deploy::balancer::undrain(&b, "web1").unwrap()).1, "sh -c 'lb add web1'");
     assert!(deploy::balancer::healthy(&b, "web1").is_none());
     assert!(deploy::balancer::drain(&Balancer::None, "web1").is_none());
 }
@@ -420,18 +302,12 @@ fn command_balancer_runs_locally_or_on_its_host() {
 #[test]
 fn varnish_ban_words() {
     use deploy::balancer::ban_words;
-    assert_eq!(
-        ban_words("req.http.host ~ knifedepot.com"),
-        ["req.http.host", "~", "knifedepot.com"]
-    );
+    assert_eq!(ban_words("req.http.host ~ knifedepot.com"), ["req.http.host", "~", "knifedepot.com"]);
     assert_eq!(
         ban_words(r#"req.url ~ "^/a b" && obj.status != 0"#),
         ["req.url", "~", "^/a b", "&&", "obj.status", "!=", "0"]
     );
-    assert_eq!(
-        ban_words(r#"req.url == "say \"hi\"""#),
-        ["req.url", "==", "say \"hi\""]
-    );
+    assert_eq!(ban_words(r#"req.url == "say \"hi\"""#), ["req.url", "==", "say \"hi\""]);
     assert_eq!(ban_words(r#"req.url == """#), ["req.url", "==", ""]);
 }
 
@@ -441,11 +317,7 @@ fn cache_bans() {
         host: "lb1".into(),
         admin: "127.0.0.1:6082".into(),
         secret: "/etc/varnish/secret".into(),
-        instance: None,
-        bans: vec![
-            "req.http.host ~ shop.example".into(),
-            "req.url ~ ^/api; rm -rf /".into(),
-        ],
+        bans: vec!["req.http.host ~ shop.example".into(), "req.url ~ ^/api; rm -rf /".into()],
     };
     let lines: Vec<String> = deploy::http_cache::ban(&v)
         .into_iter()
@@ -461,15 +333,10 @@ fn cache_bans() {
             "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret ban req.url '~' '^/api;' rm -rf /",
         ]
     );
-    let c = HttpCache::Command {
-        host: Some("lb1".into()),
-        commands: vec!["cdn purge --all".into()],
-    };
+    let c = HttpCache::Command { host: Some("lb1".into()), commands: vec!["cdn purge --all".into()] };
     let a = deploy::http_cache::ban(&c);
     assert_eq!(a[0].on, Target::Host("lb1".into()));
-    assert!(
-        matches!(&a[0].run, Run::Shell { cmd, .. } if cmd.to_string() == "sh -c 'cdn purge --all'")
-    );
+    assert!(matches!(&a[0].run, Run::Shell { cmd, .. } if cmd.to_string() == "sh -c 'cdn purge --all'"));
     let h = HttpCache::Http {
         host: None,
         method: "BAN".into(),
@@ -477,7 +344,5 @@ fn cache_bans() {
         headers: vec![],
         expect_status: None,
     };
-    assert!(
-        matches!(&deploy::http_cache::ban(&h)[0].run, Run::Http { method, .. } if method == "BAN")
-    );
+    assert!(matches!(&deploy::http_cache::ban(&h)[0].run, Run::Http { method, .. } if method == "BAN"));
 }

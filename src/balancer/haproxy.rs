@@ -6,17 +6,17 @@
 use crate::remote::Cmd;
 
 fn api(socket: &str, line: &str) -> Cmd {
-    Cmd::new("printf")
-        .args(["%s\\n", line])
-        .pipe(Cmd::new("socat").args(["-t", "5", "stdio", &format!("unix-connect:{socket}")]))
+    Cmd::new("printf").args(["%s\\n", line]).pipe(Cmd::new("socat").args([
+        "-t",
+        "5",
+        "stdio",
+        &format!("unix-connect:{socket}"),
+    ]))
 }
 
 /// `set server BACKEND/SERVER state drain|ready`.
 pub fn set_state(socket: &str, backend: &str, server: &str, state: &str) -> Cmd {
-    api(
-        socket,
-        &format!("set server {backend}/{server} state {state}"),
-    )
+    api(socket, &format!("set server {backend}/{server} state {state}"))
 }
 
 /// The stats CSV (`scur` = current sessions, `status` = UP/DOWN/DRAIN/MAINT).

@@ -25,19 +25,10 @@ pub fn drain(b: &Balancer, app_host: &str) -> Option<Op> {
     let backend = b.backend_of(app_host);
     match b {
         Balancer::None => None,
-        Balancer::Varnish { host, .. } => Some(Op {
-            on: on(host),
-            cmd: varnish::set_health(b, backend, "sick"),
-        }),
-        Balancer::Haproxy {
-            host,
-            backend: be,
-            socket,
-            ..
-        } => Some(Op {
-            on: on(host),
-            cmd: haproxy::set_state(socket, be, backend, "drain"),
-        }),
+        Balancer::Varnish { host, .. } => Some(Op { on: on(host), cmd: varnish::set_health(b, backend, "sick") }),
+        Balancer::Haproxy { host, backend: be, socket, .. } => {
+            Some(Op { on: on(host), cmd: haproxy::set_state(socket, be, backend, "drain") })
+        }
         Balancer::Command { host, drain, .. } => Some(command::op(host, drain, app_host, backend)),
     }
 }
@@ -47,22 +38,11 @@ pub fn undrain(b: &Balancer, app_host: &str) -> Option<Op> {
     let backend = b.backend_of(app_host);
     match b {
         Balancer::None => None,
-        Balancer::Varnish { host, .. } => Some(Op {
-            on: on(host),
-            cmd: varnish::set_health(b, backend, "auto"),
-        }),
-        Balancer::Haproxy {
-            host,
-            backend: be,
-            socket,
-            ..
-        } => Some(Op {
-            on: on(host),
-            cmd: haproxy::set_state(socket, be, backend, "ready"),
-        }),
-        Balancer::Command { host, undrain, .. } => {
-            Some(command::op(host, undrain, app_host, backend))
+        Balancer::Varnish { host, .. } => Some(Op { on: on(host), cmd: varnish::set_health(b, backend, "auto") }),
+        Balancer::Haproxy { host, backend: be, socket, .. } => {
+            Some(Op { on: on(host), cmd: haproxy::set_state(socket, be, backend, "ready") })
         }
+        Balancer::Command { host, undrain, .. } => Some(command::op(host, undrain, app_host, backend)),
     }
 }
 
@@ -71,33 +51,25 @@ pub fn in_flight(b: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
     let backend = b.backend_of(app_host);
     match b {
         Balancer::None => None,
-        Balancer::Varnish { host, .. } => Some((
-            Op {
-                on: on(host),
-                cmd: varnish::connections(b, backend),
-            },
-            Reading::VarnishStat,
+        Balancer::Varnish { host, .. } => {
+            Some((Op { on: on(host), cmd: varnish::connections(b, backend) }, Reading::VarnishStat))
+        }
+        Balancer::Haproxy { host, backend: be, socket, .. } => Some((
+            Op { on: on(host), cmd: haproxy::stat(socket) },
+            Reading::HaproxyStat { backend: be.clone(), server: backend.to_string() },
         )),
-        Balancer::Haproxy {
-            host,
-            backend: be,
-            socket,
-            ..
-        } => Some((
-            Op {
-                on: on(host),
-                cmd: haproxy::stat(socket),
-            },
-            Reading::HaproxyStat {
-                backend: be.clone(),
-                server: backend.to_string(),
-            },
-        )),
-        Balancer::Command {
-            host, in_flight, ..
-        } => in_flight
-            .as_ref()
-            .map(|c| (command::op(host, c, app_host, backend), Reading::Number)),
+        Balancer::Command { host, in_flight, .. } => {
+            in_flight.as_ref().map(|c| (command::op(host, c, app_host, backend), Reading::Number))
+        }
+    }
+}
+
+/// How to see that the balancer's own health check passes for a drained host (before it
+/// is put back): Varnish's probe window, HAProxy's checks. `None` when the kind has none.
+pub fn probe(b: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
+    match b {
+        Balancer::Varnish { .. } | Balancer::Haproxy { .. } => healthy(b, app_host),
+        _ => None,
     }
 }
 
@@ -106,31 +78,16 @@ pub fn healthy(b: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
     let backend = b.backend_of(app_host);
     match b {
         Balancer::None => None,
-        Balancer::Varnish { host, .. } => Some((
-            Op {
-                on: on(host),
-                cmd: varnish::backend_list(b, backend),
-            },
-            Reading::VarnishBackendList,
+        Balancer::Varnish { host, .. } => {
+            Some((Op { on: on(host), cmd: varnish::backend_list(b, backend) }, Reading::VarnishBackendList))
+        }
+        Balancer::Haproxy { host, backend: be, socket, .. } => Some((
+            Op { on: on(host), cmd: haproxy::stat(socket) },
+            Reading::HaproxyStat { backend: be.clone(), server: backend.to_string() },
         )),
-        Balancer::Haproxy {
-            host,
-            backend: be,
-            socket,
-            ..
-        } => Some((
-            Op {
-                on: on(host),
-                cmd: haproxy::stat(socket),
-            },
-            Reading::HaproxyStat {
-                backend: be.clone(),
-                server: backend.to_string(),
-            },
-        )),
-        Balancer::Command { host, healthy, .. } => healthy
-            .as_ref()
-            .map(|c| (command::op(host, c, app_host, backend), Reading::ExitStatus)),
+        Balancer::Command { host, healthy, .. } => {
+            healthy.as_ref().map(|c| (command::op(host, c, app_host, backend), Reading::ExitStatus))
+        }
     }
 }
 

@@ -3,23 +3,15 @@
 use crate::config::Balancer;
 use crate::remote::Cmd;
 
-/// `varnishadm [-n INSTANCE] -T ADMIN -S SECRET`.
-pub fn admin(admin: &str, secret: &str, instance: Option<&str>) -> Cmd {
-    let mut c = Cmd::new("varnishadm");
-    if let Some(n) = instance {
-        c = c.args(["-n", n]);
-    }
-    c.args(["-T", admin, "-S", secret])
+/// `varnishadm -T ADMIN -S SECRET` (varnishadm refuses `-n` together with `-T`/`-S`; the
+/// instance name is only for varnishstat).
+pub fn admin(admin: &str, secret: &str) -> Cmd {
+    Cmd::new("varnishadm").args(["-T", admin, "-S", secret])
 }
 
 fn base(b: &Balancer) -> Cmd {
     match b {
-        Balancer::Varnish {
-            admin: a,
-            secret,
-            instance,
-            ..
-        } => admin(a, secret, instance.as_deref()),
+        Balancer::Varnish { admin: a, secret, .. } => admin(a, secret),
         _ => unreachable!("varnish command for a {} balancer", b.kind()),
     }
 }
@@ -35,16 +27,13 @@ pub fn set_health(b: &Balancer, backend: &str, state: &str) -> Cmd {
 }
 
 pub fn backend_list(b: &Balancer, backend: &str) -> Cmd {
-    base(b).args(["backend.list", "-p", &pattern(backend)])
+    base(b).args(["backend.list", &pattern(backend)])
 }
 
 /// Open connections to the backend, in every VCL.
 pub fn connections(b: &Balancer, backend: &str) -> Cmd {
     let mut c = Cmd::new("varnishstat");
-    if let Balancer::Varnish {
-        instance: Some(n), ..
-    } = b
-    {
+    if let Balancer::Varnish { instance: Some(n), .. } = b {
         c = c.args(["-n", n]);
     }
     c.args(["-1", "-f", &format!("VBE.*.{backend}.conn")])

@@ -32,25 +32,13 @@ pub struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     pub fn new(sources: &'a Sources, env: EnvLookup<'a>, strict_env: bool) -> Self {
-        Decoder {
-            sources,
-            errors: RefCell::new(Vec::new()),
-            env,
-            strict_env,
-            secrets: RefCell::new(Vec::new()),
-        }
+        Decoder { sources, errors: RefCell::new(Vec::new()), env, strict_env, secrets: RefCell::new(Vec::new()) }
     }
 
     /// Records an error at `loc`; `key` is the path below the scope the value was written in.
     pub fn error(&self, loc: &Loc, key: &str, message: impl Into<String>, hint: Option<String>) {
         let full = format!("{}{key}", loc.scope);
-        let e = ConfigError::at(
-            self.sources,
-            loc,
-            full.trim_end_matches('.'),
-            message.into(),
-            hint,
-        );
+        let e = ConfigError::at(self.sources, loc, full.trim_end_matches('.'), message.into(), hint);
         let mut errors = self.errors.borrow_mut();
         if !errors.contains(&e) {
             errors.push(e);
@@ -68,19 +56,9 @@ impl<'a> Decoder<'a> {
     pub fn table<'v>(&'a self, path: impl Into<String>, val: &'v Val) -> Option<Table<'a, 'v>> {
         let path = path.into();
         match &val.kind {
-            Kind::Table(_) => Some(Table {
-                d: self,
-                path,
-                val,
-                known: RefCell::new(Vec::new()),
-            }),
+            Kind::Table(_) => Some(Table { d: self, path, val, known: RefCell::new(Vec::new()) }),
             other => {
-                self.error(
-                    &val.loc,
-                    &path,
-                    format!("expected a table, found {}", other.describe()),
-                    None,
-                );
+                self.error(&val.loc, &path, format!("expected a table, found {}", other.describe()), None);
                 None
             }
         }
@@ -115,7 +93,10 @@ impl<'a> Decoder<'a> {
                         loc,
                         key,
                         format!("`${{{name}}}` is not a valid environment variable name"),
-                        Some("names are letters, digits and `_`, e.g. `${DEPLOY_TOKEN}`; write `$${` for a literal `${`".into()),
+                        Some(
+                            "names are letters, digits and `_`, e.g. `${DEPLOY_TOKEN}`; write `$${` for a literal `${`"
+                                .into(),
+                        ),
                     );
                 } else {
                     match (self.env)(name) {
@@ -155,11 +136,7 @@ pub struct Table<'d, 'v> {
 
 impl<'d, 'v> Table<'d, 'v> {
     pub fn key_path(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.path)
-        }
+        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
     }
 
     pub fn loc(&self) -> &Loc {
@@ -187,12 +164,7 @@ impl<'d, 'v> Table<'d, 'v> {
         if self.val.get(key).is_some() {
             return;
         }
-        self.d.error(
-            self.loc(),
-            &self.key_path(key),
-            format!("missing key `{key}`"),
-            hint,
-        );
+        self.d.error(self.loc(), &self.key_path(key), format!("missing key `{key}`"), hint);
     }
 
     pub fn string(&self, key: &'static str) -> Option<Str> {
@@ -205,19 +177,10 @@ impl<'d, 'v> Table<'d, 'v> {
         let path = self.key_path(key);
         match &v.kind {
             Kind::Array(items) => Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, x)| self.d.string_value(x, &format!("{path}[{i}]")))
-                    .collect(),
+                items.iter().enumerate().filter_map(|(i, x)| self.d.string_value(x, &format!("{path}[{i}]"))).collect(),
             ),
             _ => {
-                self.type_error(
-                    key,
-                    v,
-                    "an array of strings",
-                    Some(format!("write `{key} = [\"…\"]`")),
-                );
+                self.type_error(key, v, "an array of strings", Some(format!("write `{key} = [\"…\"]`")));
                 None
             }
         }
@@ -238,17 +201,8 @@ impl<'d, 'v> Table<'d, 'v> {
     pub fn int_in(&self, key: &'static str, min: i64, max: i64) -> Option<(i64, Loc)> {
         let (n, loc) = self.int(key)?;
         if n < min || n > max {
-            let range = if max == i64::MAX {
-                format!("at least {min}")
-            } else {
-                format!("from {min} to {max}")
-            };
-            self.d.error(
-                &loc,
-                &self.key_path(key),
-                format!("expected a number {range}, found {n}"),
-                None,
-            );
+            let range = if max == i64::MAX { format!("at least {min}") } else { format!("from {min} to {max}") };
+            self.d.error(&loc, &self.key_path(key), format!("expected a number {range}, found {n}"), None);
             return None;
         }
         Some((n, loc))
@@ -268,9 +222,7 @@ impl<'d, 'v> Table<'d, 'v> {
     /// A duration string like `"30s"`; zero is refused unless `allow_zero`.
     pub fn duration(&self, key: &'static str, allow_zero: bool) -> Option<Duration> {
         let v = self.raw(key)?;
-        let hint = Some(format!(
-            "write it as a string with a unit, e.g. `{key} = \"30s\"` or `\"500ms\"`"
-        ));
+        let hint = Some(format!("write it as a string with a unit, e.g. `{key} = \"30s\"` or `\"500ms\"`"));
         let Kind::Str(s) = &v.kind else {
             self.type_error(key, v, "a duration string like \"30s\"", hint);
             return None;
@@ -278,12 +230,7 @@ impl<'d, 'v> Table<'d, 'v> {
         match parse_duration(s) {
             Some(d) if allow_zero || !d.is_zero() => Some(d),
             Some(_) => {
-                self.d.error(
-                    &v.loc,
-                    &self.key_path(key),
-                    "expected a duration above zero",
-                    None,
-                );
+                self.d.error(&v.loc, &self.key_path(key), "expected a duration above zero", None);
                 None
             }
             None => {
@@ -307,20 +254,11 @@ impl<'d, 'v> Table<'d, 'v> {
         let v = self.raw(key)?;
         let path = self.key_path(key);
         match &v.kind {
-            Kind::Array(items) => Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, x)| self.d.table(format!("{path}[{i}]"), x))
-                    .collect(),
-            ),
+            Kind::Array(items) => {
+                Some(items.iter().enumerate().filter_map(|(i, x)| self.d.table(format!("{path}[{i}]"), x)).collect())
+            }
             _ => {
-                self.type_error(
-                    key,
-                    v,
-                    "an array of tables",
-                    Some(format!("write `[[{path}]]` tables")),
-                );
+                self.type_error(key, v, "an array of tables", Some(format!("write `[[{path}]]` tables")));
                 None
             }
         }
@@ -336,13 +274,7 @@ impl<'d, 'v> Table<'d, 'v> {
                     .iter()
                     .filter_map(|e| {
                         let val = self.d.string_value(&e.val, &format!("{path}.{}", e.key))?;
-                        Some((
-                            Str {
-                                value: e.key.clone(),
-                                loc: e.key_loc.clone(),
-                            },
-                            val,
-                        ))
+                        Some((Str { value: e.key.clone(), loc: e.key_loc.clone() }, val))
                     })
                     .collect(),
             ),
@@ -370,12 +302,7 @@ impl<'d, 'v> Table<'d, 'v> {
                 None if known.is_empty() => "this table takes no keys".to_string(),
                 None => format!("known keys here: {}", known.join(", ")),
             };
-            self.d.error(
-                &e.key_loc,
-                &self.key_path(&e.key),
-                format!("unknown key `{}`", e.key),
-                Some(hint),
-            );
+            self.d.error(&e.key_loc, &self.key_path(&e.key), format!("unknown key `{}`", e.key), Some(hint));
         }
     }
 }
@@ -383,17 +310,9 @@ impl<'d, 'v> Table<'d, 'v> {
 impl Decoder<'_> {
     fn string_value(&self, v: &Val, path: &str) -> Option<Str> {
         match &v.kind {
-            Kind::Str(s) => Some(Str {
-                value: self.expand(s, &v.loc, path),
-                loc: v.loc.clone(),
-            }),
+            Kind::Str(s) => Some(Str { value: self.expand(s, &v.loc, path), loc: v.loc.clone() }),
             other => {
-                self.error(
-                    &v.loc,
-                    path,
-                    format!("expected a string, found {}", other.describe()),
-                    None,
-                );
+                self.error(&v.loc, path, format!("expected a string, found {}", other.describe()), None);
                 None
             }
         }
@@ -409,17 +328,13 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
         let n: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let part = match &rest[..unit] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),

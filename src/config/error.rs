@@ -21,21 +21,12 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub fn at(
-        sources: &Sources,
-        loc: &Loc,
-        key: &str,
-        message: String,
-        hint: Option<String>,
-    ) -> Self {
+    pub fn at(sources: &Sources, loc: &Loc, key: &str, message: String, hint: Option<String>) -> Self {
         let (line, col) = sources.line_col(loc);
         let excerpt = sources.line_text(loc).to_string();
         let rest = excerpt.chars().count().saturating_sub(col - 1);
         let text = sources.text(loc.src);
-        let spanned = text
-            .get(loc.span.clone())
-            .map(|s| s.lines().next().unwrap_or("").chars().count())
-            .unwrap_or(1);
+        let spanned = text.get(loc.span.clone()).map(|s| s.lines().next().unwrap_or("").chars().count()).unwrap_or(1);
         ConfigError {
             file: sources.name(loc.src).to_string(),
             line,
@@ -62,12 +53,8 @@ impl fmt::Display for ConfigError {
         if !self.excerpt.is_empty() {
             writeln!(f, "{pad} |")?;
             writeln!(f, "{n} | {}", self.excerpt)?;
-            let lead: String = self
-                .excerpt
-                .chars()
-                .take(self.col - 1)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
+            let lead: String =
+                self.excerpt.chars().take(self.col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
             writeln!(f, "{pad} | {lead}{}", "^".repeat(self.width))?;
         }
         if let Some(h) = &self.hint {
@@ -91,27 +78,19 @@ impl fmt::Display for ConfigErrors {
         }
         let n = self.0.len();
         if n > 1 {
-            writeln!(
-                f,
-                "\n{n} problems in the config; nothing was changed on any host."
-            )?;
+            writeln!(f, "\n{n} problems in the config; nothing was changed on any host.")?;
         }
         Ok(())
     }
 }
 
 /// Closest candidate by edit distance, if close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let w = word.to_ascii_lowercase();
     candidates
         .into_iter()
         .map(|c| (distance(&w, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| {
-            *d <= (c.len().max(w.len()) / 3).max(1) || c.starts_with(&w) && w.len() >= 3
-        })
+        .filter(|(d, c)| *d <= (c.len().max(w.len()) / 3).max(1) || c.starts_with(&w) && w.len() >= 3)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -130,9 +109,7 @@ fn distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }

@@ -9,31 +9,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// Names a stage may not have: `deploy NAME` would be read as the command.
-pub const COMMAND_NAMES: &[&str] = &[
-    "rollback",
-    "plan",
-    "releases",
-    "check",
-    "unlock",
-    "exec",
-    "init",
-    "help",
-    "completions",
-    "man",
-];
+pub const COMMAND_NAMES: &[&str] =
+    &["rollback", "plan", "releases", "check", "unlock", "exec", "init", "help", "completions", "man"];
 
 /// Tables a stage may override.
-const OVERRIDABLE: &[&str] = &[
-    "app",
-    "build",
-    "shared",
-    "hooks",
-    "health",
-    "rolling",
-    "ssh",
-    "balancer",
-    "http_cache",
-];
+const OVERRIDABLE: &[&str] = &["app", "build", "shared", "hooks", "health", "rolling", "ssh", "balancer", "http_cache"];
 
 /// Keys only a stage has.
 const STAGE_ONLY: &[&str] = &["hosts", "revision", "confirm"];
@@ -68,37 +48,19 @@ pub fn redact(redactions: &[(String, String)], text: &str) -> String {
 
 /// `Deploy.toml` in `start` or the nearest folder above it.
 pub fn find(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .map(|d| d.join("Deploy.toml"))
-        .find(|p| p.is_file())
+    start.ancestors().map(|d| d.join("Deploy.toml")).find(|p| p.is_file())
 }
 
 /// Parses and validates `text` (read from `name`, in folder `dir`) for `stage`.
-pub fn parse(
-    name: &str,
-    text: &str,
-    dir: &Path,
-    stage: &str,
-    env: EnvLookup,
-) -> Result<Config, ConfigErrors> {
+pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) -> Result<Config, ConfigErrors> {
     let mut sources = Sources::default();
     let file = sources.add(name, text);
     let mut recipe_srcs = Vec::new();
     for (rname, rtext) in recipes::ALL {
-        recipe_srcs.push((
-            *rname,
-            sources.add(format!("recipe {rname} (built in)"), *rtext),
-        ));
+        recipe_srcs.push((*rname, sources.add(format!("recipe {rname} (built in)"), *rtext)));
     }
     let top = source::parse(file, text).map_err(|e| {
-        let at = ConfigError::at(
-            &sources,
-            &e.loc,
-            "",
-            format!("invalid TOML: {}", e.message),
-            None,
-        );
+        let at = ConfigError::at(&sources, &e.loc, "", format!("invalid TOML: {}", e.message), None);
         ConfigErrors(vec![at])
     })?;
 
@@ -109,32 +71,13 @@ pub fn parse(
     // Recipes are parsed once; they are tested to be valid.
     let recipe_trees: Vec<(&str, Val)> = recipe_srcs
         .iter()
-        .map(|(n, id)| {
-            (
-                *n,
-                source::parse(*id, sources.text(*id)).expect("built-in recipe parses"),
-            )
-        })
+        .map(|(n, id)| (*n, source::parse(*id, sources.text(*id)).expect("built-in recipe parses")))
         .collect();
 
     let stage_entries = match top.get("stages") {
-        Some(Val {
-            kind: Kind::Table(e),
-            ..
-        }) if !e.is_empty() => e.clone(),
-        Some(
-            v @ Val {
-                kind: Kind::Table(_),
-                ..
-            },
-        ) => {
-            errors.push(ConfigError::at(
-                &sources,
-                &v.loc,
-                "stages",
-                "no stages defined".into(),
-                Some(stage_example()),
-            ));
+        Some(Val { kind: Kind::Table(e), .. }) if !e.is_empty() => e.clone(),
+        Some(v @ Val { kind: Kind::Table(_), .. }) => {
+            errors.push(ConfigError::at(&sources, &v.loc, "stages", "no stages defined".into(), Some(stage_example())));
             vec![]
         }
         Some(v) => {
@@ -181,25 +124,14 @@ pub fn parse(
             None => format!("stages in this file: {}", names.join(", ")),
         };
         let loc = top.get("stages").map(|s| s.loc.clone()).unwrap_or_default();
-        errors.push(ConfigError::at(
-            &sources,
-            &loc,
-            "stages",
-            format!("no stage named `{stage}`"),
-            Some(hint),
-        ));
+        errors.push(ConfigError::at(&sources, &loc, "stages", format!("no stage named `{stage}`"), Some(hint)));
     }
     errors.sort_by_key(|e| (e.file != name, e.line, e.col));
     match chosen {
         Some(stage) if errors.is_empty() => {
             // Longest first, so a secret containing another is replaced whole.
             redactions.sort_by_key(|(v, _): &(String, String)| std::cmp::Reverse(v.len()));
-            Ok(Config {
-                file: PathBuf::from(name),
-                stages: names,
-                stage,
-                redactions,
-            })
+            Ok(Config { file: PathBuf::from(name), stages: names, stage, redactions })
         }
         _ => Err(ConfigErrors(errors)),
     }
@@ -244,26 +176,17 @@ fn decode_stage(
     for k in OVERRIDABLE {
         st.raw(k);
     }
-    let hosts_loc = st
-        .raw("hosts")
-        .map(|v| v.loc.clone())
-        .unwrap_or_else(|| st.loc().clone());
+    let hosts_loc = st.raw("hosts").map(|v| v.loc.clone()).unwrap_or_else(|| st.loc().clone());
     if host_tables.is_none() && st.raw("hosts").is_none() {
         st.missing(
             "hosts",
-            Some(
-                "e.g. `hosts = [{ name = \"web1\", address = \"10.0.0.11\", roles = [\"app\"] }]`"
-                    .into(),
-            ),
+            Some("e.g. `hosts = [{ name = \"web1\", address = \"10.0.0.11\", roles = [\"app\"] }]`".into()),
         );
     }
     st.finish();
 
     // recipe < file < stage
-    let over = source::merge(
-        &source::without(top, &["stages"]),
-        &source::without(&scoped, STAGE_ONLY),
-    );
+    let over = source::merge(&source::without(top, &["stages"]), &source::without(&scoped, STAGE_ONLY));
     let recipe = over.get("app").and_then(|a| a.get("recipe"));
     let base = match recipe {
         Some(r) => match r.as_str() {
@@ -277,12 +200,7 @@ fn decode_stage(
                         }
                         None => format!("known recipes: {}", names.join(", ")),
                     };
-                    d.error(
-                        &r.loc,
-                        "app.recipe",
-                        format!("unknown recipe `{rn}`"),
-                        Some(hint),
-                    );
+                    d.error(&r.loc, "app.recipe", format!("unknown recipe `{rn}`"), Some(hint));
                     None
                 }
             },
@@ -298,35 +216,20 @@ fn decode_stage(
     eff.raw("stages");
 
     let hosts = decode_hosts(d, host_tables.unwrap_or_default());
-    if hosts.is_empty()
-        && st
-            .raw("hosts")
-            .is_some_and(|h| matches!(&h.kind, Kind::Array(a) if a.is_empty()))
-    {
-        d.error(
-            &hosts_loc,
-            "hosts",
-            "the host list is empty",
-            Some("add at least one host with role `app`".into()),
-        );
+    if hosts.is_empty() && st.raw("hosts").is_some_and(|h| matches!(&h.kind, Kind::Array(a) if a.is_empty())) {
+        d.error(&hosts_loc, "hosts", "the host list is empty", Some("add at least one host with role `app`".into()));
     }
 
     let app = with_table(&eff, "app", |t| parts::app(t, dir));
     if eff.raw("app").is_none() {
-        eff.missing(
-            "app",
-            Some("add an `[app]` table with `name` and `path`".into()),
-        );
+        eff.missing("app", Some("add an `[app]` table with `name` and `path`".into()));
     }
     let build = with_table(&eff, "build", |t| Some(parts::build(Some(t)))).unwrap_or_default();
     let shared = with_table(&eff, "shared", |t| Some(parts::shared(Some(t)))).unwrap_or_default();
-    let (hooks, migrate_loc) =
-        with_table(&eff, "hooks", |t| Some(parts::hooks(Some(t)))).unwrap_or_default();
-    let health = with_table(&eff, "health", |t| Some(parts::health(Some(t))))
-        .unwrap_or_else(|| parts::health(None));
+    let (hooks, migrate_loc) = with_table(&eff, "hooks", |t| Some(parts::hooks(Some(t)))).unwrap_or_default();
+    let health = with_table(&eff, "health", |t| Some(parts::health(Some(t)))).unwrap_or_else(|| parts::health(None));
     let (mut rolling, batch_loc, min_loc) =
-        with_table(&eff, "rolling", |t| Some(parts::rolling(Some(t))))
-            .unwrap_or_else(|| parts::rolling(None));
+        with_table(&eff, "rolling", |t| Some(parts::rolling(Some(t)))).unwrap_or_else(|| parts::rolling(None));
     let ssh = with_table(&eff, "ssh", |t| Some(parts::ssh(Some(t)))).unwrap_or_default();
     let balancer = match eff.table("balancer") {
         Some(t) => traffic::balancer(Some(t), &hosts),
@@ -352,12 +255,15 @@ fn decode_stage(
     }
     if let Some(m) = &migrate_loc {
         if !hosts.iter().any(|h| h.has(Role::Migrate)) && !hosts.is_empty() {
-            d.error(&m.loc, "hooks.migrate", "`hooks.migrate` is set but no host has the role `migrate`", Some("add \"migrate\" to the roles of one app host, e.g. `roles = [\"app\", \"migrate\"]`".into()));
+            d.error(
+                &m.loc,
+                "hooks.migrate",
+                "`hooks.migrate` is set but no host has the role `migrate`",
+                Some("add \"migrate\" to the roles of one app host, e.g. `roles = [\"app\", \"migrate\"]`".into()),
+            );
         }
     }
-    let balanced = balancer
-        .as_ref()
-        .is_some_and(|b| !matches!(b, Balancer::None));
+    let balanced = balancer.as_ref().is_some_and(|b| !matches!(b, Balancer::None));
     if rolling.min_in_service == u32::MAX {
         rolling.min_in_service = u32::from(balanced && app_hosts >= 2);
     }
@@ -372,9 +278,7 @@ fn decode_stage(
                 loc,
                 key,
                 msg,
-                Some(
-                    "lower `rolling.batch` or `rolling.min_in_service` (0 accepts downtime)".into(),
-                ),
+                Some("lower `rolling.batch` or `rolling.min_in_service` (0 accepts downtime)".into()),
             );
         }
     }
@@ -425,9 +329,7 @@ fn decode_hosts(d: &Decoder, tables: Vec<Table>) -> Vec<Host> {
                 &name.loc,
                 &t.key_path("name"),
                 format!("duplicate host name `{}`", host.name),
-                Some(format!(
-                    "first defined on line {line}; host names must be unique"
-                )),
+                Some(format!("first defined on line {line}; host names must be unique")),
             );
             continue;
         }
@@ -437,10 +339,7 @@ fn decode_hosts(d: &Decoder, tables: Vec<Table>) -> Vec<Host> {
             d.error(
                 &at,
                 &t.key_path("address"),
-                format!(
-                    "hosts `{other}` and `{}` have the same address `{}`",
-                    host.name, host.address
-                ),
+                format!("hosts `{other}` and `{}` have the same address `{}`", host.name, host.address),
                 Some("each host is a separate machine; list it once with all its roles".into()),
             );
             continue;
@@ -450,14 +349,8 @@ fn decode_hosts(d: &Decoder, tables: Vec<Table>) -> Vec<Host> {
             d.error(
                 &at,
                 &t.key_path("roles"),
-                format!(
-                    "host `{}` has the role `migrate` but gets no release",
-                    host.name
-                ),
-                Some(
-                    "migrations run in the new release: add \"app\" or \"worker\" to its roles"
-                        .into(),
-                ),
+                format!("host `{}` has the role `migrate` but gets no release", host.name),
+                Some("migrations run in the new release: add \"app\" or \"worker\" to its roles".into()),
             );
         }
         seen.push((host.name.clone(), addr, name.loc.clone()));

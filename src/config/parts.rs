@@ -8,8 +8,7 @@ use crate::config::error::did_you_mean;
 pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
 }
 
@@ -41,10 +40,7 @@ pub fn app(t: &Table, dir: &std::path::Path) -> Option<App> {
     let path = match path {
         Some(p) => check_deploy_path(t, &p),
         None => {
-            t.missing(
-                "path",
-                Some("the deploy path on every host, e.g. `path = \"/var/www/knifedepot\"`".into()),
-            );
+            t.missing("path", Some("the deploy path on every host, e.g. `path = \"/var/www/knifedepot\"`".into()));
             None
         }
     };
@@ -53,14 +49,7 @@ pub fn app(t: &Table, dir: &std::path::Path) -> Option<App> {
         Some(r) => dir.join(r.value),
         None => dir.to_path_buf(),
     };
-    Some(App {
-        name: name?,
-        recipe,
-        path: path?,
-        keep_releases: keep.unwrap_or(5),
-        repository,
-        revision,
-    })
+    Some(App { name: name?, recipe, path: path?, keep_releases: keep.unwrap_or(5), repository, revision })
 }
 
 fn check_deploy_path(t: &Table, p: &Str) -> Option<String> {
@@ -79,10 +68,7 @@ fn check_deploy_path(t: &Table, p: &Str) -> Option<String> {
         t.d.error(
             &p.loc,
             &key,
-            format!(
-                "deploy path `{}` must be a plain absolute folder (not `/`, no `.` or `..`)",
-                p.value
-            ),
+            format!("deploy path `{}` must be a plain absolute folder (not `/`, no `.` or `..`)", p.value),
             None,
         );
         return None;
@@ -93,14 +79,24 @@ fn check_deploy_path(t: &Table, p: &Str) -> Option<String> {
 pub fn build(t: Option<&Table>) -> Build {
     let Some(t) = t else { return Build::default() };
     let commands = non_empty_commands(t, "commands");
-    let exclude: Vec<String> = t.strings("exclude").unwrap_or_default().into_iter().filter_map(|s| {
-        if s.value.starts_with('/') || s.value.split('/').any(|c| c == "..") || s.value.is_empty() {
-            t.d.error(&s.loc, &t.key_path("exclude"), format!("exclude pattern `{}` must be relative to the repository root, without `..`", s.value), None);
-            None
-        } else {
-            Some(s.value)
-        }
-    }).collect();
+    let exclude: Vec<String> = t
+        .strings("exclude")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| {
+            if s.value.starts_with('/') || s.value.split('/').any(|c| c == "..") || s.value.is_empty() {
+                t.d.error(
+                    &s.loc,
+                    &t.key_path("exclude"),
+                    format!("exclude pattern `{}` must be relative to the repository root, without `..`", s.value),
+                    None,
+                );
+                None
+            } else {
+                Some(s.value)
+            }
+        })
+        .collect();
     Build { commands, exclude }
 }
 
@@ -194,15 +190,7 @@ pub fn hooks(t: Option<&Table>) -> (Hooks, Option<Str>) {
         }
         None => WorkerHooks::default(),
     };
-    (
-        Hooks {
-            prepare,
-            activate,
-            migrate: migrate.as_ref().map(|m| m.value.clone()),
-            worker,
-        },
-        migrate,
-    )
+    (Hooks { prepare, activate, migrate: migrate.as_ref().map(|m| m.value.clone()), worker }, migrate)
 }
 
 pub fn health(t: Option<&Table>) -> Health {
@@ -231,12 +219,9 @@ pub fn health(t: Option<&Table>) -> Health {
         match f.value.as_str() {
             "host" => h.from = HealthFrom::Host,
             "local" => h.from = HealthFrom::Local,
-            other => t.d.error(
-                &f.loc,
-                &t.key_path("from"),
-                format!("expected \"host\" or \"local\", found `{other}`"),
-                None,
-            ),
+            other => {
+                t.d.error(&f.loc, &t.key_path("from"), format!("expected \"host\" or \"local\", found `{other}`"), None)
+            }
         }
     }
     if let Some((n, _)) = t.int_in("expect_status", 100, 599) {
@@ -256,13 +241,7 @@ pub fn health(t: Option<&Table>) -> Health {
 
 /// Rolling settings; also returns where `batch` and `min_in_service` were written, for the
 /// cross-check against the host count.
-pub fn rolling(
-    t: Option<&Table>,
-) -> (
-    Rolling,
-    Option<super::source::Loc>,
-    Option<super::source::Loc>,
-) {
+pub fn rolling(t: Option<&Table>) -> (Rolling, Option<super::source::Loc>, Option<super::source::Loc>) {
     let mut r = Rolling {
         batch: Batch::Count(1),
         drain_timeout: std::time::Duration::from_secs(30),
@@ -273,15 +252,12 @@ pub fn rolling(
     if let Some(v) = t.raw("batch") {
         batch_loc = Some(v.loc.clone());
         let parsed = match &v.kind {
-            super::source::Kind::Int(n) if *n >= 0 && *n <= u32::MAX as i64 => {
-                Batch::parse(&n.to_string())
-            }
+            super::source::Kind::Int(n) if *n >= 0 && *n <= u32::MAX as i64 => Batch::parse(&n.to_string()),
             super::source::Kind::Int(n) => Err(format!("a batch of {n} hosts is not possible")),
             super::source::Kind::Str(s) => Batch::parse(s),
-            other => Err(format!(
-                "expected a number of hosts or a percentage like \"25%\", found {}",
-                other.describe()
-            )),
+            other => {
+                Err(format!("expected a number of hosts or a percentage like \"25%\", found {}", other.describe()))
+            }
         };
         match parsed {
             Ok(b) => r.batch = b,
@@ -334,9 +310,7 @@ pub fn host(t: &Table) -> Option<(Host, Str)> {
         }
     };
     let address = match address {
-        Some(a) if !a.value.trim().is_empty() && !a.value.contains(char::is_whitespace) => {
-            Some(a.value)
-        }
+        Some(a) if !a.value.trim().is_empty() && !a.value.contains(char::is_whitespace) => Some(a.value),
         Some(a) => {
             t.d.error(
                 &a.loc,
@@ -347,10 +321,7 @@ pub fn host(t: &Table) -> Option<(Host, Str)> {
             None
         }
         None => {
-            t.missing(
-                "address",
-                Some("the IP address or DNS name ssh connects to".into()),
-            );
+            t.missing("address", Some("the IP address or DNS name ssh connects to".into()));
             None
         }
     };
@@ -393,14 +364,5 @@ pub fn host(t: &Table) -> Option<(Host, Str)> {
         }
     };
     let name = name?;
-    Some((
-        Host {
-            name: name.value.clone(),
-            address: address?,
-            roles: roles?,
-            port,
-            user,
-        },
-        name,
-    ))
+    Some((Host { name: name.value.clone(), address: address?, roles: roles?, port, user }, name))
 }

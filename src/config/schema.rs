@@ -85,10 +85,7 @@ pub struct Health {
 impl Health {
     /// The URL for one host, placeholders filled.
     pub fn url_for(&self, host: &Host) -> Option<String> {
-        self.url.as_ref().map(|u| {
-            u.replace("{host}", &host.name)
-                .replace("{address}", &host.address)
-        })
+        self.url.as_ref().map(|u| u.replace("{host}", &host.name).replace("{address}", &host.address))
     }
 }
 
@@ -117,13 +114,11 @@ impl Batch {
             Some(d) => (d.trim(), true),
             None => (s, false),
         };
-        let n: u32 = digits
-            .parse()
-            .map_err(|_| format!("`{s}` is not a batch size: write a number of hosts like 2 or a percentage like \"25%\""))?;
+        let n: u32 = digits.parse().map_err(|_| {
+            format!("`{s}` is not a batch size: write a number of hosts like 2 or a percentage like \"25%\"")
+        })?;
         if n == 0 {
-            return Err(
-                "a batch of 0 hosts would never roll anything: use at least 1 (or \"1%\")".into(),
-            );
+            return Err("a batch of 0 hosts would never roll anything: use at least 1 (or \"1%\")".into());
         }
         if percent {
             if n > 100 {
@@ -173,19 +168,11 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [(&'static str, Role); 4] = [
-        ("app", Role::App),
-        ("worker", Role::Worker),
-        ("migrate", Role::Migrate),
-        ("balancer", Role::Balancer),
-    ];
+    pub const ALL: [(&'static str, Role); 4] =
+        [("app", Role::App), ("worker", Role::Worker), ("migrate", Role::Migrate), ("balancer", Role::Balancer)];
 
     pub fn name(self) -> &'static str {
-        Role::ALL
-            .iter()
-            .find(|(_, r)| *r == self)
-            .map(|(n, _)| *n)
-            .unwrap_or("?")
+        Role::ALL.iter().find(|(_, r)| *r == self).map(|(n, _)| *n).unwrap_or("?")
     }
 }
 
@@ -221,7 +208,7 @@ pub enum Balancer {
         admin: String,
         /// varnishadm `-S`.
         secret: String,
-        /// varnishd `-n` (for varnishstat and varnishadm), when not the default instance.
+        /// varnishd `-n` workdir, for varnishstat (in-flight counters), when not the default.
         instance: Option<String>,
         /// host name → backend name.
         backends: Vec<(String, String)>,
@@ -255,9 +242,7 @@ impl Balancer {
             Balancer::Haproxy { servers, .. } => servers,
             Balancer::Command { backends, .. } => backends,
         };
-        map.iter()
-            .find(|(h, _)| h == host)
-            .map_or(host, |(_, b)| b.as_str())
+        map.iter().find(|(h, _)| h == host).map_or(host, |(_, b)| b.as_str())
     }
 
     pub fn host(&self) -> Option<&str> {
@@ -285,7 +270,7 @@ pub enum HttpCache {
         host: String,
         admin: String,
         secret: String,
-        instance: Option<String>,
+
         bans: Vec<String>,
     },
     Http {

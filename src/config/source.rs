@@ -112,10 +112,7 @@ impl Val {
     }
 
     pub fn get(&self, key: &str) -> Option<&Val> {
-        self.entries()?
-            .iter()
-            .find(|e| e.key == key)
-            .map(|e| &e.val)
+        self.entries()?.iter().find(|e| e.key == key).map(|e| &e.val)
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -126,10 +123,7 @@ impl Val {
     }
 
     pub fn empty_table(loc: Loc) -> Val {
-        Val {
-            kind: Kind::Table(Vec::new()),
-            loc,
-        }
+        Val { kind: Kind::Table(Vec::new()), loc }
     }
 }
 
@@ -147,19 +141,11 @@ pub fn parse(src: SrcId, text: &str) -> Result<Val, SyntaxError> {
             let span = 0..text.len();
             Ok(Val {
                 kind: Kind::Table(convert_table(src, table.get_ref())),
-                loc: Loc {
-                    src,
-                    span,
-                    scope: Rc::default(),
-                },
+                loc: Loc { src, span, scope: Rc::default() },
             })
         }
         Err(e) => Err(SyntaxError {
-            loc: Loc {
-                src,
-                span: e.span().unwrap_or(0..0),
-                scope: Rc::default(),
-            },
+            loc: Loc { src, span: e.span().unwrap_or(0..0), scope: Rc::default() },
             message: e.message().trim().to_string(),
         }),
     }
@@ -170,11 +156,7 @@ fn convert_table(src: SrcId, table: &DeTable<'_>) -> Vec<Entry> {
         .iter()
         .map(|(k, v)| Entry {
             key: k.get_ref().to_string(),
-            key_loc: Loc {
-                src,
-                span: k.span(),
-                scope: Rc::default(),
-            },
+            key_loc: Loc { src, span: k.span(), scope: Rc::default() },
             val: convert(src, v.get_ref(), v.span()),
         })
         .collect()
@@ -191,21 +173,10 @@ fn convert(src: SrcId, v: &DeValue<'_>, span: Range<usize>) -> Val {
         DeValue::Float(f) => Kind::Float(f.as_str().parse().unwrap_or(f64::NAN)),
         DeValue::Boolean(b) => Kind::Bool(*b),
         DeValue::Datetime(d) => Kind::Datetime(d.to_string()),
-        DeValue::Array(a) => Kind::Array(
-            a.iter()
-                .map(|x| convert(src, x.get_ref(), x.span()))
-                .collect(),
-        ),
+        DeValue::Array(a) => Kind::Array(a.iter().map(|x| convert(src, x.get_ref(), x.span())).collect()),
         DeValue::Table(t) => Kind::Table(convert_table(src, t)),
     };
-    Val {
-        kind,
-        loc: Loc {
-            src,
-            span,
-            scope: Rc::default(),
-        },
-    }
+    Val { kind, loc: Loc { src, span, scope: Rc::default() } }
 }
 
 /// A copy of `v` whose every location says it was written under `scope` (e.g.
@@ -218,36 +189,21 @@ pub fn rescope(v: &Val, scope: &Rc<str>) -> Val {
                 .iter()
                 .map(|e| Entry {
                     key: e.key.clone(),
-                    key_loc: Loc {
-                        scope: scope.clone(),
-                        ..e.key_loc.clone()
-                    },
+                    key_loc: Loc { scope: scope.clone(), ..e.key_loc.clone() },
                     val: rescope(&e.val, scope),
                 })
                 .collect(),
         ),
         other => other.clone(),
     };
-    Val {
-        kind,
-        loc: Loc {
-            scope: scope.clone(),
-            ..v.loc.clone()
-        },
-    }
+    Val { kind, loc: Loc { scope: scope.clone(), ..v.loc.clone() } }
 }
 
 /// A copy of a table without some keys.
 pub fn without(v: &Val, keys: &[&str]) -> Val {
     match &v.kind {
         Kind::Table(entries) => Val {
-            kind: Kind::Table(
-                entries
-                    .iter()
-                    .filter(|e| !keys.contains(&e.key.as_str()))
-                    .cloned()
-                    .collect(),
-            ),
+            kind: Kind::Table(entries.iter().filter(|e| !keys.contains(&e.key.as_str())).cloned().collect()),
             loc: v.loc.clone(),
         },
         _ => v.clone(),
@@ -276,8 +232,5 @@ pub fn merge(base: &Val, over: &Val) -> Val {
             None => out.push(e.clone()),
         }
     }
-    Val {
-        kind: Kind::Table(out),
-        loc: over.loc.clone(),
-    }
+    Val { kind: Kind::Table(out), loc: over.loc.clone() }
 }

@@ -19,12 +19,7 @@ fn kind<'a>(t: &Table, kinds: &[&'a str]) -> Option<&'a str> {
                 Some(x) => format!("did you mean `{x}`?"),
                 None => format!("kinds are {}", kinds.join(", ")),
             };
-            t.d.error(
-                &k.loc,
-                &t.key_path("kind"),
-                format!("unknown kind `{}`", k.value),
-                Some(hint),
-            );
+            t.d.error(&k.loc, &t.key_path("kind"), format!("unknown kind `{}`", k.value), Some(hint));
             None
         }
     }
@@ -41,12 +36,7 @@ fn known_host(t: &Table, key: &str, s: &Str, hosts: &[Host]) -> Option<String> {
         None if names.is_empty() => "the stage defines no hosts".into(),
         None => format!("hosts of this stage: {}", names.join(", ")),
     };
-    t.d.error(
-        &s.loc,
-        key,
-        format!("`{}` is not a host of this stage", s.value),
-        Some(hint),
-    );
+    t.d.error(&s.loc, key, format!("`{}` is not a host of this stage", s.value), Some(hint));
     None
 }
 
@@ -54,10 +44,7 @@ fn required_host(t: &Table, hosts: &[Host]) -> Option<String> {
     match t.string("host") {
         Some(h) => known_host(t, &t.key_path("host"), &h, hosts),
         None => {
-            t.missing(
-                "host",
-                Some("the host where the admin commands run, e.g. `host = \"lb1\"`".into()),
-            );
+            t.missing("host", Some("the host where the admin commands run, e.g. `host = \"lb1\"`".into()));
             None
         }
     }
@@ -65,9 +52,7 @@ fn required_host(t: &Table, hosts: &[Host]) -> Option<String> {
 
 fn optional_host(t: &Table, hosts: &[Host]) -> Result<Option<String>, ()> {
     match t.string("host") {
-        Some(h) => known_host(t, &t.key_path("host"), &h, hosts)
-            .map(Some)
-            .ok_or(()),
+        Some(h) => known_host(t, &t.key_path("host"), &h, hosts).map(Some).ok_or(()),
         None => Ok(None),
     }
 }
@@ -97,10 +82,8 @@ fn mapping(t: &Table, key: &'static str, hosts: &[Host]) -> Vec<(String, String)
 fn admin_address(t: &Table) -> String {
     match t.string("admin") {
         Some(a) => {
-            let ok = a
-                .value
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            let ok =
+                a.value.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
             if !ok {
                 t.d.error(
                     &a.loc,
@@ -119,12 +102,7 @@ fn absolute(t: &Table, key: &'static str, default: &str) -> String {
     match t.string(key) {
         Some(s) if s.value.starts_with('/') => s.value,
         Some(s) => {
-            t.d.error(
-                &s.loc,
-                &t.key_path(key),
-                format!("`{}` must be an absolute path on the host", s.value),
-                None,
-            );
+            t.d.error(&s.loc, &t.key_path(key), format!("`{}` must be an absolute path on the host", s.value), None);
             s.value
         }
         None => default.to_string(),
@@ -190,12 +168,7 @@ fn balancer_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<Balancer> {
                 }
                 None => "app".into(),
             };
-            Balancer::Haproxy {
-                socket,
-                backend,
-                servers: mapping(t, "servers", hosts),
-                host: host?,
-            }
+            Balancer::Haproxy { socket, backend, servers: mapping(t, "servers", hosts), host: host? }
         }
         _ => {
             let host = optional_host(t, hosts);
@@ -238,7 +211,6 @@ fn http_cache_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
             HttpCache::Varnish {
                 admin: admin_address(t),
                 secret: absolute(t, "secret", "/etc/varnish/secret"),
-                instance: instance(t),
                 bans,
                 host: host?,
             }
@@ -246,10 +218,7 @@ fn http_cache_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
         "http" => {
             let host = optional_host(t, hosts);
             let url = t.string("url");
-            let method = t
-                .string("method")
-                .map(|m| m.value)
-                .unwrap_or_else(|| "BAN".into());
+            let method = t.string("method").map(|m| m.value).unwrap_or_else(|| "BAN".into());
             if !method.chars().all(|c| c.is_ascii_alphabetic()) || method.is_empty() {
                 t.d.error(
                     t.loc(),
@@ -258,24 +227,13 @@ fn http_cache_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
                     Some("e.g. `method = \"PURGE\"`".into()),
                 );
             }
-            let headers: Vec<(String, String)> = t
-                .string_map("headers")
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.value, v.value))
-                .collect();
+            let headers: Vec<(String, String)> =
+                t.string_map("headers").unwrap_or_default().into_iter().map(|(k, v)| (k.value, v.value)).collect();
             let expect_status = t.int_in("expect_status", 100, 599).map(|(n, _)| n as u16);
             let url = match url {
-                Some(u) if u.value.starts_with("http://") || u.value.starts_with("https://") => {
-                    Some(u.value)
-                }
+                Some(u) if u.value.starts_with("http://") || u.value.starts_with("https://") => Some(u.value),
                 Some(u) => {
-                    t.d.error(
-                        &u.loc,
-                        &t.key_path("url"),
-                        format!("`{}` is not an http(s) URL", u.value),
-                        None,
-                    );
+                    t.d.error(&u.loc, &t.key_path("url"), format!("`{}` is not an http(s) URL", u.value), None);
                     None
                 }
                 None => {
@@ -283,22 +241,12 @@ fn http_cache_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
                     None
                 }
             };
-            HttpCache::Http {
-                host: host.ok()?,
-                method: method.to_ascii_uppercase(),
-                url: url?,
-                headers,
-                expect_status,
-            }
+            HttpCache::Http { host: host.ok()?, method: method.to_ascii_uppercase(), url: url?, headers, expect_status }
         }
         _ => {
             let host = optional_host(t, hosts);
-            let commands: Vec<String> = t
-                .strings("commands")
-                .unwrap_or_default()
-                .into_iter()
-                .map(|s| s.value)
-                .collect();
+            let commands: Vec<String> =
+                t.strings("commands").unwrap_or_default().into_iter().map(|s| s.value).collect();
             if commands.is_empty() || commands.iter().any(|c| c.trim().is_empty()) {
                 t.d.error(
                     t.loc(),
@@ -307,10 +255,7 @@ fn http_cache_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
                     Some("e.g. `commands = [\"cdn purge --all\"]`".into()),
                 );
             }
-            HttpCache::Command {
-                host: host.ok()?,
-                commands,
-            }
+            HttpCache::Command { host: host.ok()?, commands }
         }
     };
     Some(c)

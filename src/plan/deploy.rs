@@ -38,11 +38,7 @@ pub struct DeployInput<'a> {
 pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
     let l = Layout::new(&cfg.app.path);
     let id = input.release;
-    let env = HookEnv {
-        stage: &cfg.stage,
-        release: id,
-        path: &cfg.app.path,
-    };
+    let env = HookEnv { stage: &cfg.stage, release: id, path: &cfg.app.path };
     let release_hosts: Vec<&Host> = cfg.hosts.iter().filter(|h| h.gets_release()).collect();
     let mut steps = vec![connect_step(cfg), lock_step(cfg, input.owner)];
     let mut notes = common_notes(cfg);
@@ -52,38 +48,24 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
     let mut build = vec![Action {
         what: What::Export,
         on: Target::Local,
-        run: Run::Export {
-            commit: input.revision.commit.clone(),
-            exclude: cfg.build.exclude.clone(),
-        },
+        run: Run::Export { commit: input.revision.commit.clone() },
         until: None,
     }];
     for c in &cfg.build.commands {
-        build.push(Action::shell(
-            What::Build,
-            Target::Local,
-            Cmd::new("sh").args(["-c", c]),
-        ));
+        let env = build_env(cfg, id, &input.revision.commit).into_iter().map(|(k, v)| format!("{k}={v}"));
+        build.push(Action::shell(What::Build, Target::Local, Cmd::new("env").args(env).args(["sh", "-c", c])));
     }
     build.push(Action {
         what: What::Pack,
         on: Target::Local,
-        run: Run::Pack {
-            file: artifact.clone(),
-        },
+        run: Run::Pack { file: artifact.clone(), exclude: cfg.build.exclude.clone() },
         until: None,
     });
     steps.push(Step::parallel(
         Phase::Build,
-        format!(
-            "build {} once, locally, from a clean export",
-            short(&input.revision.commit)
-        ),
+        format!("build {} once, locally, from a clean export", short(&input.revision.commit)),
         1,
-        vec![HostActions {
-            host: "local".into(),
-            actions: build,
-        }],
+        vec![HostActions { host: "local".into(), actions: build }],
     ));
 
     // Upload and prepare, hosts side by side.
@@ -95,32 +77,18 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
                 Action {
                     what: What::Receive,
                     on: Target::Host(h.name.clone()),
-                    run: Run::Shell {
-                        cmd: release::receive(&l, id),
-                        stdin: Some(artifact.clone()),
-                    },
+                    run: Run::Shell { cmd: release::receive(&l, id), stdin: Some(artifact.clone()) },
                     until: None,
                 },
-                Action::on_host(
-                    What::Unpack,
-                    &h.name,
-                    release::unpack(&l, id, &input.revision.commit),
-                ),
+                Action::on_host(What::Unpack, &h.name, release::unpack(&l, id, &input.revision.commit)),
             ];
             if let Some(c) = shared::link(&l, id, &cfg.shared.dirs, &cfg.shared.files) {
                 a.push(Action::on_host(What::LinkShared, &h.name, c));
             }
             for hook in prepare_hooks(cfg, h) {
-                a.push(Action::on_host(
-                    What::Prepare,
-                    &h.name,
-                    hooks::run(&l.release(id), hook, &env),
-                ));
+                a.push(Action::on_host(What::Prepare, &h.name, hooks::run(&l.release(id), hook, &env)));
             }
-            HostActions {
-                host: h.name.clone(),
-                actions: a,
-            }
+            HostActions { host: h.name.clone(), actions: a }
         })
         .collect();
     steps.push(Step::parallel(
@@ -131,27 +99,15 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
     ));
 
     // Migrate, once.
-    match (
-        &cfg.hooks.migrate,
-        cfg.hosts.iter().find(|h| h.has(Role::Migrate)),
-    ) {
-        (Some(_), _) if input.skip_migrations => {
-            notes.push("migrations skipped (--skip-migrations)".into())
-        }
+    match (&cfg.hooks.migrate, cfg.hosts.iter().find(|h| h.has(Role::Migrate))) {
+        (Some(_), _) if input.skip_migrations => notes.push("migrations skipped (--skip-migrations)".into()),
         (Some(m), Some(h)) => steps.push(Step::parallel(
             Phase::Migrate,
-            format!(
-                "migrate once, on {}, in the new release (nothing is live yet)",
-                h.name
-            ),
+            format!("migrate once, on {}, in the new release (nothing is live yet)", h.name),
             1,
             vec![HostActions {
                 host: h.name.clone(),
-                actions: vec![Action::on_host(
-                    What::Migrate,
-                    &h.name,
-                    hooks::run(&l.release(id), m, &env),
-                )],
+                actions: vec![Action::on_host(What::Migrate, &h.name, hooks::run(&l.release(id), m, &env))],
             }],
         )),
         _ => {}
@@ -195,6 +151,15 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
     }
 }
 
+/// What build commands see in their environment.
+pub fn build_env(cfg: &StageConfig, release: &str, commit: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("DEPLOY_STAGE", cfg.stage.clone()),
+        ("DEPLOY_RELEASE", release.to_string()),
+        ("DEPLOY_COMMIT", commit.to_string()),
+    ]
+}
+
 pub(super) fn short(commit: &str) -> &str {
     &commit[..commit.len().min(7)]
 }
@@ -216,9 +181,7 @@ pub(super) fn common_notes(cfg: &StageConfig) -> Vec<String> {
         notes.push("no balancer: app hosts are switched in place, without draining".into());
     }
     if cfg.health.url.is_none() {
-        notes.push(
-            "no health check: set [health] url to check each host before it takes traffic".into(),
-        );
+        notes.push("no health check: set [health] url to check each host before it takes traffic".into());
     }
     notes
 }
@@ -241,11 +204,7 @@ pub(super) fn destination(cfg: &StageConfig, h: &Host) -> String {
 pub(super) fn host_infos(cfg: &StageConfig) -> Vec<HostInfo> {
     cfg.hosts
         .iter()
-        .map(|h| HostInfo {
-            name: h.name.clone(),
-            destination: destination(cfg, h),
-            roles: h.roles.clone(),
-        })
+        .map(|h| HostInfo { name: h.name.clone(), destination: destination(cfg, h), roles: h.roles.clone() })
         .collect()
 }
 
@@ -254,17 +213,10 @@ pub(super) fn balancer_summary(cfg: &StageConfig) -> String {
     match &cfg.balancer {
         B::None => "none".into(),
         B::Varnish { host, admin, .. } => format!("varnish on {host} (admin {admin})"),
-        B::Haproxy {
-            host,
-            socket,
-            backend,
-            ..
-        } => format!("haproxy on {host} (backend {backend}, socket {socket})"),
-        B::Command { host, .. } => format!(
-            "command, run {}",
-            host.as_deref()
-                .map_or("locally".to_string(), |h| format!("on {h}"))
-        ),
+        B::Haproxy { host, socket, backend, .. } => format!("haproxy on {host} (backend {backend}, socket {socket})"),
+        B::Command { host, .. } => {
+            format!("command, run {}", host.as_deref().map_or("locally".to_string(), |h| format!("on {h}")))
+        }
     }
 }
 
@@ -277,9 +229,7 @@ pub(super) fn connect_step(cfg: &StageConfig) -> Step {
             actions: vec![Action {
                 what: What::Connect,
                 on: Target::Host(h.name.clone()),
-                run: Run::Ssh {
-                    destination: destination(cfg, h),
-                },
+                run: Run::Ssh { destination: destination(cfg, h) },
                 until: None,
             }],
         })
@@ -301,11 +251,7 @@ pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
         .filter(|h| h.gets_release())
         .map(|h| HostActions {
             host: h.name.clone(),
-            actions: vec![Action::on_host(
-                What::Lock,
-                &h.name,
-                lock::acquire(&l, &json),
-            )],
+            actions: vec![Action::on_host(What::Lock, &h.name, lock::acquire(&l, &json))],
         })
         .collect();
     Step::parallel(
@@ -318,13 +264,7 @@ pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
 
 /// Drain → wait idle → switch → activate → health → undrain → wait healthy, with journal
 /// entries before each state change. Returns the step and the batch size used.
-pub(super) fn roll_step(
-    cfg: &StageConfig,
-    l: &Layout,
-    id: &str,
-    batch: BatchSize,
-    env: &HookEnv,
-) -> (Step, usize) {
+pub(super) fn roll_step(cfg: &StageConfig, l: &Layout, id: &str, batch: BatchSize, env: &HookEnv) -> (Step, usize) {
     let apps: Vec<&Host> = cfg.hosts.iter().filter(|h| h.has(Role::App)).collect();
     let size = batch.size(apps.len());
     let batches: Vec<Batch> = apps
@@ -332,10 +272,7 @@ pub(super) fn roll_step(
         .map(|chunk| Batch {
             hosts: chunk
                 .iter()
-                .map(|h| HostActions {
-                    host: h.name.clone(),
-                    actions: roll_host(cfg, l, id, h, env),
-                })
+                .map(|h| HostActions { host: h.name.clone(), actions: roll_host(cfg, l, id, h, env) })
                 .collect(),
         })
         .collect();
@@ -346,76 +283,54 @@ pub(super) fn roll_step(
         size,
         cfg.rolling.min_in_service
     );
-    (
-        Step {
-            phase: Phase::Roll,
-            title,
-            parallel: size,
-            batches,
-        },
-        size,
-    )
+    (Step { phase: Phase::Roll, title, parallel: size, batches }, size)
 }
 
-fn roll_host(cfg: &StageConfig, l: &Layout, id: &str, h: &Host, env: &HookEnv) -> Vec<Action> {
+pub(crate) fn roll_host(cfg: &StageConfig, l: &Layout, id: &str, h: &Host, env: &HookEnv) -> Vec<Action> {
     let b = &cfg.balancer;
-    let entry = |state| journal::Entry {
-        stage: &cfg.stage,
-        host: &h.name,
-        release: id,
-        state,
-    };
+    let entry = |state| journal::Entry { stage: &cfg.stage, host: &h.name, release: id, state };
     let mut a = Vec::new();
     let on = |op: crate::balancer::Op, what| Action::shell(what, op.on, op.cmd);
     if let Some(op) = crate::balancer::drain(b, &h.name) {
-        a.push(Action::on_host(
-            What::Journal,
-            &h.name,
-            journal::write(l, &entry(journal::State::Draining)),
-        ));
+        a.push(Action::on_host(What::Journal, &h.name, journal::write(l, &entry(journal::State::Draining))));
         a.push(on(op, What::Drain));
         if let Some((op, read)) = crate::balancer::in_flight(b, &h.name) {
-            a.push(on(op, What::WaitDrained).until(Until::Idle {
-                read,
-                timeout: cfg.rolling.drain_timeout,
-            }));
+            a.push(on(op, What::WaitDrained).until(Until::Idle { read, timeout: cfg.rolling.drain_timeout }));
         }
     }
-    a.push(Action::on_host(
-        What::Journal,
-        &h.name,
-        journal::write(l, &entry(journal::State::Switching)),
-    ));
-    a.push(Action::on_host(
-        What::Switch,
-        &h.name,
-        release::switch(l, id),
-    ));
+    a.push(Action::on_host(What::Journal, &h.name, journal::write(l, &entry(journal::State::Switching))));
+    a.push(Action::on_host(What::Switch, &h.name, release::switch(l, id)));
     let mut activate: Vec<&String> = cfg.hooks.activate.iter().collect();
     if h.has(Role::Worker) {
         activate.extend(&cfg.hooks.worker.activate);
     }
     for hook in activate {
-        a.push(Action::on_host(
-            What::Activate,
-            &h.name,
-            hooks::run(&l.release(id), hook, env),
-        ));
+        a.push(Action::on_host(What::Activate, &h.name, hooks::run(&l.release(id), hook, env)));
     }
     if let Some(x) = health_action(cfg, h) {
         a.push(x);
     }
+    a.extend(undrain_actions(cfg, l, id, h));
+    a
+}
+
+/// Back into service: wait for the balancer's own check (still drained), journal, undrain,
+/// wait until it takes traffic, clear the journal.
+pub(crate) fn undrain_actions(cfg: &StageConfig, l: &Layout, id: &str, h: &Host) -> Vec<Action> {
+    let b = &cfg.balancer;
+    let on = |op: crate::balancer::Op, what| Action::shell(what, op.on, op.cmd);
+    let mut a = Vec::new();
     if let Some(op) = crate::balancer::undrain(b, &h.name) {
-        a.push(Action::on_host(
-            What::Journal,
-            &h.name,
-            journal::write(l, &entry(journal::State::Undraining)),
-        ));
+        let hc = &cfg.health;
+        let timeout = hc.interval * hc.retries + hc.timeout;
+        if let Some((op, read)) = crate::balancer::probe(b, &h.name) {
+            a.push(on(op, What::WaitProbe).until(Until::ProbeHealthy { read, timeout }));
+        }
+        let entry = journal::Entry { stage: &cfg.stage, host: &h.name, release: id, state: journal::State::Undraining };
+        a.push(Action::on_host(What::Journal, &h.name, journal::write(l, &entry)));
         a.push(on(op, What::Undrain));
         if let Some((op, read)) = crate::balancer::healthy(b, &h.name) {
-            let hc = &cfg.health;
-            let timeout = hc.interval * hc.retries + hc.timeout;
-            a.push(on(op, What::WaitHealthy).until(Until::Healthy { read, timeout }));
+            a.push(on(op, What::WaitHealthy).until(Until::InService { read, timeout }));
         }
     }
     a.push(Action::on_host(What::Journal, &h.name, journal::clear(l)));
@@ -425,18 +340,11 @@ fn roll_host(cfg: &StageConfig, l: &Layout, id: &str, h: &Host, env: &HookEnv) -
 fn health_action(cfg: &StageConfig, h: &Host) -> Option<Action> {
     let hc = &cfg.health;
     let url = hc.url_for(h)?;
-    let until = Until::Status {
-        expect: hc.expect_status,
-        retries: hc.retries,
-        interval: hc.interval,
-    };
+    let until = Until::Status { expect: hc.expect_status, retries: hc.retries, interval: hc.interval };
     Some(match hc.from {
-        HealthFrom::Host => Action::on_host(
-            What::Health,
-            &h.name,
-            crate::remote::health::fetch_status(&url, hc.timeout),
-        )
-        .until(until),
+        HealthFrom::Host => {
+            Action::on_host(What::Health, &h.name, crate::remote::health::fetch_status(&url, hc.timeout)).until(until)
+        }
         HealthFrom::Local => Action {
             what: What::Health,
             on: Target::Local,
@@ -459,22 +367,11 @@ pub(super) fn workers_step(cfg: &StageConfig, l: &Layout, id: &str, env: &HookEn
         .iter()
         .filter(|h| h.has(Role::Worker) && !h.has(Role::App))
         .map(|h| {
-            let mut a = vec![Action::on_host(
-                What::Switch,
-                &h.name,
-                release::switch(l, id),
-            )];
+            let mut a = vec![Action::on_host(What::Switch, &h.name, release::switch(l, id))];
             for hook in &cfg.hooks.worker.activate {
-                a.push(Action::on_host(
-                    What::Activate,
-                    &h.name,
-                    hooks::run(&l.release(id), hook, env),
-                ));
+                a.push(Action::on_host(What::Activate, &h.name, hooks::run(&l.release(id), hook, env)));
             }
-            HostActions {
-                host: h.name.clone(),
-                actions: a,
-            }
+            HostActions { host: h.name.clone(), actions: a }
         })
         .collect();
     (!hosts.is_empty()).then(|| {
@@ -489,20 +386,13 @@ pub(super) fn workers_step(cfg: &StageConfig, l: &Layout, id: &str, env: &HookEn
 }
 
 pub(super) fn ban_step(cfg: &StageConfig) -> Option<Step> {
-    let actions: Vec<Action> = cfg
-        .http_cache
-        .iter()
-        .flat_map(crate::http_cache::ban)
-        .collect();
+    let actions: Vec<Action> = cfg.http_cache.iter().flat_map(crate::http_cache::ban).collect();
     (!actions.is_empty()).then(|| {
         Step::parallel(
             Phase::Ban,
             "ban the HTTP cache, once, after the last host",
             1,
-            vec![HostActions {
-                host: "cache".into(),
-                actions,
-            }],
+            vec![HostActions { host: "cache".into(), actions }],
         )
     })
 }
@@ -519,20 +409,12 @@ pub(super) fn finish_step(cfg: &StageConfig, l: &Layout, record: &str) -> Step {
                 Action {
                     what: What::Cleanup,
                     on: Target::Host(h.name.clone()),
-                    run: Run::Cleanup {
-                        keep: cfg.app.keep_releases,
-                        list: release::list(l),
-                    },
+                    run: Run::Cleanup { keep: cfg.app.keep_releases, list: release::list(l) },
                     until: None,
                 },
                 Action::on_host(What::Unlock, &h.name, lock::release(l)),
             ],
         })
         .collect();
-    Step::parallel(
-        Phase::Finish,
-        "record the release, remove old releases, unlock",
-        cfg.hosts.len().max(1),
-        hosts,
-    )
+    Step::parallel(Phase::Finish, "record the release, remove old releases, unlock", cfg.hosts.len().max(1), hosts)
 }

@@ -17,26 +17,11 @@ impl fmt::Display for Plan {
         writeln!(f, "  path      {}", self.path)?;
         writeln!(f, "  balancer  {}", self.balancer)?;
         let w = self.hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
-        let dw = self
-            .hosts
-            .iter()
-            .map(|h| h.destination.len())
-            .max()
-            .unwrap_or(0);
+        let dw = self.hosts.iter().map(|h| h.destination.len()).max().unwrap_or(0);
         for (i, h) in self.hosts.iter().enumerate() {
             let roles: Vec<&str> = h.roles.iter().map(|r| r.name()).collect();
-            let label = if i == 0 {
-                "  hosts     "
-            } else {
-                "            "
-            };
-            writeln!(
-                f,
-                "{label}{:<w$}  {:<dw$}  {}",
-                h.name,
-                h.destination,
-                roles.join(", ")
-            )?;
+            let label = if i == 0 { "  hosts     " } else { "            " };
+            writeln!(f, "{label}{:<w$}  {:<dw$}  {}", h.name, h.destination, roles.join(", "))?;
         }
         for n in &self.notes {
             writeln!(f, "  note      {n}")?;
@@ -52,13 +37,7 @@ impl fmt::Display for Plan {
 
 fn write_step(f: &mut fmt::Formatter<'_>, step: &Step) -> fmt::Result {
     if step.phase == Phase::Connect {
-        let w = step
-            .batches
-            .iter()
-            .flat_map(|b| &b.hosts)
-            .map(|h| h.host.len())
-            .max()
-            .unwrap_or(0);
+        let w = step.batches.iter().flat_map(|b| &b.hosts).map(|h| h.host.len()).max().unwrap_or(0);
         for h in step.batches.iter().flat_map(|b| &b.hosts) {
             for a in &h.actions {
                 if let Run::Ssh { destination } = &a.run {
@@ -66,10 +45,7 @@ fn write_step(f: &mut fmt::Formatter<'_>, step: &Step) -> fmt::Result {
                 }
             }
         }
-        writeln!(
-            f,
-            "     (side by side; ControlMaster per host; host keys checked strictly)"
-        )?;
+        writeln!(f, "     (side by side; ControlMaster per host; host keys checked strictly)")?;
         return Ok(());
     }
     if step.phase == Phase::Roll {
@@ -85,11 +61,7 @@ fn write_step(f: &mut fmt::Formatter<'_>, step: &Step) -> fmt::Result {
                 for a in &h.actions {
                     let line = action_line(a, None);
                     let pad = if nested { "       " } else { "     " };
-                    writeln!(
-                        f,
-                        "{pad}{}",
-                        line.replace('\n', &format!("\n{}", &pad[5..]))
-                    )?;
+                    writeln!(f, "{pad}{}", line.replace('\n', &format!("\n{}", &pad[5..])))?;
                 }
             }
         }
@@ -99,11 +71,7 @@ fn write_step(f: &mut fmt::Formatter<'_>, step: &Step) -> fmt::Result {
         // Hosts whose actions read the same (with the host itself as `$`) share one listing.
         let mut groups: Vec<(Vec<&str>, Vec<String>)> = Vec::new();
         for h in &b.hosts {
-            let lines: Vec<String> = h
-                .actions
-                .iter()
-                .map(|a| action_line(a, Some(&h.host)))
-                .collect();
+            let lines: Vec<String> = h.actions.iter().map(|a| action_line(a, Some(&h.host))).collect();
             match groups.iter_mut().find(|(_, l)| *l == lines) {
                 Some((names, _)) => names.push(&h.host),
                 None => groups.push((vec![&h.host], lines)),
@@ -147,79 +115,47 @@ fn action_line(a: &Action, group_host: Option<&str>) -> String {
             }
         }
         Run::Ssh { destination } => {
-            let _ = write!(
-                s,
-                "ssh {destination} (ControlMaster; host key checked strictly)"
-            );
+            let _ = write!(s, "ssh {destination} (ControlMaster; host key checked strictly)");
         }
-        Run::Export { commit, exclude } => {
-            let _ = write!(
-                s,
-                "git tree of {commit} into a clean folder (no .git, nothing untracked)"
-            );
+        Run::Export { commit } => {
+            let _ = write!(s, "git tree of {commit} into a clean folder (no .git, nothing untracked)");
+        }
+        Run::Pack { file, exclude } => {
+            let _ = write!(s, "tar + gzip into {file}");
             if !exclude.is_empty() {
-                let _ = write!(s, ", without {}", exclude.join(" "));
+                let _ = write!(s, " without {}", exclude.join(" "));
             }
+            let _ = write!(s, ", sha256 (reused if this commit and build were packed before)");
         }
-        Run::Pack { file } => {
-            let _ = write!(
-                s,
-                "tar + gzip into {file}, sha256 (reused if this commit and build were packed before)"
-            );
-        }
-        Run::Http {
-            method,
-            url,
-            headers,
-            expect_status,
-            timeout,
-        } => {
+        Run::Http { method, url, headers, expect_status, timeout } => {
             let _ = write!(s, "local$ {method} {url}");
             for (k, v) in headers {
                 let _ = write!(s, " -H '{k}: {v}'");
             }
-            let _ = write!(
-                s,
-                " (timeout {})",
-                crate::config::decode::format_duration(*timeout)
-            );
+            let _ = write!(s, " (timeout {})", crate::config::decode::format_duration(*timeout));
             if let (Some(e), None) = (expect_status, &a.until) {
                 let _ = write!(s, ", expect {e}");
             }
         }
         Run::Cleanup { keep, list } => {
-            let _ = write!(
-                s,
-                "{at} {list}   then rm -rf all but the {keep} newest (never current or the rollback target)"
-            );
+            let _ =
+                write!(s, "{at} {list}   then rm -rf all but the {keep} newest (never current or the rollback target)");
         }
     }
     if let Some(u) = &a.until {
         let fd = crate::config::decode::format_duration;
         let _ = match u {
-            Until::Idle { timeout, .. } => write!(
-                s,
-                "\n{:<18}until no request is in flight (at most {})",
-                "",
-                fd(*timeout)
-            ),
-            Until::Healthy { timeout, .. } => write!(
-                s,
-                "\n{:<18}until the balancer reports it healthy (at most {})",
-                "",
-                fd(*timeout)
-            ),
-            Until::Status {
-                expect,
-                retries,
-                interval,
-            } if *retries > 1 => {
-                write!(
-                    s,
-                    "\n{:<18}until status {expect} ({retries} tries, {} apart)",
-                    "",
-                    fd(*interval)
-                )
+            Until::Idle { timeout, .. } => {
+                write!(s, "\n{:<18}until no request is in flight (at most {})", "", fd(*timeout))
+            }
+            Until::ProbeHealthy { timeout, .. } => {
+                write!(s, "\n{:<18}until the balancer's own check passes, still drained (at most {})", "", fd(*timeout))
+            }
+            Until::InService { timeout, .. } => {
+                write!(s, "\n{:<18}until the balancer sends it traffic (at most {})", "", fd(*timeout))
+            }
+            Until::Status { expect, retries, interval } if *retries > 1 => {
+                write!(s, "\n{:<18}until status {expect} ({retries} tries, {} apart)", "", fd(*interval))
             }
             Until::Status { expect, .. } => write!(s, "\n{:<18}expect status {expect}", ""),
         };

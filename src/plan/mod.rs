@@ -8,7 +8,8 @@ mod deploy;
 mod display;
 mod rollback;
 
-pub use deploy::{DeployInput, Owner, deploy};
+pub use deploy::{DeployInput, Owner, build_env, deploy};
+pub(crate) use deploy::{roll_host, undrain_actions};
 pub use rollback::{RollbackInput, rollback};
 
 use crate::remote::Cmd;
@@ -157,6 +158,7 @@ pub enum What {
     Switch,
     Activate,
     Health,
+    WaitProbe,
     Undrain,
     WaitHealthy,
     Ban,
@@ -186,8 +188,9 @@ impl What {
             What::Switch => "switch",
             What::Activate => "activate",
             What::Health => "health",
+            What::WaitProbe => "wait probe",
             What::Undrain => "undrain",
-            What::WaitHealthy => "wait healthy",
+            What::WaitHealthy => "in service",
             What::Ban => "ban",
             What::Record => "record",
             What::Cleanup => "cleanup",
@@ -209,12 +212,9 @@ pub enum Run {
     /// Open the multiplexed ssh connection.
     Ssh { destination: String },
     /// Export the commit's tree (no `.git`, nothing untracked) into a clean folder.
-    Export {
-        commit: String,
-        exclude: Vec<String>,
-    },
-    /// Pack the build folder as `.tar.gz` and compute its sha256.
-    Pack { file: String },
+    Export { commit: String },
+    /// Pack the build folder as `.tar.gz`, leaving out `exclude`, and compute its sha256.
+    Pack { file: String, exclude: Vec<String> },
     /// An HTTP request from the deploying machine.
     Http {
         method: String,
@@ -255,8 +255,15 @@ pub enum Until {
         #[serde(with = "secs")]
         timeout: Duration,
     },
-    /// The balancer reports the backend healthy; fail after `timeout`.
-    Healthy {
+    /// The balancer's own health check passes (a full probe window), while the host is
+    /// still drained; fail after `timeout`.
+    ProbeHealthy {
+        read: Reading,
+        #[serde(with = "secs")]
+        timeout: Duration,
+    },
+    /// The balancer sends traffic to the backend again; fail after `timeout`.
+    InService {
         read: Reading,
         #[serde(with = "secs")]
         timeout: Duration,
@@ -281,12 +288,7 @@ mod secs {
 
 impl Action {
     pub fn shell(what: What, on: Target, cmd: Cmd) -> Action {
-        Action {
-            what,
-            on,
-            run: Run::Shell { cmd, stdin: None },
-            until: None,
-        }
+        Action { what, on, run: Run::Shell { cmd, stdin: None }, until: None }
     }
 
     pub fn on_host(what: What, host: &str, cmd: Cmd) -> Action {
@@ -301,25 +303,12 @@ impl Action {
 
 impl Step {
     /// A step whose hosts all run side by side.
-    pub fn parallel(
-        phase: Phase,
-        title: impl Into<String>,
-        parallel: usize,
-        hosts: Vec<HostActions>,
-    ) -> Step {
-        Step {
-            phase,
-            title: title.into(),
-            parallel,
-            batches: vec![Batch { hosts }],
-        }
+    pub fn parallel(phase: Phase, title: impl Into<String>, parallel: usize, hosts: Vec<HostActions>) -> Step {
+        Step { phase, title: title.into(), parallel, batches: vec![Batch { hosts }] }
     }
 
     pub fn actions(&self) -> impl Iterator<Item = &Action> {
-        self.batches
-            .iter()
-            .flat_map(|b| b.hosts.iter())
-            .flat_map(|h| h.actions.iter())
+        self.batches.iter().flat_map(|b| b.hosts.iter()).flat_map(|h| h.actions.iter())
     }
 }
 

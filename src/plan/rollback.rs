@@ -21,16 +21,14 @@ pub const PREVIOUS: &str = "<previous>";
 pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
     let l = Layout::new(&cfg.app.path);
     let id = input.target.unwrap_or(PREVIOUS);
-    let env = HookEnv {
-        stage: &cfg.stage,
-        release: id,
-        path: &cfg.app.path,
-    };
+    let env = HookEnv { stage: &cfg.stage, release: id, path: &cfg.app.path };
     let mut notes = common_notes(cfg);
     if input.target.is_none() {
         notes.push("the target is the newest release before the current one that was not rolled back, read from the release log".into());
     }
-    notes.push("no build, no upload, and migrations are NOT reversed: the database stays as the newer release left it".into());
+    notes.push(
+        "no build, no upload, and migrations are NOT reversed: the database stays as the newer release left it".into(),
+    );
     let mut steps = vec![connect_step(cfg), lock_step(cfg, input.owner)];
     let check = cfg
         .hosts
@@ -38,11 +36,7 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         .filter(|h| h.gets_release())
         .map(|h| HostActions {
             host: h.name.clone(),
-            actions: vec![Action::on_host(
-                What::CheckRelease,
-                &h.name,
-                release::exists(&l, id),
-            )],
+            actions: vec![Action::on_host(What::CheckRelease, &h.name, release::exists(&l, id))],
         })
         .collect();
     steps.push(Step::parallel(

@@ -40,13 +40,7 @@ pub struct Cmd {
 impl Cmd {
     /// Starts a command with its program name.
     pub fn new(program: impl Into<String>) -> Self {
-        Cmd {
-            first: Simple {
-                words: vec![program.into()],
-                redirect: None,
-            },
-            rest: Vec::new(),
-        }
+        Cmd { first: Simple { words: vec![program.into()], redirect: None }, rest: Vec::new() }
     }
 
     fn last(&mut self) -> &mut Simple {

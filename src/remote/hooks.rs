@@ -25,8 +25,6 @@ pub fn run(dir: &str, hook: &str, env: &HookEnv) -> Cmd {
 /// A user command with `{host}`/`{backend}` placeholders (command balancers and caches):
 /// each placeholder becomes the quoted value, then the whole runs with `sh -c`.
 pub fn templated(template: &str, host: &str, backend: &str) -> Cmd {
-    let filled = template
-        .replace("{host}", &super::quote(host))
-        .replace("{backend}", &super::quote(backend));
+    let filled = template.replace("{host}", &super::quote(host)).replace("{backend}", &super::quote(backend));
     Cmd::new("sh").args(["-c", &filled])
 }

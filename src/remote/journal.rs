@@ -27,10 +27,7 @@ pub struct Entry<'a> {
 pub fn write(l: &Layout, e: &Entry) -> Cmd {
     let json = serde_json::to_string(e).expect("journal serializes");
     let tmp = format!("{}.tmp", l.journal());
-    Cmd::new("printf")
-        .args(["%s\\n", &json])
-        .write_to(&tmp)
-        .and(Cmd::new("mv").args(["-f", "--", &tmp, &l.journal()]))
+    Cmd::new("printf").args(["%s\\n", &json]).write_to(&tmp).and(Cmd::new("mv").args(["-f", "--", &tmp, &l.journal()]))
 }
 
 /// Removes the journal once the host is done.

@@ -9,9 +9,7 @@ pub struct Layout {
 impl Layout {
     /// `root` is absolute, without a trailing slash (the config guarantees both).
     pub fn new(root: &str) -> Self {
-        Layout {
-            root: root.trim_end_matches('/').to_string(),
-        }
+        Layout { root: root.trim_end_matches('/').to_string() }
     }
 
     pub fn root(&self) -> &str {

@@ -7,11 +7,7 @@ pub fn acquire(l: &Layout, owner_json: &str) -> Cmd {
     Cmd::new("mkdir")
         .args(["-p", "--", &l.state_dir()])
         .and(Cmd::new("mkdir").args(["--", &l.lock_dir()]))
-        .and(
-            Cmd::new("printf")
-                .args(["%s\\n", owner_json])
-                .write_to(l.lock_owner()),
-        )
+        .and(Cmd::new("printf").args(["%s\\n", owner_json]).write_to(l.lock_owner()))
 }
 
 /// Who holds the lock (JSON written by [`acquire`]).

@@ -6,10 +6,7 @@ use super::{Cmd, Layout};
 /// local one before anything is unpacked.
 pub fn receive(l: &Layout, id: &str) -> Cmd {
     let file = l.incoming(id);
-    let dir = file
-        .rsplit_once('/')
-        .map(|(d, _)| d.to_string())
-        .unwrap_or_default();
+    let dir = file.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
     Cmd::new("mkdir")
         .args(["-p", "--", &dir, &l.shared()])
         .and(Cmd::new("cat").write_to(&file))
@@ -24,11 +21,7 @@ pub fn unpack(l: &Layout, id: &str, commit: &str) -> Cmd {
         .args(["-p", "--", &dir])
         .and(Cmd::new("tar").args(["-xzf", &file, "-C", &dir]))
         .and(Cmd::new("rm").args(["-f", "--", &file]))
-        .and(
-            Cmd::new("printf")
-                .args(["%s\\n", commit])
-                .write_to(format!("{dir}/REVISION")),
-        )
+        .and(Cmd::new("printf").args(["%s\\n", commit]).write_to(format!("{dir}/REVISION")))
 }
 
 /// The release `current` points to (`releases/<id>`), if any.
@@ -38,9 +31,12 @@ pub fn current(l: &Layout) -> Cmd {
 
 /// Switches `current` atomically: a new link under a temporary name, renamed over `current`.
 pub fn switch(l: &Layout, id: &str) -> Cmd {
-    Cmd::new("ln")
-        .args(["-sfn", "--", &format!("releases/{id}"), &l.current_tmp()])
-        .and(Cmd::new("mv").args(["-fT", "--", &l.current_tmp(), &l.current()]))
+    Cmd::new("ln").args(["-sfn", "--", &format!("releases/{id}"), &l.current_tmp()]).and(Cmd::new("mv").args([
+        "-fT",
+        "--",
+        &l.current_tmp(),
+        &l.current(),
+    ]))
 }
 
 /// Fails, naming the folder, unless the release exists (used before a rollback).
@@ -55,18 +51,14 @@ pub fn list(l: &Layout) -> Cmd {
 
 /// Removes the given releases (chosen by the runner: never `current` or the rollback target).
 pub fn remove(l: &Layout, ids: &[String]) -> Cmd {
-    Cmd::new("rm")
-        .args(["-rf", "--"])
-        .args(ids.iter().map(|id| l.release(id)))
+    Cmd::new("rm").args(["-rf", "--"]).args(ids.iter().map(|id| l.release(id)))
 }
 
 /// Appends one JSON line to the release log.
 pub fn record(l: &Layout, json_line: &str) -> Cmd {
-    Cmd::new("mkdir").args(["-p", "--", &l.state_dir()]).and(
-        Cmd::new("printf")
-            .args(["%s\\n", json_line])
-            .append_to(l.release_log()),
-    )
+    Cmd::new("mkdir")
+        .args(["-p", "--", &l.state_dir()])
+        .and(Cmd::new("printf").args(["%s\\n", json_line]).append_to(l.release_log()))
 }
 
 /// The release log (one JSON object per line).

@@ -15,10 +15,7 @@ pub fn link(l: &Layout, id: &str, dirs: &[String], files: &[String]) -> Option<C
     let mut cmds = Vec::new();
     if !files.is_empty() {
         cmds.push(
-            Cmd::new("ls")
-                .args(["-d", "--"])
-                .args(files.iter().map(|f| format!("{shared}/{f}")))
-                .write_to("/dev/null"),
+            Cmd::new("ls").args(["-d", "--"]).args(files.iter().map(|f| format!("{shared}/{f}"))).write_to("/dev/null"),
         );
     }
     for d in dirs {

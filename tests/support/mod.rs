@@ -15,10 +15,7 @@ pub fn deploy(dir: &Path, args: &[&str]) -> Output {
 
 pub fn deploy_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(bin());
-    c.args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("USER", "tester");
+    c.args(args).current_dir(dir).env("NO_COLOR", "1").env("USER", "tester");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -51,22 +48,11 @@ pub fn git_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let o = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"])
         .args(args)
         .current_dir(dir)
         .output()
         .expect("git runs");
-    assert!(
-        o.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }

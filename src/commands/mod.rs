@@ -1,0 +1,78 @@
+//! The commands that talk to servers.
+
+pub mod deploy;
+pub mod releases;
+
+use crate::cli::{Global, Output};
+use crate::config::{Config, StageConfig};
+use crate::error::Error;
+use crate::report::{Human, Json, Plain, Reporter};
+use crate::transport::{Connections, Destination, SshOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// `~/x` → `$HOME/x`.
+pub fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+pub fn ssh_options(s: &StageConfig) -> SshOptions {
+    SshOptions {
+        config: s.ssh.config.as_deref().map(expand_home),
+        identity: s.ssh.identity.as_deref().map(expand_home),
+        known_hosts: s.ssh.known_hosts.as_deref().map(expand_home),
+    }
+}
+
+/// Opens one connection per named host (all at once).
+pub async fn connect(s: &StageConfig, names: &[String]) -> Result<Connections, Error> {
+    let dests = s
+        .hosts
+        .iter()
+        .filter(|h| names.contains(&h.name))
+        .map(|h| Destination {
+            host: h.name.clone(),
+            user: h.user.clone().or_else(|| s.ssh.user.clone()),
+            address: h.address.clone(),
+            port: h.port.or(s.ssh.port),
+        })
+        .collect();
+    Connections::open(&ssh_options(s), dests).await.map_err(|errors| Error::Connect { errors })
+}
+
+/// Is this run unattended (no prompts, no live lines)?
+pub fn unattended() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+pub fn output_mode(g: &Global) -> Output {
+    match g.output {
+        Output::Auto if console::Term::stderr().is_term() && !unattended() => Output::Human,
+        Output::Auto => Output::Plain,
+        o => o,
+    }
+}
+
+pub fn reporter(g: &Global, cfg: &Config, hosts: &[String]) -> Arc<dyn Reporter> {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) || !console::Term::stderr().is_term() {
+        console::set_colors_enabled(false);
+        console::set_colors_enabled_stderr(false);
+    }
+    let verbose = g.verbose > 0;
+    match output_mode(g) {
+        Output::Json => Arc::new(Json::new(verbose, cfg.redactions.clone())),
+        Output::Human => Arc::new(Human::new(hosts, verbose, g.quiet, cfg.redactions.clone())),
+        _ => Arc::new(Plain::new(verbose, g.quiet, cfg.redactions.clone())),
+    }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Error::File {
+        path: "tokio runtime".into(),
+        action: "start",
+        source: e,
+    })
+}

@@ -1,0 +1,186 @@
+//! What a run tells its user: typed events, shown by a human, plain or JSON reporter.
+//! The library only emits events; only the CLI knows indicatif, console and JSON.
+
+mod human;
+mod plain;
+
+pub use human::Human;
+pub use plain::{Json, Plain};
+
+use crate::plan::{Phase, What};
+use serde_json::{Value, json};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started {
+        kind: &'static str,
+        app: String,
+        stage: String,
+        release: String,
+        commit: Option<String>,
+        hosts: Vec<String>,
+    },
+    PhaseStarted {
+        phase: Phase,
+    },
+    PhaseFinished {
+        phase: Phase,
+        took: Duration,
+    },
+    Built {
+        file: String,
+        bytes: u64,
+        sha256: String,
+        reused: bool,
+        took: Duration,
+    },
+    /// One action finished on (or about) a host.
+    Done {
+        host: String,
+        what: What,
+        on: String,
+        took: Duration,
+    },
+    /// A wait or retry is still going on (for live lines).
+    Waiting {
+        host: String,
+        what: What,
+        detail: String,
+    },
+    /// A command's output (with `-v`).
+    Output {
+        on: String,
+        cmd: String,
+        status: Option<i32>,
+        stdout: String,
+        stderr: String,
+    },
+    Warning {
+        host: Option<String>,
+        message: String,
+    },
+    /// An action failed; `output` is the last lines the command printed.
+    Failed {
+        host: String,
+        what: What,
+        message: String,
+        output: String,
+    },
+    /// Where a host stands after a failure was handled.
+    HostState {
+        host: String,
+        release: Option<String>,
+        in_service: bool,
+        note: String,
+    },
+    Finished {
+        outcome: &'static str,
+        exit_code: i32,
+        took: Duration,
+        phases: Vec<(Phase, Duration)>,
+        release: String,
+    },
+}
+
+pub trait Reporter: Send + Sync {
+    fn event(&self, e: &Event);
+}
+
+/// Reports nothing (tests, `--quiet` internals).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&self, _: &Event) {}
+}
+
+/// The JSON event name of a finished action.
+pub fn done_name(what: What) -> &'static str {
+    match what {
+        What::Connect => "host_connected",
+        What::Lock => "host_locked",
+        What::Export | What::Build | What::Pack => "built",
+        What::ReadCurrent => "host_current",
+        What::Receive => "host_received",
+        What::Unpack => "host_unpacked",
+        What::LinkShared => "host_linked",
+        What::Prepare => "host_prepared",
+        What::CheckRelease => "host_checked",
+        What::Migrate => "migrated",
+        What::Journal => "host_journal",
+        What::Drain => "host_drained",
+        What::WaitDrained => "host_idle",
+        What::Switch => "host_switched",
+        What::Activate => "host_activated",
+        What::Health => "host_healthy",
+        What::WaitProbe => "host_probe_healthy",
+        What::Undrain => "host_undrained",
+        What::WaitHealthy => "host_in_service",
+        What::Ban => "cache_banned",
+        What::Record => "host_recorded",
+        What::Cleanup => "host_cleaned",
+        What::Unlock => "host_unlocked",
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+impl Event {
+    /// The event as one JSON object (without `ts`).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Event::Started { kind, app, stage, release, commit, hosts } => {
+                json!({"event": format!("{kind}_started"), "app": app, "stage": stage, "release": release, "commit": commit, "hosts": hosts})
+            }
+            Event::PhaseStarted { phase } => json!({"event": "phase_started", "phase": phase.name()}),
+            Event::PhaseFinished { phase, took } => {
+                json!({"event": "phase_finished", "phase": phase.name(), "seconds": secs(*took)})
+            }
+            Event::Built { file, bytes, sha256, reused, took } => {
+                json!({"event": "built", "file": file, "bytes": bytes, "sha256": sha256, "reused": reused, "seconds": secs(*took)})
+            }
+            Event::Done { host, what, on, took } => {
+                json!({"event": done_name(*what), "host": host, "action": what.label(), "on": on, "seconds": secs(*took)})
+            }
+            Event::Waiting { host, what, detail } => {
+                json!({"event": "waiting", "host": host, "action": what.label(), "detail": detail})
+            }
+            Event::Output { on, cmd, status, stdout, stderr } => {
+                json!({"event": "command", "on": on, "cmd": cmd, "status": status, "stdout": stdout, "stderr": stderr})
+            }
+            Event::Warning { host, message } => json!({"event": "warning", "host": host, "message": message}),
+            Event::Failed { host, what, message, output } => {
+                json!({"event": "failed", "host": host, "action": what.label(), "message": message, "output": output})
+            }
+            Event::HostState { host, release, in_service, note } => {
+                json!({"event": "host_state", "host": host, "release": release, "in_service": in_service, "note": note})
+            }
+            Event::Finished { outcome, exit_code, took, phases, release } => {
+                let p: serde_json::Map<String, Value> =
+                    phases.iter().map(|(ph, d)| (ph.name().to_string(), json!(secs(*d)))).collect();
+                json!({"event": "finished", "outcome": outcome, "exit_code": exit_code, "release": release, "seconds": secs(*took), "phases": p})
+            }
+        }
+    }
+}
+
+/// `2026-11-26T05:19:44.123Z`.
+pub fn timestamp(t: SystemTime) -> String {
+    let ms = t.duration_since(UNIX_EPOCH).map(|d| d.subsec_millis()).unwrap_or(0);
+    let s = crate::release_id::rfc3339(t);
+    format!("{}.{ms:03}Z", s.trim_end_matches('Z'))
+}
+
+/// `1.2s`, `340ms`, `2m05s`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000)
+    }
+}

@@ -1,0 +1,138 @@
+//! Plain lines (CI logs) and JSON lines.
+
+use super::{Event, Reporter, human_duration, timestamp};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// One timestamped line per event, on stderr (stdout stays for results).
+pub struct Plain {
+    pub verbose: bool,
+    pub quiet: bool,
+    pub redactions: Vec<(String, String)>,
+    lock: Mutex<()>,
+}
+
+impl Plain {
+    pub fn new(verbose: bool, quiet: bool, redactions: Vec<(String, String)>) -> Plain {
+        Plain { verbose, quiet, redactions, lock: Mutex::new(()) }
+    }
+}
+
+/// The text of an event for people (plain and human reporters); `None` = not shown.
+pub fn line(e: &Event, verbose: bool) -> Option<String> {
+    Some(match e {
+        Event::Started { kind, app, stage, release, commit, hosts } => format!(
+            "{kind} {app} to {stage}: release {release}{} on {}",
+            commit.as_ref().map(|c| format!(" ({})", &c[..c.len().min(12)])).unwrap_or_default(),
+            hosts.join(", ")
+        ),
+        Event::PhaseStarted { phase } => format!("{} …", phase.name()),
+        Event::PhaseFinished { phase, took } => format!("{} done in {}", phase.name(), human_duration(*took)),
+        Event::Built { file, bytes, sha256, reused, took } => format!(
+            "artifact {file} ({:.1} MB, sha256 {}){}",
+            *bytes as f64 / 1e6,
+            &sha256[..12],
+            if *reused { " reused from the cache".to_string() } else { format!(" built in {}", human_duration(*took)) }
+        ),
+        Event::Done { host, what, on, took } => {
+            if !verbose && matches!(what, crate::plan::What::Journal | crate::plan::What::ReadCurrent) {
+                return None;
+            }
+            let at = if on != host { format!(" (on {on})") } else { String::new() };
+            format!("{host}: {} ok{at} {}", what.label(), human_duration(*took))
+        }
+        Event::Waiting { host, what, detail } => {
+            if !verbose {
+                return None;
+            }
+            format!("{host}: {} {detail}", what.label())
+        }
+        Event::Output { on, cmd, status, stdout, stderr } => {
+            if !verbose {
+                return None;
+            }
+            let mut s = format!("{on}$ {cmd}  [exit {}]", status.map_or("-".into(), |c| c.to_string()));
+            for l in stdout.lines().chain(stderr.lines()) {
+                s.push_str(&format!("\n    {l}"));
+            }
+            s
+        }
+        Event::Warning { host, message } => {
+            format!("warning: {}{message}", host.as_ref().map(|h| format!("{h}: ")).unwrap_or_default())
+        }
+        Event::Failed { host, what, message, output } => {
+            let mut s = format!("FAILED {host}: {} — {message}", what.label());
+            for l in output.lines() {
+                s.push_str(&format!("\n    | {l}"));
+            }
+            s
+        }
+        Event::HostState { host, release, in_service, note } => format!(
+            "{host}: on {}, {}{}",
+            release.as_deref().unwrap_or("no release"),
+            if *in_service { "in service" } else { "NOT in service" },
+            if note.is_empty() { String::new() } else { format!(" — {note}") }
+        ),
+        Event::Finished { outcome, exit_code, took, phases, release } => {
+            let p: Vec<String> = phases.iter().map(|(ph, d)| format!("{} {}", ph.name(), human_duration(*d))).collect();
+            format!("{outcome}: release {release} in {} (exit {exit_code}; {})", human_duration(*took), p.join(", "))
+        }
+    })
+}
+
+impl Reporter for Plain {
+    fn event(&self, e: &Event) {
+        if self.quiet
+            && !matches!(
+                e,
+                Event::Failed { .. } | Event::Finished { .. } | Event::HostState { .. } | Event::Warning { .. }
+            )
+        {
+            return;
+        }
+        if let Some(l) = line(e, self.verbose) {
+            let l = crate::config::redact(&self.redactions, &l);
+            let _g = self.lock.lock();
+            let mut err = std::io::stderr().lock();
+            for (i, part) in l.lines().enumerate() {
+                if i == 0 {
+                    let _ = writeln!(err, "{} {part}", timestamp(SystemTime::now()));
+                } else {
+                    let _ = writeln!(err, "{part}");
+                }
+            }
+        }
+    }
+}
+
+/// One JSON object per line on stdout.
+pub struct Json {
+    pub verbose: bool,
+    pub redactions: Vec<(String, String)>,
+    lock: Mutex<()>,
+}
+
+impl Json {
+    pub fn new(verbose: bool, redactions: Vec<(String, String)>) -> Json {
+        Json { verbose, redactions, lock: Mutex::new(()) }
+    }
+}
+
+impl Reporter for Json {
+    fn event(&self, e: &Event) {
+        if matches!(e, Event::Output { .. } | Event::Waiting { .. }) && !self.verbose {
+            return;
+        }
+        let mut v = e.to_json();
+        if let Some(o) = v.as_object_mut() {
+            let mut with_ts = serde_json::Map::new();
+            with_ts.insert("ts".into(), serde_json::Value::String(timestamp(SystemTime::now())));
+            with_ts.append(o);
+            v = serde_json::Value::Object(with_ts);
+        }
+        let l = crate::config::redact(&self.redactions, &v.to_string());
+        let _g = self.lock.lock();
+        let _ = writeln!(std::io::stdout().lock(), "{l}");
+    }
+}

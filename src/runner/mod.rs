@@ -1,0 +1,457 @@
+//! Walks a plan: parallel where the plan says so, batch by batch in the roll; on a failure
+//! after the first switch, puts every switched host back on the release it had.
+
+mod exec;
+pub mod readings;
+mod recover;
+
+pub use exec::Failure;
+
+use crate::artifact::{Artifact, BuildError};
+use crate::config::StageConfig;
+use crate::error::Error;
+use crate::plan::{Action, HostActions, Phase, Plan, Run, Step, What};
+use crate::remote::{Layout, lock, release};
+use crate::report::{Event, Reporter};
+use crate::transport::Transport;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// What the runner works with.
+pub struct Ctx<T: Transport> {
+    pub t: Arc<T>,
+    pub report: Arc<dyn Reporter>,
+    pub verbose: bool,
+}
+
+/// What the run has done so far, per host: what a failure has to undo.
+#[derive(Debug, Default)]
+pub struct State {
+    pub locked: Vec<String>,
+    /// The release each host served before (from `current`); `None` = first deploy.
+    pub previous: BTreeMap<String, Option<String>>,
+    pub unpacked: BTreeSet<String>,
+    /// Hosts switched to the new release, in order.
+    pub switched: Vec<String>,
+    pub drained: BTreeSet<String>,
+}
+
+pub type Shared = Arc<Mutex<State>>;
+
+/// The release id in `readlink current` output (`releases/ID`).
+fn release_of(link: &str) -> Option<String> {
+    let l = link.trim();
+    let id = l.rsplit('/').next()?;
+    (!id.is_empty() && crate::release_id::looks_like_release_id(id)).then(|| id.to_string())
+}
+
+impl<T: Transport> Ctx<T> {
+    /// Runs one host's actions in order, keeping `state` up to date.
+    async fn host(
+        &self,
+        h: &HostActions,
+        artifact: Option<&Artifact>,
+        state: &Shared,
+        layout: &Layout,
+    ) -> Result<(), Failure> {
+        for a in &h.actions {
+            match (&a.run, a.what) {
+                (Run::Cleanup { keep, list }, _) => self.cleanup(&h.host, a, *keep, list, state, layout).await?,
+                (Run::Ssh { .. }, _) => {}
+                (Run::Shell { stdin: Some(_), .. }, What::Receive) => {
+                    let art = artifact.expect("receive after build");
+                    let out = self.exec(&h.host, a, Some(&art.file)).await?;
+                    let got = out.stdout.split_whitespace().next().unwrap_or("");
+                    if got != art.sha256 {
+                        return Err(Failure {
+                            host: h.host.clone(),
+                            what: a.what,
+                            message: format!(
+                                "checksum mismatch: sent {}, host has {}",
+                                art.sha256,
+                                if got.is_empty() { "nothing" } else { got }
+                            ),
+                            output: out.tail(5),
+                            lost: false,
+                        });
+                    }
+                }
+                (_, What::ReadCurrent) => {
+                    // No `current` yet (a first deploy) is not an error.
+                    let start = Instant::now();
+                    let Run::Shell { cmd, .. } = &a.run else { unreachable!() };
+                    let out = self.t.run(&a.on, cmd, None).await.map_err(|e| Failure {
+                        host: h.host.clone(),
+                        what: a.what,
+                        message: e.message,
+                        output: String::new(),
+                        lost: e.lost,
+                    })?;
+                    let prev = if out.ok() { release_of(&out.stdout) } else { None };
+                    state.lock().unwrap().previous.insert(h.host.clone(), prev);
+                    self.report.event(&Event::Done {
+                        host: h.host.clone(),
+                        what: a.what,
+                        on: a.on.to_string(),
+                        took: start.elapsed(),
+                    });
+                }
+                _ => {
+                    if a.what == What::Switch {
+                        // Recorded before the command: a lost connection may still have switched.
+                        state.lock().unwrap().switched.push(h.host.clone());
+                    }
+                    if a.what == What::Drain {
+                        state.lock().unwrap().drained.insert(h.host.clone());
+                    }
+                    let out = self.exec(&h.host, a, None).await?;
+                    let mut s = state.lock().unwrap();
+                    match a.what {
+                        What::Lock => s.locked.push(h.host.clone()),
+                        What::Unpack => {
+                            s.unpacked.insert(h.host.clone());
+                        }
+                        What::WaitHealthy => {
+                            s.drained.remove(&h.host);
+                        }
+                        What::Undrain if !has_wait_healthy(h) => {
+                            s.drained.remove(&h.host);
+                        }
+                        What::Unlock => s.locked.retain(|x| x != &h.host),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes all but the newest `keep` releases; never `current` or the rollback target.
+    async fn cleanup(
+        &self,
+        host: &str,
+        a: &Action,
+        keep: u32,
+        list: &crate::remote::Cmd,
+        state: &Shared,
+        layout: &Layout,
+    ) -> Result<(), Failure> {
+        let start = Instant::now();
+        let out = self.t.run(&a.on, list, None).await.map_err(|e| Failure {
+            host: host.into(),
+            what: a.what,
+            message: e.message,
+            output: String::new(),
+            lost: e.lost,
+        })?;
+        let mut ids: Vec<String> = out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| crate::release_id::looks_like_release_id(l))
+            .map(String::from)
+            .collect();
+        ids.sort();
+        let protect: Vec<String> = state.lock().unwrap().previous.get(host).cloned().flatten().into_iter().collect();
+        let keep = keep as usize;
+        let old: Vec<String> = ids.iter().rev().skip(keep).filter(|id| !protect.contains(id)).cloned().collect();
+        // The newest release is the one just deployed (`current`): `skip(keep)` keeps it.
+        if !old.is_empty() {
+            let cmd = release::remove(layout, &old);
+            let r = self.t.run(&a.on, &cmd, None).await;
+            match r {
+                Ok(o) if o.ok() => {}
+                Ok(o) => self.report.event(&Event::Warning {
+                    host: Some(host.into()),
+                    message: format!("could not remove old releases: {}", o.tail(3)),
+                }),
+                Err(e) => self.report.event(&Event::Warning {
+                    host: Some(host.into()),
+                    message: format!("could not remove old releases: {e}"),
+                }),
+            }
+        }
+        self.report.event(&Event::Done {
+            host: host.into(),
+            what: What::Cleanup,
+            on: a.on.to_string(),
+            took: start.elapsed(),
+        });
+        Ok(())
+    }
+}
+
+fn has_wait_healthy(h: &HostActions) -> bool {
+    h.actions.iter().any(|a| a.what == What::WaitHealthy)
+}
+
+/// Runs the hosts of a step side by side, at most `parallel` at once, and waits for all of
+/// them (a failure does not cut the others short mid-command).
+async fn run_parallel<T: Transport>(
+    ctx: &Arc<Ctx<T>>,
+    hosts: &[HostActions],
+    parallel: usize,
+    artifact: Option<&Artifact>,
+    state: &Shared,
+    layout: &Layout,
+) -> Vec<Failure> {
+    let slots = Arc::new(Semaphore::new(parallel.max(1)));
+    let mut set = JoinSet::new();
+    for h in hosts {
+        let (ctx, h, art, state, layout, slots) =
+            (ctx.clone(), h.clone(), artifact.cloned(), state.clone(), layout.clone(), slots.clone());
+        set.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("semaphore");
+            ctx.host(&h, art.as_ref(), &state, &layout).await
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(f)) => failures.push(f),
+            Err(e) => failures.push(Failure {
+                host: "?".into(),
+                what: What::Connect,
+                message: format!("task failed: {e}"),
+                output: String::new(),
+                lost: false,
+            }),
+        }
+    }
+    failures
+}
+
+/// Times each phase.
+pub struct Clock {
+    start: Instant,
+    pub phases: Vec<(Phase, Duration)>,
+}
+
+impl Clock {
+    pub fn new(start: Instant) -> Clock {
+        Clock { start, phases: Vec::new() }
+    }
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+/// A running deploy.
+pub struct Deploy<'a, T: Transport> {
+    pub ctx: Arc<Ctx<T>>,
+    pub cfg: &'a StageConfig,
+    pub plan: &'a Plan,
+    pub state: Shared,
+    pub layout: Layout,
+}
+
+impl<'a, T: Transport> Deploy<'a, T> {
+    pub fn new(ctx: Arc<Ctx<T>>, cfg: &'a StageConfig, plan: &'a Plan) -> Self {
+        Deploy { ctx, cfg, plan, state: Arc::default(), layout: Layout::new(&cfg.app.path) }
+    }
+
+    fn report(&self, e: Event) {
+        self.ctx.report.event(&e);
+    }
+
+    fn failed(&self, f: &Failure) {
+        self.report(Event::Failed {
+            host: f.host.clone(),
+            what: f.what,
+            message: f.message.clone(),
+            output: f.output.clone(),
+        });
+    }
+
+    /// Runs the plan. `build` yields the artifact (started by the caller, so it can run
+    /// while hosts are being connected and locked).
+    pub async fn run(
+        &self,
+        clock: &mut Clock,
+        build: tokio::task::JoinHandle<Result<(Artifact, Duration), BuildError>>,
+    ) -> Result<(), Error> {
+        let mut build = Some(build);
+        let mut artifact: Option<Artifact> = None;
+        for step in &self.plan.steps {
+            if step.phase == Phase::Connect {
+                continue; // connected before the run, by the caller
+            }
+            let t0 = Instant::now();
+            self.report(Event::PhaseStarted { phase: step.phase });
+            let r = match step.phase {
+                Phase::Connect => Ok(()),
+                Phase::Build => match build.take().expect("one build").await {
+                    Ok(Ok((a, took))) => {
+                        self.report(Event::Built {
+                            file: a.file.display().to_string(),
+                            bytes: a.bytes,
+                            sha256: a.sha256.clone(),
+                            reused: a.reused,
+                            took,
+                        });
+                        artifact = Some(a);
+                        Ok(())
+                    }
+                    Ok(Err(e)) => {
+                        self.report(Event::Failed {
+                            host: "local".into(),
+                            what: What::Build,
+                            message: e.to_string(),
+                            output: String::new(),
+                        });
+                        Err(self.abort(format!("build failed: {e}")).await)
+                    }
+                    Err(e) => Err(self.abort(format!("build task: {e}")).await),
+                },
+                Phase::Lock => self.lock(step).await,
+                Phase::Roll => self.roll(step).await,
+                Phase::Ban => {
+                    for h in step.batches.iter().flat_map(|b| &b.hosts) {
+                        for a in &h.actions {
+                            if let Err(f) = self.ctx.exec(&a.on.to_string(), a, None).await {
+                                self.report(Event::Warning {
+                                    host: None,
+                                    message: format!(
+                                        "cache ban failed, pages may be stale until it is banned by hand: {}",
+                                        f.message
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+                Phase::Workers => {
+                    let failures = self.parallel(step, artifact.as_ref()).await;
+                    match failures.first() {
+                        None => Ok(()),
+                        Some(_) => Err(self.recover(failures).await),
+                    }
+                }
+                Phase::Finish => {
+                    let failures = self.parallel(step, artifact.as_ref()).await;
+                    for f in &failures {
+                        self.report(Event::Warning {
+                            host: Some(f.host.clone()),
+                            message: format!("{}: {}", f.what.label(), f.message),
+                        });
+                    }
+                    Ok(())
+                }
+                Phase::Upload | Phase::Migrate | Phase::Check => {
+                    let failures = self.parallel(step, artifact.as_ref()).await;
+                    match failures.first() {
+                        None => Ok(()),
+                        Some(_) => {
+                            for f in &failures {
+                                self.failed(f);
+                            }
+                            let what = failures
+                                .iter()
+                                .map(|f| format!("{} on {}", f.what.label(), f.host))
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            Err(self.abort(format!("{what} failed; no host was switched")).await)
+                        }
+                    }
+                }
+            };
+            let took = t0.elapsed();
+            self.report(Event::PhaseFinished { phase: step.phase, took });
+            clock.phases.push((step.phase, took));
+            r?;
+        }
+        Ok(())
+    }
+
+    async fn parallel(&self, step: &Step, artifact: Option<&Artifact>) -> Vec<Failure> {
+        let mut failures = Vec::new();
+        for b in &step.batches {
+            failures
+                .extend(run_parallel(&self.ctx, &b.hosts, step.parallel, artifact, &self.state, &self.layout).await);
+        }
+        failures
+    }
+
+    async fn lock(&self, step: &Step) -> Result<(), Error> {
+        let failures = self.parallel(step, None).await;
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let held: Vec<&Failure> = failures.iter().filter(|f| f.output.contains("File exists")).collect();
+        let mut holders = Vec::new();
+        for f in &held {
+            let owner =
+                self.ctx.t.run(&crate::plan::Target::Host(f.host.clone()), &lock::owner(&self.layout), None).await;
+            let text = owner.map(|o| o.stdout.trim().to_string()).unwrap_or_default();
+            holders.push((f.host.clone(), text));
+        }
+        self.unlock_all().await;
+        if !held.is_empty() {
+            return Err(Error::Locked { holders });
+        }
+        for f in &failures {
+            self.failed(f);
+        }
+        Err(Error::Deploy {
+            message: format!(
+                "could not lock {}",
+                failures.iter().map(|f| f.host.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+
+    /// Releases every lock this run holds.
+    pub async fn unlock_all(&self) {
+        let locked = std::mem::take(&mut self.state.lock().unwrap().locked);
+        let mut set = JoinSet::new();
+        for h in locked {
+            let (ctx, cmd) = (self.ctx.clone(), lock::release(&self.layout));
+            set.spawn(async move {
+                let r = ctx.t.run(&crate::plan::Target::Host(h.clone()), &cmd, None).await;
+                (h, r)
+            });
+        }
+        while let Some(Ok((h, r))) = set.join_next().await {
+            if !matches!(&r, Ok(o) if o.ok()) {
+                self.report(Event::Warning {
+                    host: Some(h.clone()),
+                    message: format!("could not remove the lock: run `deploy unlock {}`", self.cfg.stage),
+                });
+            }
+        }
+    }
+
+    /// A failure before any switch: remove the half-prepared release, unlock, exit 1.
+    async fn abort(&self, message: String) -> Error {
+        let unpacked: Vec<String> = self.state.lock().unwrap().unpacked.iter().cloned().collect();
+        let mut set = JoinSet::new();
+        for h in unpacked {
+            let (ctx, cmd) = (self.ctx.clone(), release::remove(&self.layout, &[self.plan.release.clone()]));
+            set.spawn(async move { ctx.t.run(&crate::plan::Target::Host(h), &cmd, None).await });
+        }
+        while set.join_next().await.is_some() {}
+        self.unlock_all().await;
+        Error::Deploy { message }
+    }
+
+    async fn roll(&self, step: &Step) -> Result<(), Error> {
+        for b in &step.batches {
+            let failures = run_parallel(&self.ctx, &b.hosts, step.parallel, None, &self.state, &self.layout).await;
+            if !failures.is_empty() {
+                return Err(self.recover(failures).await);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the artifact cache lives for this run.
+pub fn cache_dir() -> PathBuf {
+    crate::artifact::cache_dir()
+}

@@ -1,0 +1,52 @@
+//! HTTP from the deploying machine: health checks `from = "local"`, purge APIs.
+
+use super::{Request, TransportError};
+
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new() -> Http {
+        // ring, not aws-lc: a smaller, faster build; installed once per process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("deploy/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        Http { client }
+    }
+
+    pub async fn send(&self, req: Request<'_>) -> Result<u16, TransportError> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| TransportError { message: format!("bad HTTP method {}", req.method), lost: false })?;
+        let mut r = self.client.request(method, req.url).timeout(req.timeout);
+        for (k, v) in req.headers {
+            r = r.header(k, v);
+        }
+        match r.send().await {
+            Ok(resp) => Ok(resp.status().as_u16()),
+            Err(e) => {
+                Err(TransportError { message: format!("{} {}: {}", req.method, req.url, error_chain(&e)), lost: false })
+            }
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http::new()
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,95 @@
+//! Where commands run: over ssh on a host, or on the deploying machine; and HTTP requests.
+//!
+//! The runner only sees [`Transport`], so a recording transport can check the order of
+//! operations without a network (tests/runner_order.rs).
+
+mod http;
+mod local;
+mod ssh;
+
+pub use http::Http;
+pub use local::run_local;
+pub use ssh::{ConnectError, ConnectProblem, Connections, Destination, SshOptions};
+
+use crate::plan::Target;
+use crate::remote::Cmd;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+/// What a finished command left.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// Exit status; `None` when the process was killed or the connection was lost.
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn ok(&self) -> bool {
+        self.status == Some(0)
+    }
+
+    /// The last `n` lines of stderr (or stdout when stderr is empty), for error reports.
+    pub fn tail(&self, n: usize) -> String {
+        let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let lines: Vec<&str> = text.trim_end().lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// A command that could not be run at all (as opposed to one that ran and failed).
+#[derive(Debug, Clone)]
+pub struct TransportError {
+    pub message: String,
+    /// The connection to the host is gone.
+    pub lost: bool,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// An HTTP request from the deploying machine.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
+    pub timeout: Duration,
+}
+
+pub trait Transport: Send + Sync + 'static {
+    /// Runs `cmd` on `on`, with `stdin` (a file) piped in when given.
+    fn run(
+        &self,
+        on: &Target,
+        cmd: &Cmd,
+        stdin: Option<&Path>,
+    ) -> impl Future<Output = Result<Output, TransportError>> + Send;
+
+    /// Sends a request; returns the HTTP status.
+    fn http(&self, req: Request<'_>) -> impl Future<Output = Result<u16, TransportError>> + Send;
+}
+
+/// The real thing: ssh connections to the hosts, local processes, reqwest.
+pub struct Live {
+    pub ssh: Connections,
+    pub http: Http,
+}
+
+impl Transport for Live {
+    async fn run(&self, on: &Target, cmd: &Cmd, stdin: Option<&Path>) -> Result<Output, TransportError> {
+        match on {
+            Target::Host(h) => self.ssh.run(h, &cmd.to_string(), stdin).await,
+            Target::Local => run_local(&cmd.to_string(), None, &[], stdin).await,
+        }
+    }
+
+    async fn http(&self, req: Request<'_>) -> Result<u16, TransportError> {
+        self.http.send(req).await
+    }
+}

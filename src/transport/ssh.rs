@@ -1,0 +1,221 @@
+//! One multiplexed OpenSSH connection per host (ControlMaster, via the openssh crate), every
+//! command over it. The user's ssh config, agent and known_hosts apply; host keys are
+//! checked strictly.
+
+use super::{Output, TransportError};
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// sshd allows 10 sessions per connection by default (`MaxSessions`); stay well below.
+const IN_FLIGHT_PER_HOST: usize = 4;
+
+#[derive(Debug, Clone, Default)]
+pub struct SshOptions {
+    pub config: Option<PathBuf>,
+    pub identity: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+}
+
+/// Why a host could not be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectProblem {
+    /// Unknown or changed host key: a config or security problem, nothing was done.
+    HostKey,
+    /// Key refused.
+    Auth,
+    /// Refused, timed out, no route, DNS…
+    Unreachable,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectError {
+    pub host: String,
+    pub destination: String,
+    pub problem: ConnectProblem,
+    pub message: String,
+}
+
+struct Conn {
+    session: Session,
+    slots: Semaphore,
+}
+
+pub struct Connections {
+    hosts: HashMap<String, Arc<Conn>>,
+}
+
+/// One host to connect to: its name and `[user@]address[:port]` parts.
+pub struct Destination {
+    pub host: String,
+    pub user: Option<String>,
+    pub address: String,
+    pub port: Option<u16>,
+}
+
+impl Destination {
+    pub fn display(&self) -> String {
+        let mut s = String::new();
+        if let Some(u) = &self.user {
+            s.push_str(u);
+            s.push('@');
+        }
+        s.push_str(&self.address);
+        if let Some(p) = self.port {
+            s.push_str(&format!(":{p}"));
+        }
+        s
+    }
+}
+
+fn classify(stderr: &str) -> ConnectProblem {
+    let s = stderr.to_ascii_lowercase();
+    if s.contains("host key verification failed")
+        || s.contains("remote host identification has changed")
+        || s.contains("host key is known")
+        || s.contains("no matching host key")
+    {
+        ConnectProblem::HostKey
+    } else if s.contains("permission denied") || s.contains("too many authentication failures") {
+        ConnectProblem::Auth
+    } else {
+        ConnectProblem::Unreachable
+    }
+}
+
+fn error_text(e: &openssh::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+impl Connections {
+    /// Opens every connection at once; returns all failures, not just the first.
+    pub async fn open(opts: &SshOptions, dests: Vec<Destination>) -> Result<Connections, Vec<ConnectError>> {
+        let mut set = tokio::task::JoinSet::new();
+        for d in dests {
+            let opts = opts.clone();
+            set.spawn(async move {
+                let mut b = SessionBuilder::default();
+                b.known_hosts_check(KnownHosts::Strict)
+                    .connect_timeout(Duration::from_secs(10))
+                    .server_alive_interval(Duration::from_secs(5));
+                if let Some(c) = &opts.config {
+                    b.config_file(c);
+                }
+                if let Some(k) = &opts.identity {
+                    b.keyfile(k);
+                }
+                if let Some(k) = &opts.known_hosts {
+                    b.user_known_hosts_file(k);
+                }
+                if let Some(u) = &d.user {
+                    b.user(u.clone());
+                }
+                if let Some(p) = d.port {
+                    b.port(p);
+                }
+                let r = b.connect_mux(&d.address).await;
+                (d, r)
+            });
+        }
+        let mut hosts = HashMap::new();
+        let mut errors = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let (d, r) = joined.expect("connect task");
+            match r {
+                Ok(session) => {
+                    hosts.insert(d.host.clone(), Arc::new(Conn { session, slots: Semaphore::new(IN_FLIGHT_PER_HOST) }));
+                }
+                Err(e) => {
+                    let message = error_text(&e);
+                    errors.push(ConnectError {
+                        problem: classify(&message),
+                        destination: d.display(),
+                        host: d.host,
+                        message,
+                    });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(Connections { hosts })
+        } else {
+            errors.sort_by(|a, b| a.host.cmp(&b.host));
+            for (_, c) in hosts {
+                if let Ok(c) = Arc::try_unwrap(c) {
+                    let _ = c.session.close().await;
+                }
+            }
+            Err(errors)
+        }
+    }
+
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.hosts.keys().map(String::as_str)
+    }
+
+    /// Runs a shell line on `host`, retrying a refused channel open (sshd's session limit)
+    /// with backoff.
+    pub async fn run(&self, host: &str, line: &str, stdin: Option<&Path>) -> Result<Output, TransportError> {
+        let conn = self
+            .hosts
+            .get(host)
+            .ok_or_else(|| TransportError { message: format!("not connected to {host}"), lost: true })?;
+        let _slot = conn.slots.acquire().await.expect("semaphore open");
+        let mut delay = Duration::from_millis(20);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut c = conn.session.raw_command(line);
+            c.stdout(Stdio::piped()).stderr(Stdio::piped());
+            match stdin {
+                Some(p) => {
+                    let f = std::fs::File::open(p)
+                        .map_err(|e| TransportError { message: format!("open {}: {e}", p.display()), lost: false })?;
+                    c.stdin(Stdio::from(f));
+                }
+                None => {
+                    c.stdin(Stdio::null());
+                }
+            }
+            match c.output().await {
+                Ok(out) => {
+                    return Ok(Output {
+                        status: out.status.code(),
+                        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                    });
+                }
+                Err(e) => {
+                    let text = error_text(&e);
+                    // A channel refused while the master lives: retry. A dead master: lost.
+                    let master_alive = conn.session.check().await.is_ok();
+                    if master_alive && attempt < 6 {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                        continue;
+                    }
+                    return Err(TransportError { message: format!("ssh to {host}: {text}"), lost: !master_alive });
+                }
+            }
+        }
+    }
+
+    /// Closes every master connection.
+    pub async fn close(self) {
+        for (_, c) in self.hosts {
+            if let Ok(c) = Arc::try_unwrap(c) {
+                let _ = c.session.close().await;
+            }
+        }
+    }
+}
