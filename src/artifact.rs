@@ -84,6 +84,9 @@ pub fn cache_dir() -> PathBuf {
 fn key(spec: &BuildSpec) -> String {
     let mut h = Sha256::new();
     h.update(spec.commit.as_bytes());
+    for (k, v) in spec.env {
+        h.update(format!("\0env\0{k}={v}").as_bytes());
+    }
     for c in spec.commands {
         h.update(b"\0cmd\0");
         h.update(c.as_bytes());

@@ -251,10 +251,7 @@ fn varnish_balancer_commands() {
     assert_eq!(op.cmd.to_string(), "varnishstat -n '/var/lib/varnish/my inst' -1 -f 'VBE.*.web1.conn'");
     assert_eq!(read, deploy::plan::Reading::VarnishStat);
     let (op, _) = deploy::balancer::healthy(&b, "web1").unwrap();
-    assert_eq!(
-        op.cmd.to_string(),
-        "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.list '*.web1'"
-    );
+    assert_eq!(op.cmd.to_string(), "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.list '*.web1'");
 }
 
 #[test]

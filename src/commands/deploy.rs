@@ -65,7 +65,7 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
     let rt = runtime()?;
     let result = rt.block_on(async {
         // Build while connecting and locking: they do not depend on each other.
-        let env: Vec<(&'static str, String)> = plan::build_env(s, &id, &revision.commit);
+        let env: Vec<(&'static str, String)> = plan::build_env(s, &revision.commit);
         let (app, repo, commit, commands, exclude) = (
             s.app.name.clone(),
             s.app.repository.clone(),
@@ -109,7 +109,7 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
         }
         (r, clock)
     });
-    let (r, mut clock) = result;
+    let (r, clock) = result;
     let code = match &r {
         Ok(()) => 0,
         Err(e) => e.code(),

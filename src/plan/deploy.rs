@@ -52,7 +52,7 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         until: None,
     }];
     for c in &cfg.build.commands {
-        let env = build_env(cfg, id, &input.revision.commit).into_iter().map(|(k, v)| format!("{k}={v}"));
+        let env = build_env(cfg, &input.revision.commit).into_iter().map(|(k, v)| format!("{k}={v}"));
         build.push(Action::shell(What::Build, Target::Local, Cmd::new("env").args(env).args(["sh", "-c", c])));
     }
     build.push(Action {
@@ -151,13 +151,10 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
     }
 }
 
-/// What build commands see in their environment.
-pub fn build_env(cfg: &StageConfig, release: &str, commit: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("DEPLOY_STAGE", cfg.stage.clone()),
-        ("DEPLOY_RELEASE", release.to_string()),
-        ("DEPLOY_COMMIT", commit.to_string()),
-    ]
+/// What build commands see in their environment. Not the release id: an artifact is reused
+/// by every later release of the same commit, stage and build commands.
+pub fn build_env(cfg: &StageConfig, commit: &str) -> Vec<(&'static str, String)> {
+    vec![("DEPLOY_STAGE", cfg.stage.clone()), ("DEPLOY_COMMIT", commit.to_string())]
 }
 
 pub(super) fn short(commit: &str) -> &str {

@@ -108,7 +108,7 @@ impl<T: Transport> Ctx<T> {
                     if a.what == What::Drain {
                         state.lock().unwrap().drained.insert(h.host.clone());
                     }
-                    let out = self.exec(&h.host, a, None).await?;
+                    self.exec(&h.host, a, None).await?;
                     let mut s = state.lock().unwrap();
                     match a.what {
                         What::Lock => s.locked.push(h.host.clone()),
@@ -432,7 +432,7 @@ impl<'a, T: Transport> Deploy<'a, T> {
         let unpacked: Vec<String> = self.state.lock().unwrap().unpacked.iter().cloned().collect();
         let mut set = JoinSet::new();
         for h in unpacked {
-            let (ctx, cmd) = (self.ctx.clone(), release::remove(&self.layout, &[self.plan.release.clone()]));
+            let (ctx, cmd) = (self.ctx.clone(), release::remove(&self.layout, std::slice::from_ref(&self.plan.release)));
             set.spawn(async move { ctx.t.run(&crate::plan::Target::Host(h), &cmd, None).await });
         }
         while set.join_next().await.is_some() {}

@@ -1,0 +1,113 @@
+//! Continuous HTTP load through the balancer while a deploy runs: several keep-alive
+//! connections, each sending requests back to back, bounded in time, counting everything
+//! that is not a 200.
+
+use super::http::Conn;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub ok: u64,
+    /// Answered, but not with 200 (e.g. Varnish's 503 for a backend that went away).
+    pub bad_status: u64,
+    /// Connect, read or write errors.
+    pub conn_errors: u64,
+    /// Longest single request.
+    pub max_latency: Duration,
+    /// Distinct releases seen in the answers, in order of first sight.
+    pub releases: Vec<String>,
+    pub samples: Vec<String>,
+}
+
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Report>>,
+    pub started: Instant,
+}
+
+impl Load {
+    /// `clients` connections to `addr` (host:port), requesting `path` (uncached carts hit a
+    /// backend every time), for at most `limit`.
+    pub fn start(addr: &str, path: &'static str, clients: usize, limit: Duration) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let threads = (0..clients)
+            .map(|i| {
+                let (stop, sent, addr) = (stop.clone(), sent.clone(), addr.to_string());
+                std::thread::spawn(move || {
+                    let mut r = Report::default();
+                    let mut conn: Option<Conn> = None;
+                    let cookie = format!("cart=c{i}");
+                    while !stop.load(Ordering::Relaxed) && started.elapsed() < limit {
+                        if conn.is_none() {
+                            match Conn::open(&addr) {
+                                Ok(c) => conn = Some(c),
+                                Err(e) => {
+                                    r.conn_errors += 1;
+                                    r.samples.push(format!("connect: {e}"));
+                                    std::thread::sleep(Duration::from_millis(10));
+                                    continue;
+                                }
+                            }
+                        }
+                        let t = Instant::now();
+                        let res = conn.as_mut().unwrap().get(path, &[("Cookie", &cookie)]);
+                        r.max_latency = r.max_latency.max(t.elapsed());
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        match res {
+                            Ok(resp) if resp.status == 200 => {
+                                r.ok += 1;
+                                if let Some(rel) = resp.header("X-Release")
+                                    && !r.releases.iter().any(|x| x == rel)
+                                {
+                                    r.releases.push(rel.to_string());
+                                }
+                                if resp.header("Connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+                                    conn = None;
+                                }
+                            }
+                            Ok(resp) => {
+                                r.bad_status += 1;
+                                if r.samples.len() < 5 {
+                                    r.samples.push(format!("status {}", resp.status));
+                                }
+                            }
+                            Err(e) => {
+                                r.conn_errors += 1;
+                                if r.samples.len() < 5 {
+                                    r.samples.push(format!("{e}"));
+                                }
+                                conn = None;
+                            }
+                        }
+                    }
+                    r
+                })
+            })
+            .collect();
+        Load { stop, threads, started }
+    }
+
+    pub fn stop(self) -> Report {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut total = Report::default();
+        for t in self.threads {
+            let r = t.join().expect("load thread");
+            total.ok += r.ok;
+            total.bad_status += r.bad_status;
+            total.conn_errors += r.conn_errors;
+            total.max_latency = total.max_latency.max(r.max_latency);
+            for rel in r.releases {
+                if !total.releases.contains(&rel) {
+                    total.releases.push(rel);
+                }
+            }
+            total.samples.extend(r.samples);
+        }
+        total
+    }
+}

@@ -1,0 +1,218 @@
+//! The local farm for end-to-end tests: `farm.sh up` on start, `farm.sh down` on drop (also
+//! when the test panics). A farm that cannot start fails the test with the reason.
+#![allow(dead_code)]
+
+pub mod http;
+pub mod load;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Farm {
+    _tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub env: HashMap<String, String>,
+    /// (name, address) of the app hosts.
+    pub hosts: Vec<(String, String)>,
+    pub lb: String,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/farm/farm.sh")
+}
+
+impl Farm {
+    pub fn start(n: usize) -> Farm {
+        let tmp = tempfile::Builder::new().prefix("deploy-farm-").tempdir().expect("tempdir");
+        let dir = tmp.path().join("farm");
+        let o = Command::new(script()).arg("up").arg(&dir).arg(n.to_string()).output().expect("run farm.sh");
+        if !o.status.success() {
+            let _ = Command::new(script()).arg("down").arg(&dir).output();
+            panic!(
+                "the farm did not start (exit {:?}): {}{}",
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let env: HashMap<String, String> = std::fs::read_to_string(dir.join("farm.env"))
+            .expect("farm.env")
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+            .collect();
+        let names: Vec<String> = env["FARM_APP_HOSTS"].split_whitespace().map(String::from).collect();
+        let addrs: Vec<String> = env["FARM_APP_ADDRS"].split_whitespace().map(String::from).collect();
+        let lb = env["FARM_LB"].clone();
+        Farm { _tmp: tmp, dir, env, hosts: names.into_iter().zip(addrs).collect(), lb }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("Deploy.toml")
+    }
+
+    pub fn repo(&self) -> PathBuf {
+        self.dir.join("shop")
+    }
+
+    /// Appends TOML to the farm's Deploy.toml (an extra stage…).
+    pub fn add_config(&self, text: &str) {
+        let mut t = std::fs::read_to_string(self.config()).unwrap();
+        t.push_str(text);
+        std::fs::write(self.config(), t).unwrap();
+    }
+
+    /// The stage's host list as written in Deploy.toml, for extra stages.
+    pub fn hosts_toml(&self) -> String {
+        let t = std::fs::read_to_string(self.config()).unwrap();
+        let start = t.find("[stages.farm]\nhosts = [").unwrap() + "[stages.farm]\n".len();
+        let end = start + t[start..].find("\n]\n").unwrap() + 3;
+        t[start..end].to_string()
+    }
+
+    /// Runs the real `deploy` binary against this farm.
+    pub fn deploy(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_deploy"));
+        c.arg("-c").arg(self.config()).args(args);
+        c.env("DEPLOY_CACHE_DIR", self.dir.join("cache")).env("NO_COLOR", "1").env("USER", "tester").env_remove("CI");
+        c.output().expect("run deploy")
+    }
+
+    /// Deploys with JSON events; returns (exit code, events, stderr).
+    pub fn deploy_json(&self, args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+        let mut a = args.to_vec();
+        a.extend(["--output", "json"]);
+        let o = self.deploy(&a);
+        let events = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        (o.status.code().unwrap_or(-1), events, String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+
+    /// Commits changes to the example app: (path, Some(text)) writes, (path, None) deletes.
+    pub fn commit(&self, message: &str, changes: &[(&str, Option<&str>)]) -> String {
+        let repo = self.repo();
+        for (p, text) in changes {
+            let f = repo.join(p);
+            match text {
+                Some(t) => {
+                    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+                    std::fs::write(&f, t).unwrap();
+                }
+                None => {
+                    let _ = std::fs::remove_file(&f);
+                }
+            }
+        }
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", message]);
+        git(&repo, &["rev-parse", "HEAD"])
+    }
+
+    /// The deploy root of a host as the host sees `/var/www/shop`.
+    pub fn root(&self, host: &str) -> PathBuf {
+        self.dir.join("hosts").join(host).join("www/shop")
+    }
+
+    /// The release id `current` points to on a host.
+    pub fn current(&self, host: &str) -> Option<String> {
+        std::fs::read_link(self.root(host).join("current"))
+            .ok()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+    }
+
+    pub fn releases(&self, host: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.root(host).join("releases"))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    pub fn varnishadm(&self, args: &[&str]) -> String {
+        let o = Command::new("varnishadm")
+            .args(["-T", &format!("{}:6082", self.lb), "-S"])
+            .arg(self.dir.join("varnish-secret"))
+            .args(args)
+            .output()
+            .expect("varnishadm");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn haproxy(&self, line: &str) -> String {
+        let mut c = Command::new("socat")
+            .args(["-t", "2", "stdio", &format!("unix-connect:{}", self.dir.join("haproxy.sock").display())])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("socat");
+        use std::io::Write;
+        writeln!(c.stdin.take().unwrap(), "{line}").unwrap();
+        String::from_utf8_lossy(&c.wait_with_output().unwrap().stdout).into_owned()
+    }
+
+    /// Every app backend is healthy and taking traffic in Varnish.
+    pub fn all_in_varnish(&self) -> bool {
+        let list = self.varnishadm(&["backend.list"]);
+        self.hosts.iter().all(|(h, _)| {
+            list.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.first() == Some(&format!("boot.{h}").as_str()) && f.get(1) == Some(&"probe") && l.contains("healthy")
+            })
+        })
+    }
+
+    pub fn varnish_url(&self) -> String {
+        self.env["FARM_VARNISH"].clone()
+    }
+
+    pub fn haproxy_url(&self) -> String {
+        self.env["FARM_HAPROXY"].clone()
+    }
+}
+
+impl Drop for Farm {
+    fn drop(&mut self) {
+        let o = Command::new(script()).arg("down").arg(&self.dir).output();
+        if let Ok(o) = o
+            && !o.status.success()
+        {
+            eprintln!("farm.sh down: {}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Events named `name` (and about `host`, when given).
+pub fn events<'a>(all: &'a [serde_json::Value], name: &str, host: Option<&str>) -> Vec<&'a serde_json::Value> {
+    all.iter().filter(|e| e["event"] == name && host.is_none_or(|h| e["host"] == h)).collect()
+}
+
+/// `2026-11-26T07:14:19.864Z` → seconds since the epoch.
+pub fn epoch(ts: &str) -> f64 {
+    let (date, time) = ts.trim_end_matches('Z').split_once('T').unwrap();
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
+    let (y, m, day) = (d[0], d[1], d[2]);
+    // Days from civil (Howard Hinnant).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let t: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
+    days as f64 * 86400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
+}

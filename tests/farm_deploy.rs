@@ -1,0 +1,278 @@
+//! End to end, on a local farm of real sshd hosts behind real Varnish and HAProxy: the
+//! rolling release of the example shop, with the real binary.
+
+#[path = "farm/mod.rs"]
+mod farm;
+
+use farm::http::{get, get_with};
+use farm::load::Load;
+use farm::{Farm, epoch, events};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Duration;
+
+/// A digest of a release folder: every path, file content and link target.
+fn tree_digest(dir: &Path) -> String {
+    fn walk(dir: &Path, rel: &str, h: &mut Sha256) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(Result::ok).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = format!("{rel}/{}", e.file_name().to_string_lossy());
+            let ft = e.file_type().unwrap();
+            h.update(name.as_bytes());
+            if ft.is_symlink() {
+                h.update(std::fs::read_link(e.path()).unwrap().to_string_lossy().as_bytes());
+            } else if ft.is_dir() {
+                walk(&e.path(), &name, h);
+            } else {
+                h.update(std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    walk(dir, "", &mut h);
+    deploy::artifact::hex(&h.finalize()[..8])
+}
+
+fn release_header(url: &str) -> String {
+    let r = get(url);
+    assert_eq!(r.status, 200, "GET {url}: {}", r.body);
+    r.header("X-Release").unwrap_or("").to_string()
+}
+
+/// Every app host serves `release` directly, its page (through the per-host cache) shows it,
+/// and no lock or journal is left.
+fn assert_all_on(f: &Farm, release: &str) {
+    for (h, addr) in &f.hosts {
+        assert_eq!(f.current(h).as_deref(), Some(release), "{h}: current");
+        let commit = std::fs::read_to_string(f.root(h).join("releases").join(release).join("REVISION")).unwrap();
+        let page = get(&format!("http://{addr}:8080/"));
+        assert!(page.body.contains(commit.trim()), "{h} serves a stale page: {}", page.body);
+        assert_eq!(page.header("X-Host"), Some(h.as_str()));
+        assert!(release_header(&format!("http://{addr}:8080/cart")).contains(release), "{h}: X-Release");
+        assert!(!f.root(h).join(".deploy/lock").exists(), "{h}: lock left behind");
+        assert!(!f.root(h).join(".deploy/journal.json").exists(), "{h}: journal left behind");
+    }
+}
+
+fn released(events: &[serde_json::Value]) -> String {
+    events.iter().find(|e| e["event"] == "deploy_started").expect("deploy_started")["release"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn rolling_release_behind_varnish() {
+    let f = Farm::start(4);
+    // Cache the home page in Varnish before the deploy: the ban must drop it.
+    let (code, ev, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let first = released(&ev);
+    let cached = get(&format!("{}/", f.varnish_url()));
+    assert!(cached.body.contains(&first[17..]), "{}", cached.body);
+    assert_eq!(get(&format!("{}/", f.varnish_url())).header("X-Cache"), Some("HIT"));
+
+    // Three more releases (keep_releases = 3), each a new commit.
+    let mut last = first.clone();
+    let mut last_events = ev;
+    for n in 2..=4 {
+        f.commit(&format!("release {n}"), &[("templates/index.html", Some(&format!("<p>v{n} commit @COMMIT@</p>\n")))]);
+        let (code, ev, err) = f.deploy_json(&["farm"]);
+        assert_eq!(code, 0, "deploy {n}: {err}");
+        last = released(&ev);
+        last_events = ev;
+    }
+    assert_all_on(&f, &last);
+    let ev = &last_events;
+
+    // The same artifact everywhere: verified checksum on every host, identical trees.
+    let sha = events(ev, "built", None)[0]["sha256"].as_str().unwrap().to_string();
+    assert_eq!(sha.len(), 64);
+    for (h, _) in &f.hosts {
+        assert_eq!(events(ev, "host_received", Some(h)).len(), 1, "{h} received the artifact once");
+    }
+    let digests: Vec<String> =
+        f.hosts.iter().map(|(h, _)| tree_digest(&f.root(h).join("releases").join(&last))).collect();
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "release trees differ: {digests:?}");
+    let revision = std::fs::read_to_string(f.root("web1").join("releases").join(&last).join("REVISION")).unwrap();
+    assert_eq!(revision.trim(), farm::git(&f.repo(), &["rev-parse", "HEAD"]));
+
+    // Migrations: one run per deploy, on web1 only; each migration applied once.
+    let runs = std::fs::read_to_string(f.dir.join("db/migrate-runs.log")).unwrap();
+    assert_eq!(runs.lines().count(), 4, "{runs}");
+    assert!(runs.lines().all(|l| l.split_whitespace().nth(1) == Some("web1")), "{runs}");
+    assert_eq!(std::fs::read_to_string(f.dir.join("db/applied")).unwrap(), "0001_create_carts.sql\n");
+    assert_eq!(events(ev, "migrated", None).len(), 1);
+
+    // Each host's cache was cleared while it was out of rotation (drained → undrained).
+    for (h, _) in &f.hosts {
+        let drained = epoch(events(ev, "host_drained", Some(h))[0]["ts"].as_str().unwrap());
+        let undrained = epoch(events(ev, "host_undrained", Some(h))[0]["ts"].as_str().unwrap());
+        let log = std::fs::read_to_string(f.root(h).join("shared/var/log/cache-clear.log")).unwrap();
+        let cleared: f64 = log.lines().last().unwrap().split_whitespace().next().unwrap().parse().unwrap();
+        assert!(
+            drained - 0.01 <= cleared && cleared <= undrained + 0.01,
+            "{h}: cleared at {cleared}, drained {drained}..{undrained}"
+        );
+    }
+    // Host by host: each drained only after the previous one was back in service.
+    let mut prev_back = 0.0;
+    for (h, _) in &f.hosts {
+        let drained = epoch(events(ev, "host_drained", Some(h))[0]["ts"].as_str().unwrap());
+        assert!(drained >= prev_back, "{h} drained before the previous host was back");
+        prev_back = epoch(events(ev, "host_in_service", Some(h))[0]["ts"].as_str().unwrap());
+    }
+
+    // The ban reached Varnish: the page cached before is gone, the new one is served.
+    let after = get(&format!("{}/", f.varnish_url()));
+    assert_eq!(after.header("X-Cache"), Some("MISS"), "the ban should have emptied the cache");
+    assert!(after.body.contains(&last[17..]), "{}", after.body);
+    assert!(f.varnishadm(&["ban.list"]).contains("req.url ~ ."));
+    assert_eq!(events(ev, "cache_banned", None).len(), 1);
+
+    // keep_releases = 3: the first release is gone everywhere, the last three remain.
+    for (h, _) in &f.hosts {
+        let rel = f.releases(h);
+        assert_eq!(rel.len(), 3, "{h}: {rel:?}");
+        assert!(!rel.contains(&first), "{h} still has {first}");
+    }
+    assert!(f.all_in_varnish(), "{}", f.varnishadm(&["backend.list"]));
+    assert_eq!(ev.last().unwrap()["event"], "finished");
+    assert_eq!(ev.last().unwrap()["exit_code"], 0);
+}
+
+#[test]
+fn rolling_release_behind_haproxy() {
+    let f = Farm::start(4);
+    let (code, ev, err) = f.deploy_json(&["farm-haproxy"]);
+    assert_eq!(code, 0, "{err}");
+    let first = released(&ev);
+    assert_all_on(&f, &first);
+    f.commit("second", &[("templates/index.html", Some("<p>second @COMMIT@</p>\n"))]);
+    let (code, ev, err) = f.deploy_json(&["farm-haproxy"]);
+    assert_eq!(code, 0, "{err}");
+    let second = released(&ev);
+    assert_all_on(&f, &second);
+    // Every server drained and made ready again through the runtime API.
+    for (h, _) in &f.hosts {
+        for e in ["host_drained", "host_idle", "host_switched", "host_healthy", "host_undrained", "host_in_service"] {
+            assert_eq!(events(&ev, e, Some(h)).len(), 1, "{h}: {e}");
+        }
+    }
+    let stat = f.haproxy("show stat");
+    for (h, _) in &f.hosts {
+        let row = stat.lines().find(|l| l.starts_with(&format!("app,{h},"))).unwrap();
+        assert!(row.contains(",UP,"), "{h} not UP: {row}");
+    }
+    // The HTTP BAN reached Varnish.
+    assert!(f.varnishadm(&["ban.list"]).contains("obj.status != 0"));
+    let r = get(&format!("{}/", f.haproxy_url()));
+    assert!(r.body.contains(&second[17..]), "{}", r.body);
+}
+
+/// Deploy while clients keep shopping; returns the load report.
+fn deploy_under_load(f: &Farm, stage: &str, url_addr: &str) -> (farm::load::Report, i32, String) {
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    f.commit(&format!("next {n}"), &[("templates/index.html", Some(&format!("<p>next {n} @COMMIT@</p>\n")))]);
+    let load = Load::start(url_addr, "/cart", 6, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(300));
+    let o = f.deploy(&[stage, "--output", "plain"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.stop();
+    eprintln!(
+        "load during `deploy {stage}`: {} ok, {} bad status, {} connection errors, slowest {:?}, releases seen {}; {:?}",
+        report.ok,
+        report.bad_status,
+        report.conn_errors,
+        report.max_latency,
+        report.releases.len(),
+        report.samples
+    );
+    (report, o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn zero_failed_requests_under_load_and_errors_without_draining() {
+    let f = Farm::start(4);
+    let (code, _, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let varnish = f.varnish_url().trim_start_matches("http://").to_string();
+
+    // Through Varnish, drained host by host: not one failed request.
+    let (r, code, err) = deploy_under_load(&f, "farm", &varnish);
+    assert_eq!(code, 0, "{err}");
+    assert!(r.ok > 200, "too little load to mean anything: {r:?}");
+    assert_eq!((r.bad_status, r.conn_errors), (0, 0), "failed requests during a drained deploy: {r:?}");
+    assert!(r.releases.len() >= 2, "the load saw the old and the new release: {:?}", r.releases);
+
+    // Through HAProxy as well.
+    let haproxy = f.haproxy_url().trim_start_matches("http://").to_string();
+    let (r, code, err) = deploy_under_load(&f, "farm-haproxy", &haproxy);
+    assert_eq!(code, 0, "{err}");
+    assert!(r.ok > 200, "{r:?}");
+    assert_eq!((r.bad_status, r.conn_errors), (0, 0), "failed requests behind HAProxy: {r:?}");
+
+    // The same harness catches a deploy that switches without draining: the app server's
+    // reload (the activate hook) then drops requests that Varnish still sends it.
+    let hosts = f.hosts_toml();
+    f.add_config(&format!(
+        "\n[stages.farm-nodrain]\n{hosts}\n[[stages.farm-nodrain.http_cache]]\nkind = \"http\"\nurl = \"{}/\"\n",
+        f.varnish_url()
+    ));
+    let (r, code, err) = deploy_under_load(&f, "farm-nodrain", &varnish);
+    assert_eq!(code, 0, "{err}");
+    assert!(r.bad_status + r.conn_errors > 0, "switching without draining should fail requests: {r:?}");
+}
+
+#[test]
+fn same_commit_reuses_the_artifact_then_a_new_commit_builds() {
+    let f = Farm::start(2);
+    let (code, ev1, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(events(&ev1, "built", None)[0]["reused"], false);
+    std::thread::sleep(Duration::from_millis(1100)); // release ids have one-second resolution
+    let (code, ev2, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let b2 = events(&ev2, "built", None)[0];
+    assert_eq!(b2["reused"], true, "same commit, same build: {b2}");
+    assert_eq!(b2["sha256"], events(&ev1, "built", None)[0]["sha256"]);
+    let second = released(&ev2);
+    assert_ne!(second, released(&ev1));
+    assert_all_on(&f, &second);
+
+    let commit = f.commit("new page", &[("templates/index.html", Some("<p>brand new @COMMIT@</p>\n"))]);
+    let (code, ev3, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let b3 = events(&ev3, "built", None)[0];
+    assert_eq!(b3["reused"], false);
+    assert_ne!(b3["sha256"], b2["sha256"]);
+    let third = released(&ev3);
+    assert!(third.ends_with(&commit[..7]));
+    assert_all_on(&f, &third);
+    assert!(get(&format!("http://{}:8080/", f.hosts[0].1)).body.contains("brand new"));
+}
+
+#[test]
+fn failed_migration_stops_before_any_switch() {
+    let f = Farm::start(3);
+    let (code, ev, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let good = released(&ev);
+    f.commit("bad migration", &[("migrations/0002_broken.sql", Some("ALTER TABLE carts FAIL;\n"))]);
+    let (code, ev, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("migrate on web1 failed"), "{err}");
+    let failed = events(&ev, "failed", Some("web1"));
+    assert!(failed[0]["output"].as_str().unwrap().contains("migration 0002_broken.sql failed"), "{failed:?}");
+    let bad = released(&ev);
+    for (h, _) in &f.hosts {
+        assert_eq!(f.current(h).as_deref(), Some(good.as_str()), "{h} switched");
+        assert!(!f.releases(h).contains(&bad), "{h} keeps the unused release");
+    }
+    assert!(events(&ev, "host_drained", None).is_empty() && events(&ev, "host_switched", None).is_empty());
+    assert_all_on(&f, &good);
+    assert!(f.all_in_varnish());
+    let r = get_with(&format!("{}/cart", f.varnish_url()), &[("Cookie", "cart=1")]);
+    assert!(r.header("X-Release").unwrap().contains(&good));
+}
