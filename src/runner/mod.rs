@@ -432,7 +432,8 @@ impl<'a, T: Transport> Deploy<'a, T> {
         let unpacked: Vec<String> = self.state.lock().unwrap().unpacked.iter().cloned().collect();
         let mut set = JoinSet::new();
         for h in unpacked {
-            let (ctx, cmd) = (self.ctx.clone(), release::remove(&self.layout, std::slice::from_ref(&self.plan.release)));
+            let (ctx, cmd) =
+                (self.ctx.clone(), release::remove(&self.layout, std::slice::from_ref(&self.plan.release)));
             set.spawn(async move { ctx.t.run(&crate::plan::Target::Host(h), &cmd, None).await });
         }
         while set.join_next().await.is_some() {}
