@@ -11,13 +11,17 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Duration;
 
-/// A digest of a release folder: every path, file content and link target.
+/// A digest of a release folder as shipped: every path, file content and link target, but
+/// not `var/cache`, which the prepare hook fills per host.
 fn tree_digest(dir: &Path) -> String {
     fn walk(dir: &Path, rel: &str, h: &mut Sha256) {
         let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(Result::ok).collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let name = format!("{rel}/{}", e.file_name().to_string_lossy());
+            if name == "/var/cache" {
+                continue;
+            }
             let ft = e.file_type().unwrap();
             h.update(name.as_bytes());
             if ft.is_symlink() {
@@ -50,6 +54,8 @@ fn assert_all_on(f: &Farm, release: &str) {
         assert!(page.body.contains(commit.trim()), "{h} serves a stale page: {}", page.body);
         assert_eq!(page.header("X-Host"), Some(h.as_str()));
         assert!(release_header(&format!("http://{addr}:8080/cart")).contains(release), "{h}: X-Release");
+        let warm = std::fs::read_to_string(f.root(h).join("releases").join(release).join("var/cache/warmup.txt")).unwrap();
+        assert_eq!(warm.trim(), format!("warmed on {h} for {release}"), "{h}: prepare hook");
         assert!(!f.root(h).join(".deploy/lock").exists(), "{h}: lock left behind");
         assert!(!f.root(h).join(".deploy/journal.json").exists(), "{h}: journal left behind");
     }
@@ -165,6 +171,18 @@ fn rolling_release_behind_haproxy() {
         let row = stat.lines().find(|l| l.starts_with(&format!("app,{h},"))).unwrap();
         assert!(row.contains(",UP,"), "{h} not UP: {row}");
     }
+    // `deploy releases` reads the release logs: both releases, the new one current everywhere.
+    let o = f.deploy(&["releases", "farm-haproxy"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{table}");
+    let row = |id: &str| table.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} missing:\n{table}")).to_string();
+    assert_eq!(row(&second).matches("* current").count(), 4, "{table}");
+    assert_eq!(row(&first).matches('+').count(), 4, "{table}");
+    assert!(row(&second).contains("tester@"), "who deployed: {table}");
+    let o = f.deploy(&["releases", "farm-haproxy", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["agree"], true);
+    assert!(v["hosts"].as_array().unwrap().iter().all(|h| h["current"] == second.as_str()));
     // The HTTP BAN reached Varnish.
     assert!(f.varnishadm(&["ban.list"]).contains("obj.status != 0"));
     let r = get(&format!("{}/", f.haproxy_url()));

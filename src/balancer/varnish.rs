@@ -30,6 +30,11 @@ pub fn backend_list(b: &Balancer, backend: &str) -> Cmd {
     base(b).args(["backend.list", &pattern(backend)])
 }
 
+/// Every backend of every VCL.
+pub fn backend_list_all(b: &Balancer) -> Cmd {
+    base(b).arg("backend.list")
+}
+
 /// Open connections to the backend, in every VCL.
 pub fn connections(b: &Balancer, backend: &str) -> Cmd {
     let mut c = Cmd::new("varnishstat");

@@ -269,7 +269,10 @@ pub(super) fn roll_step(cfg: &StageConfig, l: &Layout, id: &str, batch: BatchSiz
         .map(|chunk| Batch {
             hosts: chunk
                 .iter()
-                .map(|h| HostActions { host: h.name.clone(), actions: roll_host(cfg, l, id, h, env) })
+                .map(|h| {
+                    let batch: Vec<&str> = chunk.iter().map(|x| x.name.as_str()).collect();
+                    HostActions { host: h.name.clone(), actions: roll_host(cfg, l, id, h, &batch, env) }
+                })
                 .collect(),
         })
         .collect();
@@ -283,11 +286,27 @@ pub(super) fn roll_step(cfg: &StageConfig, l: &Layout, id: &str, batch: BatchSiz
     (Step { phase: Phase::Roll, title, parallel: size, batches }, size)
 }
 
-pub(crate) fn roll_host(cfg: &StageConfig, l: &Layout, id: &str, h: &Host, env: &HookEnv) -> Vec<Action> {
+/// `batch` names the hosts taken out together with `h`: the capacity check before the drain
+/// counts only the others.
+pub(crate) fn roll_host(cfg: &StageConfig, l: &Layout, id: &str, h: &Host, batch: &[&str], env: &HookEnv) -> Vec<Action> {
     let b = &cfg.balancer;
     let entry = |state| journal::Entry { stage: &cfg.stage, host: &h.name, release: id, state };
     let mut a = Vec::new();
     let on = |op: crate::balancer::Op, what| Action::shell(what, op.on, op.cmd);
+    let min = cfg.rolling.min_in_service;
+    if min > 0
+        && let Some((op, read)) = crate::balancer::capacity(b)
+    {
+        let others: Vec<String> = cfg
+            .hosts
+            .iter()
+            .filter(|o| o.has(Role::App) && !batch.contains(&o.name.as_str()))
+            .map(|o| b.backend_of(&o.name).to_string())
+            .collect();
+        let hc = &cfg.health;
+        let timeout = hc.interval * hc.retries + hc.timeout;
+        a.push(on(op, What::Capacity).until(Until::Capacity { read, own: b.backend_of(&h.name).to_string(), others, min, timeout }));
+    }
     if let Some(op) = crate::balancer::drain(b, &h.name) {
         a.push(Action::on_host(What::Journal, &h.name, journal::write(l, &entry(journal::State::Draining))));
         a.push(on(op, What::Drain));

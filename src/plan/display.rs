@@ -151,6 +151,13 @@ fn action_line(a: &Action, group_host: Option<&str>) -> String {
             Until::ProbeHealthy { timeout, .. } => {
                 write!(s, "\n{:<18}until the balancer's own check passes, still drained (at most {})", "", fd(*timeout))
             }
+            Until::Capacity { others, min, timeout, .. } => write!(
+                s,
+                "\n{:<18}until at least {min} of {} take traffic, else stop before draining (at most {})",
+                "",
+                others.join(", "),
+                fd(*timeout)
+            ),
             Until::InService { timeout, .. } => {
                 write!(s, "\n{:<18}until the balancer sends it traffic (at most {})", "", fd(*timeout))
             }

@@ -153,6 +153,7 @@ pub enum What {
     CheckRelease,
     Migrate,
     Journal,
+    Capacity,
     Drain,
     WaitDrained,
     Switch,
@@ -183,6 +184,7 @@ impl What {
             What::CheckRelease => "present",
             What::Migrate => "migrate",
             What::Journal => "journal",
+            What::Capacity => "capacity",
             What::Drain => "drain",
             What::WaitDrained => "wait idle",
             What::Switch => "switch",
@@ -265,6 +267,16 @@ pub enum Until {
     /// The balancer sends traffic to the backend again; fail after `timeout`.
     InService {
         read: Reading,
+        #[serde(with = "secs")]
+        timeout: Duration,
+    },
+    /// Draining `own` leaves at least `min` of the `others` taking traffic (or `own` takes
+    /// none, so draining it changes nothing); checked before a drain, fail after `timeout`.
+    Capacity {
+        read: Reading,
+        own: String,
+        others: Vec<String>,
+        min: u32,
         #[serde(with = "secs")]
         timeout: Duration,
     },

@@ -108,6 +108,7 @@ pub fn done_name(what: What) -> &'static str {
         What::CheckRelease => "host_checked",
         What::Migrate => "migrated",
         What::Journal => "host_journal",
+        What::Capacity => "host_capacity_ok",
         What::Drain => "host_drained",
         What::WaitDrained => "host_idle",
         What::Switch => "host_switched",

@@ -105,7 +105,8 @@ impl<T: Transport> Ctx<T> {
                 Some(
                     u @ (Until::Idle { read, timeout }
                     | Until::ProbeHealthy { read, timeout }
-                    | Until::InService { read, timeout }),
+                    | Until::InService { read, timeout }
+                    | Until::Capacity { read, timeout, .. }),
                 ),
             ) => {
                 let deadline = Instant::now() + *timeout;
@@ -207,6 +208,7 @@ fn goal(u: &Until) -> &'static str {
         Until::ProbeHealthy { .. } => "healthy in the balancer's check",
         Until::InService { .. } => "taking traffic",
         Until::Status { .. } => "answering",
+        Until::Capacity { .. } => "enough backends in service to drain",
     }
 }
 
@@ -229,6 +231,16 @@ fn judge(u: &Until, read: &Reading, out: &Output) -> Result<bool, String> {
             .parse::<u64>()
             .map(|n| n == 0)
             .map_err(|_| format!("in_flight printed {:?}, not a number", out.stdout.trim())),
+        (Until::Capacity { own, others, min, .. }, Reading::VarnishBackendList) => {
+            let own = std::slice::from_ref(own);
+            Ok(readings::varnish_count_in_service(&out.stdout, own) == 0
+                || readings::varnish_count_in_service(&out.stdout, others) >= *min as usize)
+        }
+        (Until::Capacity { own, others, min, .. }, Reading::HaproxyStat { backend, .. }) => {
+            let own = std::slice::from_ref(own);
+            Ok(readings::haproxy_count_up(&out.stdout, backend, own) == 0
+                || readings::haproxy_count_up(&out.stdout, backend, others) >= *min as usize)
+        }
         (Until::ProbeHealthy { .. }, Reading::VarnishBackendList) => readings::varnish_probe_full(&out.stdout),
         (Until::InService { .. }, Reading::VarnishBackendList) => readings::varnish_in_service(&out.stdout),
         (Until::ProbeHealthy { .. }, Reading::HaproxyStat { backend, server }) => {

@@ -69,6 +69,25 @@ pub fn varnish_in_service(out: &str) -> Result<bool, String> {
     Ok(rows.iter().all(|r| r.admin == "healthy" || ((r.admin == "probe" || r.admin == "auto") && r.healthy)))
 }
 
+/// How many of `backends` take traffic in every VCL that has them.
+pub fn varnish_count_in_service(out: &str, backends: &[String]) -> usize {
+    let rows = varnish_backends(out);
+    backends
+        .iter()
+        .filter(|b| {
+            let mine: Vec<&VarnishBackend> =
+                rows.iter().filter(|r| r.name.rsplit_once('.').is_some_and(|(_, n)| n == b.as_str())).collect();
+            !mine.is_empty()
+                && mine.iter().all(|r| r.admin == "healthy" || ((r.admin == "probe" || r.admin == "auto") && r.healthy))
+        })
+        .count()
+}
+
+/// How many of `servers` in `backend` are UP in `show stat`.
+pub fn haproxy_count_up(csv: &str, backend: &str, servers: &[String]) -> usize {
+    servers.iter().filter(|s| haproxy_row(csv, backend, s).is_ok_and(|(_, st)| st.starts_with("UP"))).count()
+}
+
 /// The `show stat` CSV row of `backend/server`: (current sessions, status).
 pub fn haproxy_row(csv: &str, backend: &str, server: &str) -> Result<(u64, String), String> {
     let mut lines = csv.lines();
@@ -117,6 +136,10 @@ reload_1.web1  probe    2/3      healthy   Thu, 26 Nov 2026 07:09:39 GMT\n";
         let v6 = "Backend name                   Admin      Probe                Last updated\nboot.web1                      probe      Healthy 5/5          Thu\n";
         assert_eq!(varnish_in_service(v6), Ok(true));
         assert!(varnish_in_service("Backend name Admin Probe Health Last change\n\n").is_err());
+        let all = "Backend name Admin Probe Health Last change\nboot.web1 probe 3/3 healthy x\nboot.web2 sick 3/3 sick x\nboot.web3 probe 1/3 sick x\nboot.web10 probe 3/3 healthy x\n";
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(varnish_count_in_service(all, &names(&["web1", "web2", "web3"])), 1);
+        assert_eq!(varnish_count_in_service(all, &names(&["web1", "web10", "web9"])), 2);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 set -euo pipefail
 
 FARM_SH=$(readlink -f "$0")
+cd /  # the caller's folder may go away while the farm runs
 IDS=/tmp/deploy-farm-ids
 APP_PATH=/var/www/shop
 
@@ -141,6 +142,8 @@ up() {
   done
   mkdir -p "$FARM/pids" "$FARM/db" /var/www /run/sshd
   chmod 755 "$FARM"
+  # A farm that fails half-way stops what it started.
+  trap 'echo "farm: stopping the half-started farm" >&2; down "$FARM" >/dev/null 2>&1' EXIT
   local id; id=$(claim_id "$FARM")
   echo "$id" > "$FARM/id"
   local lb=127.$id.0.2
@@ -256,6 +259,7 @@ CONF
     echo "FARM_APP_HOSTS=\"${names[*]:1}\""
     echo "FARM_APP_ADDRS=\"${addrs[*]:1}\""
   } > "$FARM/farm.env"
+  trap - EXIT
   echo "$FARM"
 }
 
@@ -298,6 +302,7 @@ dirs = ["var/log", "public/cache"]
 files = [".env.local"]
 
 [hooks]
+prepare = ["sh bin/console cache:warmup"]
 activate = ["sh bin/console cache:clear", "sh bin/reload-app"]
 migrate = "sh bin/console migrate"
 
@@ -343,6 +348,9 @@ kind = "haproxy"
 host = "lb"
 socket = "$FARM/haproxy.sock"
 backend = "app"
+
+[stages.farm-haproxy.health]       # checked from the deploying machine for this stage
+from = "local"
 
 [[stages.farm-haproxy.http_cache]]
 kind = "http"
