@@ -39,10 +39,10 @@ keep_releases = 5               # old releases kept for `deploy rollback`
 # [hooks]
 # prepare = ["…"]               # every app host, in the new release, before it goes live
 # activate = ["…"]              # every app host, while drained, right after the switch
-# migrate = "…"                 # once, on the host with the `migrate` role
+# migrate = "…"                 # once, on the host with the `migrate` role; "" = none
 
-[health]
-url = "http://{{address}}/"     # {{host}} and {{address}} are the app host's
+[health]                        # the recipe's URL (see below) unless set here
+# url = "http://{{address}}/health"   # {{host}} and {{address}} are the app host's; "" = no check
 expect_status = 200
 
 [rolling]

@@ -353,7 +353,7 @@ const CASES: &[Case] = &[
         "backend mapping names an unknown host",
         &[("admin = \"127.0.0.1:6082\"", "admin = \"127.0.0.1:6082\"\nbackends = { «web9 = \"web9\" }")],
         "stages.production.balancer.backends.web9",
-        "not a host of this stage",
+        "not a host of stage `production`",
     ),
     case(
         "varnish admin is not host:port",
@@ -383,7 +383,7 @@ const CASES: &[Case] = &[
         "http_cache host not defined",
         &[("kind = \"varnish\"\nhost = \"lb1\"\nbans", "kind = \"varnish\"\nhost = «\"cache9\"\nbans")],
         "stages.production.http_cache[0].host",
-        "not a host of this stage",
+        "not a host of stage `production`",
     ),
     case(
         "http_cache url is not http",

@@ -74,7 +74,7 @@ fn file_wins_over_recipe_key_by_key() {
     assert_eq!(p.shared.files, [".env.local"]);
     assert_eq!(p.hooks.prepare.len(), 2);
     assert!(p.hooks.migrate.as_deref().unwrap().contains("doctrine:migrations:migrate"));
-    assert!(p.build.commands[0].starts_with("composer install"));
+    assert!(p.build.commands[0].starts_with("APP_ENV=prod composer install"));
     // Replaced by the file (arrays replace whole):
     assert_eq!(p.hooks.activate, ["sudo systemctl reload php8.3-fpm"]);
     assert_eq!(p.health.url.as_deref(), Some("http://{address}:8080/health"));

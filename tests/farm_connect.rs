@@ -43,10 +43,15 @@ fn unknown_changed_key_bad_auth_and_unreachable_change_nothing() {
 
     // Unknown host keys: an empty known_hosts.
     std::fs::write(f.dir.join("empty_known_hosts"), "").unwrap();
-    stage_with_ssh_config(&f, "unknown-key", |t| t.replace(&known, &f.dir.join("empty_known_hosts").display().to_string()));
+    stage_with_ssh_config(&f, "unknown-key", |t| {
+        t.replace(&known, &f.dir.join("empty_known_hosts").display().to_string())
+    });
     let (code, err) = run(&f, "unknown-key");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("unknown or changed host key for web1") && err.contains("Host key verification failed"), "{err}");
+    assert!(
+        err.contains("unknown or changed host key for web1") && err.contains("Host key verification failed"),
+        "{err}"
+    );
     untouched(&f);
 
     // A changed host key: web2's entry replaced by another key.
@@ -67,7 +72,9 @@ fn unknown_changed_key_bad_auth_and_unreachable_change_nothing() {
         })
         .collect();
     std::fs::write(f.dir.join("changed_known_hosts"), changed).unwrap();
-    stage_with_ssh_config(&f, "changed-key", |t| t.replace(&known, &f.dir.join("changed_known_hosts").display().to_string()));
+    stage_with_ssh_config(&f, "changed-key", |t| {
+        t.replace(&known, &f.dir.join("changed_known_hosts").display().to_string())
+    });
     let (code, err) = run(&f, "changed-key");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown or changed host key for web2"), "{err}");
@@ -78,7 +85,9 @@ fn unknown_changed_key_bad_auth_and_unreachable_change_nothing() {
     let stranger = f.dir.join("stranger_key");
     Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&stranger).output().unwrap();
     let id = f.dir.join("id_ed25519").display().to_string();
-    stage_with_ssh_config(&f, "bad-auth", |t| t.replace(&format!("IdentityFile {id}"), &format!("IdentityFile {}", stranger.display())));
+    stage_with_ssh_config(&f, "bad-auth", |t| {
+        t.replace(&format!("IdentityFile {id}"), &format!("IdentityFile {}", stranger.display()))
+    });
     let (code, err) = run(&f, "bad-auth");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("authentication refused by web1") && err.contains("Permission denied"), "{err}");
@@ -103,7 +112,10 @@ fn dirty_working_copy_is_refused_unless_allowed() {
     std::fs::write(&tpl, format!("{committed}<p>UNCOMMITTED</p>\n")).unwrap();
     let (code, err) = run(&f, "farm");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("uncommitted changes") && err.contains("templates/index.html") && err.contains("--allow-dirty"), "{err}");
+    assert!(
+        err.contains("uncommitted changes") && err.contains("templates/index.html") && err.contains("--allow-dirty"),
+        "{err}"
+    );
     untouched(&f);
     // An explicit revision is not the working copy: no refusal.
     let o = f.deploy(&["farm", "--revision", "main", "--output", "plain"]);

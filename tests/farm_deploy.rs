@@ -54,7 +54,8 @@ fn assert_all_on(f: &Farm, release: &str) {
         assert!(page.body.contains(commit.trim()), "{h} serves a stale page: {}", page.body);
         assert_eq!(page.header("X-Host"), Some(h.as_str()));
         assert!(release_header(&format!("http://{addr}:8080/cart")).contains(release), "{h}: X-Release");
-        let warm = std::fs::read_to_string(f.root(h).join("releases").join(release).join("var/cache/warmup.txt")).unwrap();
+        let warm =
+            std::fs::read_to_string(f.root(h).join("releases").join(release).join("var/cache/warmup.txt")).unwrap();
         assert_eq!(warm.trim(), format!("warmed on {h} for {release}"), "{h}: prepare hook");
         assert!(!f.root(h).join(".deploy/lock").exists(), "{h}: lock left behind");
         assert!(!f.root(h).join(".deploy/journal.json").exists(), "{h}: journal left behind");
@@ -175,7 +176,9 @@ fn rolling_release_behind_haproxy() {
     let o = f.deploy(&["releases", "farm-haproxy"]);
     let table = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{table}");
-    let row = |id: &str| table.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} missing:\n{table}")).to_string();
+    let row = |id: &str| {
+        table.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} missing:\n{table}")).to_string()
+    };
     assert_eq!(row(&second).matches("* current").count(), 4, "{table}");
     assert_eq!(row(&first).matches('+').count(), 4, "{table}");
     assert!(row(&second).contains("tester@"), "who deployed: {table}");

@@ -185,7 +185,7 @@ fn steps_in_spec_order_and_per_host_order() {
     let migrate: Vec<_> = p.steps.iter().flat_map(|s| s.actions()).filter(|a| a.what == What::Migrate).collect();
     assert_eq!(migrate.len(), 1);
     assert_eq!(migrate[0].on.to_string(), "web1");
-    // Each rolled host: drain → wait idle → switch → activate → health → wait for the balancer's
+    // Each rolled host: capacity check → drain → wait idle → switch → activate → health → wait for the balancer's
     // own check (still drained) → undrain → in service.
     let roll = p.step(Phase::Roll).unwrap();
     for b in &roll.batches {
@@ -194,6 +194,7 @@ fn steps_in_spec_order_and_per_host_order() {
             assert_eq!(
                 order,
                 [
+                    What::Capacity,
                     What::Drain,
                     What::WaitDrained,
                     What::Switch,

@@ -67,10 +67,13 @@ pub fn in_flight(b: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
 /// How to read which backends take traffic (all of them at once), for the capacity check.
 pub fn capacity(b: &Balancer) -> Option<(Op, Reading)> {
     match b {
-        Balancer::Varnish { host, .. } => Some((Op { on: on(host), cmd: varnish::backend_list_all(b) }, Reading::VarnishBackendList)),
-        Balancer::Haproxy { host, backend, socket, .. } => {
-            Some((Op { on: on(host), cmd: haproxy::stat(socket) }, Reading::HaproxyStat { backend: backend.clone(), server: String::new() }))
+        Balancer::Varnish { host, .. } => {
+            Some((Op { on: on(host), cmd: varnish::backend_list_all(b) }, Reading::VarnishBackendList))
         }
+        Balancer::Haproxy { host, backend, socket, .. } => Some((
+            Op { on: on(host), cmd: haproxy::stat(socket) },
+            Reading::HaproxyStat { backend: backend.clone(), server: String::new() },
+        )),
         _ => None,
     }
 }

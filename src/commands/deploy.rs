@@ -53,7 +53,8 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
         },
     );
     let hosts: Vec<String> = s.hosts.iter().map(|h| h.name.clone()).collect();
-    let report = reporter(g, &cfg, &hosts);
+    let release_hosts: Vec<String> = s.hosts.iter().filter(|h| h.gets_release()).map(|h| h.name.clone()).collect();
+    let report = reporter(g, &cfg, &release_hosts);
     report.event(&Event::Started {
         kind: "deploy",
         app: s.app.name.clone(),

@@ -21,6 +21,8 @@ pub struct Str {
 
 pub struct Decoder<'a> {
     pub sources: &'a Sources,
+    /// The stage being decoded (named in errors that depend on its hosts).
+    pub stage: String,
     errors: RefCell<Vec<ConfigError>>,
     env: EnvLookup<'a>,
     /// Missing `${VAR}`s are errors only for the stage being used; other stages are still
@@ -31,8 +33,15 @@ pub struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
-    pub fn new(sources: &'a Sources, env: EnvLookup<'a>, strict_env: bool) -> Self {
-        Decoder { sources, errors: RefCell::new(Vec::new()), env, strict_env, secrets: RefCell::new(Vec::new()) }
+    pub fn new(sources: &'a Sources, stage: &str, env: EnvLookup<'a>, strict_env: bool) -> Self {
+        Decoder {
+            sources,
+            stage: stage.to_string(),
+            errors: RefCell::new(Vec::new()),
+            env,
+            strict_env,
+            secrets: RefCell::new(Vec::new()),
+        }
     }
 
     /// Records an error at `loc`; `key` is the path below the scope the value was written in.
@@ -292,7 +301,13 @@ impl<'d, 'v> Table<'d, 'v> {
 
     /// Reports every key present that no reader asked for.
     pub fn finish(&self) {
-        let known = self.known.borrow().clone();
+        let mut known = self.known.borrow().clone();
+        let mut seen = Vec::new();
+        known.retain(|k| {
+            let new = !seen.contains(k);
+            seen.push(*k);
+            new
+        });
         for e in self.val.entries().unwrap_or_default() {
             if known.contains(&e.key.as_str()) {
                 continue;

@@ -90,7 +90,12 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     candidates
         .into_iter()
         .map(|c| (distance(&w, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.len().max(w.len()) / 3).max(1) || c.starts_with(&w) && w.len() >= 3)
+        .filter(|(d, c)| {
+            let c = c.to_ascii_lowercase();
+            *d <= (c.len().max(w.len()) / 3).max(1)
+                || (w.len() >= 3 && c.starts_with(&w))
+                || (c.len() >= 3 && w.starts_with(&c))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

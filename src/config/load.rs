@@ -105,7 +105,7 @@ pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) ->
 
     for e in &stage_entries {
         let strict = e.key == stage;
-        let d = Decoder::new(&sources, env, strict);
+        let d = Decoder::new(&sources, &e.key, env, strict);
         let cfg = decode_stage(&d, &top, &e.key, &e.key_loc, &e.val, dir, &recipe_trees);
         let (errs, secrets) = d.into_parts();
         for err in errs {
@@ -277,7 +277,7 @@ fn decode_stage(
             d.error(
                 loc,
                 key,
-                msg,
+                format!("in stage `{name}`: {msg}"),
                 Some("lower `rolling.batch` or `rolling.min_in_service` (0 accepts downtime)".into()),
             );
         }

@@ -167,18 +167,8 @@ pub fn hooks(t: Option<&Table>) -> (Hooks, Option<Str>) {
     let prepare = non_empty_commands(t, "prepare");
     let activate = non_empty_commands(t, "activate");
     let migrate = t.string("migrate");
-    let migrate = match migrate {
-        Some(m) if m.value.trim().is_empty() => {
-            t.d.error(
-                &m.loc,
-                &t.key_path("migrate"),
-                "empty migrate command",
-                Some("remove the key to run no migrations".into()),
-            );
-            None
-        }
-        m => m,
-    };
+    // `migrate = ""` turns a recipe's migrations off.
+    let migrate = migrate.filter(|m| !m.value.trim().is_empty());
     let worker = match t.table("worker") {
         Some(w) => {
             let h = WorkerHooks {
@@ -204,7 +194,9 @@ pub fn health(t: Option<&Table>) -> Health {
     };
     let Some(t) = t else { return h };
     if let Some(u) = t.string("url") {
-        if u.value.starts_with("http://") || u.value.starts_with("https://") {
+        if u.value.is_empty() {
+            // `url = ""` turns a recipe's health check off.
+        } else if u.value.starts_with("http://") || u.value.starts_with("https://") {
             h.url = Some(u.value);
         } else {
             t.d.error(

@@ -36,7 +36,7 @@ fn known_host(t: &Table, key: &str, s: &Str, hosts: &[Host]) -> Option<String> {
         None if names.is_empty() => "the stage defines no hosts".into(),
         None => format!("hosts of this stage: {}", names.join(", ")),
     };
-    t.d.error(&s.loc, key, format!("`{}` is not a host of this stage", s.value), Some(hint));
+    t.d.error(&s.loc, key, format!("`{}` is not a host of stage `{}`", s.value, t.d.stage), Some(hint));
     None
 }
 
@@ -229,7 +229,7 @@ fn http_cache_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
             }
             let headers: Vec<(String, String)> =
                 t.string_map("headers").unwrap_or_default().into_iter().map(|(k, v)| (k.value, v.value)).collect();
-            let expect_status = t.int_in("expect_status", 100, 599).map(|(n, _)| n as u16);
+            let expect_status = Some(t.int_in("expect_status", 100, 599).map_or(200, |(n, _)| n as u16));
             let url = match url {
                 Some(u) if u.value.starts_with("http://") || u.value.starts_with("https://") => Some(u.value),
                 Some(u) => {

@@ -288,7 +288,14 @@ pub(super) fn roll_step(cfg: &StageConfig, l: &Layout, id: &str, batch: BatchSiz
 
 /// `batch` names the hosts taken out together with `h`: the capacity check before the drain
 /// counts only the others.
-pub(crate) fn roll_host(cfg: &StageConfig, l: &Layout, id: &str, h: &Host, batch: &[&str], env: &HookEnv) -> Vec<Action> {
+pub(crate) fn roll_host(
+    cfg: &StageConfig,
+    l: &Layout,
+    id: &str,
+    h: &Host,
+    batch: &[&str],
+    env: &HookEnv,
+) -> Vec<Action> {
     let b = &cfg.balancer;
     let entry = |state| journal::Entry { stage: &cfg.stage, host: &h.name, release: id, state };
     let mut a = Vec::new();
@@ -305,7 +312,13 @@ pub(crate) fn roll_host(cfg: &StageConfig, l: &Layout, id: &str, h: &Host, batch
             .collect();
         let hc = &cfg.health;
         let timeout = hc.interval * hc.retries + hc.timeout;
-        a.push(on(op, What::Capacity).until(Until::Capacity { read, own: b.backend_of(&h.name).to_string(), others, min, timeout }));
+        a.push(on(op, What::Capacity).until(Until::Capacity {
+            read,
+            own: b.backend_of(&h.name).to_string(),
+            others,
+            min,
+            timeout,
+        }));
     }
     if let Some(op) = crate::balancer::drain(b, &h.name) {
         a.push(Action::on_host(What::Journal, &h.name, journal::write(l, &entry(journal::State::Draining))));

@@ -30,7 +30,8 @@ pub fn line(e: &Event, verbose: bool) -> Option<String> {
         Event::PhaseStarted { phase } => format!("{} …", phase.name()),
         Event::PhaseFinished { phase, took } => format!("{} done in {}", phase.name(), human_duration(*took)),
         Event::Built { file, bytes, sha256, reused, took } => format!(
-            "artifact {file} ({:.1} MB, sha256 {}){}",
+            "artifact {} ({:.1} MB, sha256 {}){}",
+            file.rsplit('/').next().unwrap_or(file),
             *bytes as f64 / 1e6,
             &sha256[..12],
             if *reused { " reused from the cache".to_string() } else { format!(" built in {}", human_duration(*took)) }

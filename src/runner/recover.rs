@@ -57,8 +57,10 @@ impl<T: Transport> Deploy<'_, T> {
                 continue;
             };
             let env = HookEnv { stage: &self.cfg.stage, release: &prev, path: &self.cfg.app.path };
-            let actions =
-                HostActions { host: name.clone(), actions: roll_host(self.cfg, &self.layout, &prev, host, &[name.as_str()], &env) };
+            let actions = HostActions {
+                host: name.clone(),
+                actions: roll_host(self.cfg, &self.layout, &prev, host, &[name.as_str()], &env),
+            };
             match self.ctx.host(&actions, None, &self.state, &self.layout).await {
                 Ok(()) => {
                     self.state.lock().unwrap().drained.remove(name);
