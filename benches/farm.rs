@@ -38,7 +38,12 @@ fn script() -> PathBuf {
 }
 
 fn git(dir: &Path, args: &[&str]) {
-    let o = Command::new("git").args(["-c", "user.name=b", "-c", "user.email=b@localhost"]).args(args).current_dir(dir).output().unwrap();
+    let o = Command::new("git")
+        .args(["-c", "user.name=b", "-c", "user.email=b@localhost"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "git {args:?}");
 }
 
@@ -49,7 +54,9 @@ fn fill_app(repo: &Path) {
         let dir = repo.join(format!("src/mod{:02}", i % 40));
         std::fs::create_dir_all(&dir).unwrap();
         let body: Vec<u8> = if i % 2 == 0 {
-            (0..200).flat_map(|l| format!("<?php // line {l} of file {i}: some template text that repeats\n").into_bytes()).collect()
+            (0..200)
+                .flat_map(|l| format!("<?php // line {l} of file {i}: some template text that repeats\n").into_bytes())
+                .collect()
         } else {
             (0..10_000)
                 .map(|_| {
@@ -107,7 +114,12 @@ fn deploy_runs(hosts: usize, runs: usize) {
     }
     println!("\n{hosts} hosts, {runs} deploys, artifact {:.1} MB (~2,000 files + the shop):", bytes as f64 / 1e6);
     let mut w = walls.clone();
-    println!("  wall             median {:.2}s   min {:.2}s   max {:.2}s", median(&mut w), walls.iter().cloned().fold(f64::MAX, f64::min), walls.iter().cloned().fold(0.0, f64::max));
+    println!(
+        "  wall             median {:.2}s   min {:.2}s   max {:.2}s",
+        median(&mut w),
+        walls.iter().cloned().fold(f64::MAX, f64::min),
+        walls.iter().cloned().fold(0.0, f64::max)
+    );
     for (k, mut v) in phases {
         println!("  {k:<16} median {:.3}s", median(&mut v));
     }
@@ -118,12 +130,24 @@ fn mux_latency() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let env = std::fs::read_to_string(f.dir.join("farm.env")).unwrap();
-        let addr = env.lines().find_map(|l| l.strip_prefix("FARM_APP_ADDRS=")).unwrap().trim_matches('"').split(' ').next().unwrap().to_string();
-        let opts = deploy::transport::SshOptions { config: Some(f.dir.join("ssh_config")), identity: None, known_hosts: None };
+        let addr = env
+            .lines()
+            .find_map(|l| l.strip_prefix("FARM_APP_ADDRS="))
+            .unwrap()
+            .trim_matches('"')
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let opts =
+            deploy::transport::SshOptions { config: Some(f.dir.join("ssh_config")), identity: None, known_hosts: None };
         let t = Instant::now();
-        let conns = deploy::transport::Connections::open(&opts, vec![deploy::transport::Destination { host: "web1".into(), user: None, address: addr, port: None }])
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        let conns = deploy::transport::Connections::open(
+            &opts,
+            vec![deploy::transport::Destination { host: "web1".into(), user: None, address: addr, port: None }],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
         let connect = t.elapsed();
         let mut lat = Vec::new();
         for _ in 0..300 {
@@ -151,7 +175,12 @@ fn mux_latency() {
         let par = t.elapsed();
         println!("\nremote command over the multiplexed connection (`true`, 300 runs):");
         println!("  first connection  {:.0} ms", connect.as_secs_f64() * 1000.0);
-        println!("  one command       median {:.2} ms   p90 {:.2} ms   max {:.2} ms", p(&mut lat, 0.5), p(&mut lat, 0.9), p(&mut lat, 1.0));
+        println!(
+            "  one command       median {:.2} ms   p90 {:.2} ms   max {:.2} ms",
+            p(&mut lat, 0.5),
+            p(&mut lat, 0.9),
+            p(&mut lat, 1.0)
+        );
         println!("  4 in flight       {:.0} commands/s", 400.0 / par.as_secs_f64());
     });
     let _ = Duration::ZERO;
@@ -163,7 +192,10 @@ fn main() {
     }
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("deploy farm benchmark; load average before: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    println!(
+        "deploy farm benchmark; load average before: {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     mux_latency();
     for hosts in [4, 8] {
         deploy_runs(hosts, runs);
