@@ -60,6 +60,16 @@ pub struct Global {
     /// Deploy HEAD even though the working copy has uncommitted changes (they are not deployed).
     #[arg(long, global = true)]
     pub allow_dirty: bool,
+    /// If another deploy holds the lock, wait up to this long (e.g. 10m) instead of exiting 3.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_wait)]
+    pub lock_wait: Option<std::time::Duration>,
+    /// After a failure in the roll, leave switched hosts on the new release (still in service).
+    #[arg(long, global = true)]
+    pub no_auto_rollback: bool,
+}
+
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::decode::parse_duration(s).ok_or_else(|| format!("`{s}` is not a duration like 30s, 10m or 1h"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,21 +137,17 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         (Some(Command::Plan { stage, rollback, to }), _) => plan_cmd(&cli.global, stage, *rollback, to.as_deref()),
         (Some(Command::Init { recipe }), _) => init_cmd(&cli.global, recipe),
         (Some(Command::Rollback { stage, to }), _) => {
-            let cfg = load(&cli.global, stage)?;
             if let Some(id) = to {
                 check_release_id(id)?;
             }
-            let _ = cfg;
-            Err(Error::NotImplemented { command: format!("rollback {stage}") })
+            crate::commands::rollback::run(&cli.global, stage, to.as_deref())
         }
         (Some(Command::Releases { stage }), _) => crate::commands::releases::run(&cli.global, stage),
-        (Some(Command::Check { stage }), _)
-        | (Some(Command::Unlock { stage, .. }), _)
-        | (Some(Command::Exec { stage, .. }), _) => {
+        (Some(Command::Unlock { stage, force }), _) => crate::commands::unlock::run(&cli.global, stage, *force),
+        (Some(Command::Check { stage }), _) | (Some(Command::Exec { stage, .. }), _) => {
             load(&cli.global, stage)?;
             let name = match &cli.command {
                 Some(Command::Check { .. }) => "check",
-                Some(Command::Unlock { .. }) => "unlock",
                 _ => "exec",
             };
             Err(Error::NotImplemented { command: format!("{name} {stage}") })
@@ -222,7 +228,7 @@ fn plan_cmd(g: &Global, stage: &str, rollback: bool, to: Option<&str>) -> Result
         if let Some(id) = to {
             check_release_id(id)?;
         }
-        plan::rollback(s, &plan::RollbackInput { target: to, owner: &owner, batch, no_ban: g.no_ban })
+        plan::rollback(s, &plan::RollbackInput { target: to, from: None, owner: &owner, batch, no_ban: g.no_ban })
     } else {
         let rev = g.revision.clone().or_else(|| s.app.revision.clone()).unwrap_or_else(|| "HEAD".into());
         let revision = crate::revision::resolve(&s.app.repository, &rev)?;

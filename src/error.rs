@@ -151,7 +151,7 @@ impl fmt::Display for Error {
 }
 
 /// `alice@laptop (pid 4242), deploying production since 2026-11-26T05:19:44Z`.
-fn describe_owner(json: &str) -> String {
+pub fn describe_owner(json: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
     let s = |k: &str| v.get(k).map(|x| x.to_string().trim_matches('"').to_string()).unwrap_or_else(|| "?".into());
     if v.is_null() {

@@ -226,7 +226,13 @@ fn rollback_plan() {
     let cfg = load(&recipe_config("symfony"));
     let p = plan::rollback(
         &cfg.stage,
-        &RollbackInput { target: Some("20261120T101010Z-0f0f0f0"), owner: &owner(), batch: None, no_ban: false },
+        &RollbackInput {
+            target: Some("20261120T101010Z-0f0f0f0"),
+            from: Some("20261126T051944Z-1a2b3c4"),
+            owner: &owner(),
+            batch: None,
+            no_ban: false,
+        },
     );
     let phases: Vec<Phase> = p.steps.iter().map(|s| s.phase).collect();
     assert!(!phases.contains(&Phase::Build) && !phases.contains(&Phase::Upload) && !phases.contains(&Phase::Migrate));

@@ -99,10 +99,15 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
         };
         report.event(&Event::PhaseFinished { phase: plan::Phase::Connect, took: t0.elapsed() });
         clock.phases.push((plan::Phase::Connect, t0.elapsed()));
+        let sockets = ssh.control_sockets();
         let live = Arc::new(Live { ssh, http: Http::new() });
-        let ctx = Arc::new(Ctx { t: live.clone(), report: report.clone(), verbose: g.verbose > 0 });
-        let run = Deploy::new(ctx.clone(), s, &p);
-        let r = run.run(&mut clock, build).await;
+        let ctx = Arc::new(Ctx::new(live.clone(), report.clone(), g.verbose > 0));
+        let signals = super::watch_signals(ctx.cancel.clone(), report.clone(), sockets, stage.to_string());
+        let mut run = Deploy::new(ctx.clone(), s, &p);
+        run.auto_rollback = !g.no_auto_rollback;
+        run.lock_wait = g.lock_wait;
+        let r = run.run(&mut clock, Some(build)).await;
+        signals.abort();
         drop(run);
         drop(ctx);
         if let Ok(live) = Arc::try_unwrap(live) {

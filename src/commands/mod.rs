@@ -2,6 +2,8 @@
 
 pub mod deploy;
 pub mod releases;
+pub mod rollback;
+pub mod unlock;
 
 use crate::cli::{Global, Output};
 use crate::config::{Config, StageConfig};
@@ -74,5 +76,50 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         path: "tokio runtime".into(),
         action: "start",
         source: e,
+    })
+}
+
+/// The first Ctrl-C or SIGTERM asks the run to stop after the action in flight and undo; the
+/// second stops at once (closing the ssh masters) and says how to recover.
+pub fn watch_signals(
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+    report: Arc<dyn Reporter>,
+    sockets: Vec<PathBuf>,
+    stage: String,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        let mut n = 0;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            n += 1;
+            if n == 1 {
+                cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                report.event(&crate::report::Event::Warning {
+                    host: None,
+                    message: "stopping after the step in flight, then putting every switched host back; press Ctrl-C again to stop at once".into(),
+                });
+            } else {
+                report.event(&crate::report::Event::Warning {
+                    host: None,
+                    message: format!("stopped at once: hosts may be drained or switched, the journal on each host says where; run `deploy unlock {stage}`"),
+                });
+                for s in &sockets {
+                    let _ = std::process::Command::new("ssh")
+                        .arg("-S")
+                        .arg(s)
+                        .args(["-O", "exit", "deploy-master"])
+                        .output();
+                }
+                eprintln!("error: interrupted twice: stopped at once without restoring; run `deploy unlock {stage}`");
+                std::process::exit(4);
+            }
+        }
     })
 }

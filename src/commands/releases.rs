@@ -156,3 +156,80 @@ pub fn table(hosts: &[HostReleases]) -> String {
     }
     s
 }
+
+/// The release a rollback goes to: the newest release before the current one that was
+/// deployed successfully, was never rolled back from (marked bad), and is present on every
+/// host. Returns (target, current).
+pub fn rollback_target(hosts: &[HostReleases]) -> Result<(String, Option<String>), String> {
+    let current = hosts.iter().find_map(|h| h.current.clone());
+    let log: Vec<&LogEntry> = hosts.iter().flat_map(|h| &h.log).collect();
+    let bad: Vec<&str> = log.iter().filter_map(|e| e.from.as_deref()).chain(current.as_deref()).collect();
+    let good = |id: &str| log.iter().any(|e| e.release == id && e.outcome.as_deref() == Some("success"));
+    let everywhere = |id: &str| hosts.iter().all(|h| h.present.iter().any(|p| p == id));
+    let mut ids: Vec<&str> = log.iter().map(|e| e.release.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    let older_than_current = |id: &&str| current.as_deref().is_none_or(|c| *id < c);
+    ids.into_iter()
+        .rev()
+        .filter(older_than_current)
+        .find(|id| !bad.contains(id) && good(id) && everywhere(id))
+        .map(|id| (id.to_string(), current.clone()))
+        .ok_or_else(|| {
+            format!(
+                "no earlier good release present on every host to roll back to (current: {})",
+                current.as_deref().unwrap_or("none")
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: &str, release: &str, from: Option<&str>) -> LogEntry {
+        LogEntry {
+            kind: kind.into(),
+            release: release.into(),
+            commit: None,
+            who: None,
+            when: None,
+            outcome: Some("success".into()),
+            from: from.map(String::from),
+        }
+    }
+
+    fn host(current: &str, present: &[&str], log: Vec<LogEntry>) -> HostReleases {
+        HostReleases {
+            host: "web1".into(),
+            current: Some(current.into()),
+            present: present.iter().map(|s| s.to_string()).collect(),
+            log,
+            error: None,
+        }
+    }
+
+    const A: &str = "20261101T000000Z-aaaaaaa";
+    const B: &str = "20261102T000000Z-bbbbbbb";
+    const C: &str = "20261103T000000Z-ccccccc";
+
+    #[test]
+    fn previous_good_release_and_no_bounce() {
+        let log = vec![entry("deploy", A, None), entry("deploy", B, None), entry("deploy", C, None)];
+        let h = host(C, &[A, B, C], log.clone());
+        assert_eq!(rollback_target(&[h]).unwrap().0, B);
+        // After rolling back C → B, the next rollback goes to A, not back to C.
+        let mut log2 = log.clone();
+        log2.push(entry("rollback", B, Some(C)));
+        let h = host(B, &[A, B, C], log2);
+        assert_eq!(rollback_target(&[h]).unwrap().0, A);
+        // A release missing on one host is skipped.
+        let h1 = host(C, &[A, B, C], log.clone());
+        let mut h2 = host(C, &[A, C], log.clone());
+        h2.host = "web2".into();
+        assert_eq!(rollback_target(&[h1, h2]).unwrap().0, A);
+        // Nothing before the first release.
+        let h = host(A, &[A], vec![entry("deploy", A, None)]);
+        assert!(rollback_target(&[h]).is_err());
+    }
+}

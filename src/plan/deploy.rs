@@ -242,7 +242,7 @@ pub(super) fn connect_step(cfg: &StageConfig) -> Step {
 pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
     let l = Layout::new(&cfg.app.path);
     let json = owner.json();
-    let hosts = cfg
+    let mut hosts: Vec<HostActions> = cfg
         .hosts
         .iter()
         .filter(|h| h.gets_release())
@@ -251,12 +251,19 @@ pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
             actions: vec![Action::on_host(What::Lock, &h.name, lock::acquire(&l, &json))],
         })
         .collect();
-    Step::parallel(
-        Phase::Lock,
-        "lock every host (if any lock is held: release what was taken, exit 3)",
-        cfg.hosts.len().max(1),
-        hosts,
-    )
+    // The first host's lock first: two deploys started together meet there, so exactly one
+    // goes on (locking all at once, each could take some and both would give up).
+    let rest = hosts.split_off(hosts.len().min(1));
+    let mut batches = vec![Batch { hosts }];
+    if !rest.is_empty() {
+        batches.push(Batch { hosts: rest });
+    }
+    Step {
+        phase: Phase::Lock,
+        title: "lock the first host, then the others (if a lock is held: release what was taken, exit 3)".into(),
+        parallel: cfg.hosts.len().max(1),
+        batches,
+    }
 }
 
 /// Drain → wait idle → switch → activate → health → undrain → wait healthy, with journal
@@ -366,7 +373,7 @@ pub(crate) fn undrain_actions(cfg: &StageConfig, l: &Layout, id: &str, h: &Host)
     a
 }
 
-fn health_action(cfg: &StageConfig, h: &Host) -> Option<Action> {
+pub(crate) fn health_action(cfg: &StageConfig, h: &Host) -> Option<Action> {
     let hc = &cfg.health;
     let url = hc.url_for(h)?;
     let until = Until::Status { expect: hc.expect_status, retries: hc.retries, interval: hc.interval };

@@ -9,7 +9,7 @@ mod display;
 mod rollback;
 
 pub use deploy::{DeployInput, Owner, build_env, deploy};
-pub(crate) use deploy::{roll_host, undrain_actions};
+pub(crate) use deploy::{health_action, roll_host, undrain_actions};
 pub use rollback::{RollbackInput, rollback};
 
 use crate::remote::Cmd;

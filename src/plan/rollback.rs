@@ -10,6 +10,8 @@ use crate::remote::{Layout, release};
 pub struct RollbackInput<'a> {
     /// `--to ID`; `None` = the previous good release, read from the release log at run time.
     pub target: Option<&'a str>,
+    /// The release rolled back from (recorded, so the next rollback skips it).
+    pub from: Option<&'a str>,
     pub owner: &'a Owner,
     pub batch: Option<BatchSize>,
     pub no_ban: bool,
@@ -58,6 +60,7 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
     let record = serde_json::json!({
         "kind": "rollback",
         "release": id,
+        "from": input.from,
         "stage": cfg.stage,
         "who": format!("{}@{}", input.owner.user, input.owner.machine),
         "when": input.owner.started,

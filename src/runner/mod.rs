@@ -6,6 +6,7 @@ pub mod readings;
 mod recover;
 
 pub use exec::Failure;
+pub use recover::restore;
 
 use crate::artifact::{Artifact, BuildError};
 use crate::config::StageConfig;
@@ -16,6 +17,7 @@ use crate::report::{Event, Reporter};
 use crate::transport::Transport;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -26,6 +28,18 @@ pub struct Ctx<T: Transport> {
     pub t: Arc<T>,
     pub report: Arc<dyn Reporter>,
     pub verbose: bool,
+    /// Set by the first Ctrl-C or SIGTERM: finish the action in flight, then stop and undo.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl<T: Transport> Ctx<T> {
+    pub fn new(t: Arc<T>, report: Arc<dyn Reporter>, verbose: bool) -> Self {
+        Ctx { t, report, verbose, cancel: Arc::default() }
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
 }
 
 /// What the run has done so far, per host: what a failure has to undo.
@@ -38,6 +52,8 @@ pub struct State {
     /// Hosts switched to the new release, in order.
     pub switched: Vec<String>,
     pub drained: BTreeSet<String>,
+    /// Releases cleanup must never remove (the one being rolled out).
+    pub protect: Vec<String>,
 }
 
 pub type Shared = Arc<Mutex<State>>;
@@ -50,15 +66,26 @@ fn release_of(link: &str) -> Option<String> {
 }
 
 impl<T: Transport> Ctx<T> {
-    /// Runs one host's actions in order, keeping `state` up to date.
+    /// Runs one host's actions in order, keeping `state` up to date. An `interruptible` run
+    /// stops before the next action once the run is cancelled; undoing is not interruptible.
     async fn host(
         &self,
         h: &HostActions,
         artifact: Option<&Artifact>,
         state: &Shared,
         layout: &Layout,
+        interruptible: bool,
     ) -> Result<(), Failure> {
         for a in &h.actions {
+            if interruptible && self.cancelled() {
+                return Err(Failure {
+                    host: h.host.clone(),
+                    what: a.what,
+                    message: "interrupted (Ctrl-C or SIGTERM) before this step".into(),
+                    output: String::new(),
+                    lost: false,
+                });
+            }
             match (&a.run, a.what) {
                 (Run::Cleanup { keep, list }, _) => self.cleanup(&h.host, a, *keep, list, state, layout).await?,
                 (Run::Ssh { .. }, _) => {}
@@ -156,7 +183,10 @@ impl<T: Transport> Ctx<T> {
             .map(String::from)
             .collect();
         ids.sort();
-        let protect: Vec<String> = state.lock().unwrap().previous.get(host).cloned().flatten().into_iter().collect();
+        let protect: Vec<String> = {
+            let s = state.lock().unwrap();
+            s.previous.get(host).cloned().flatten().into_iter().chain(s.protect.iter().cloned()).collect()
+        };
         let keep = keep as usize;
         let old: Vec<String> = ids.iter().rev().skip(keep).filter(|id| !protect.contains(id)).cloned().collect();
         // The newest release is the one just deployed (`current`): `skip(keep)` keeps it.
@@ -206,7 +236,7 @@ async fn run_parallel<T: Transport>(
             (ctx.clone(), h.clone(), artifact.cloned(), state.clone(), layout.clone(), slots.clone());
         set.spawn(async move {
             let _slot = slots.acquire_owned().await.expect("semaphore");
-            ctx.host(&h, art.as_ref(), &state, &layout).await
+            ctx.host(&h, art.as_ref(), &state, &layout, true).await
         });
     }
     let mut failures = Vec::new();
@@ -248,11 +278,24 @@ pub struct Deploy<'a, T: Transport> {
     pub plan: &'a Plan,
     pub state: Shared,
     pub layout: Layout,
+    /// After a failure in the roll, put switched hosts back (`--no-auto-rollback` = false).
+    pub auto_rollback: bool,
+    /// Wait this long for a lock held by another deploy (`--lock-wait`).
+    pub lock_wait: Option<Duration>,
 }
 
 impl<'a, T: Transport> Deploy<'a, T> {
     pub fn new(ctx: Arc<Ctx<T>>, cfg: &'a StageConfig, plan: &'a Plan) -> Self {
-        Deploy { ctx, cfg, plan, state: Arc::default(), layout: Layout::new(&cfg.app.path) }
+        let state = State { protect: vec![plan.release.clone()], ..State::default() };
+        Deploy {
+            ctx,
+            cfg,
+            plan,
+            state: Arc::new(Mutex::new(state)),
+            layout: Layout::new(&cfg.app.path),
+            auto_rollback: true,
+            lock_wait: None,
+        }
     }
 
     fn report(&self, e: Event) {
@@ -273,13 +316,23 @@ impl<'a, T: Transport> Deploy<'a, T> {
     pub async fn run(
         &self,
         clock: &mut Clock,
-        build: tokio::task::JoinHandle<Result<(Artifact, Duration), BuildError>>,
+        build: Option<tokio::task::JoinHandle<Result<(Artifact, Duration), BuildError>>>,
     ) -> Result<(), Error> {
-        let mut build = Some(build);
+        let mut build = build;
         let mut artifact: Option<Artifact> = None;
         for step in &self.plan.steps {
             if step.phase == Phase::Connect {
                 continue; // connected before the run, by the caller
+            }
+            if self.ctx.cancelled()
+                && matches!(step.phase, Phase::Build | Phase::Upload | Phase::Migrate | Phase::Check)
+            {
+                if let Some(b) = build.take() {
+                    b.abort();
+                }
+                return Err(self
+                    .abort(format!("interrupted before {}; no host was switched", step.phase.name()))
+                    .await);
             }
             let t0 = Instant::now();
             self.report(Event::PhaseStarted { phase: step.phase });
@@ -379,7 +432,33 @@ impl<'a, T: Transport> Deploy<'a, T> {
     }
 
     async fn lock(&self, step: &Step) -> Result<(), Error> {
-        let failures = self.parallel(step, None).await;
+        let deadline = self.lock_wait.map(|w| Instant::now() + w);
+        loop {
+            match self.lock_once(step).await {
+                Err(Error::Locked { holders })
+                    if deadline.is_some_and(|d| Instant::now() < d) && !self.ctx.cancelled() =>
+                {
+                    let (host, owner) = &holders[0];
+                    self.report(Event::Waiting {
+                        host: host.clone(),
+                        what: What::Lock,
+                        detail: format!("held by {}", crate::error::describe_owner(owner)),
+                    });
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn lock_once(&self, step: &Step) -> Result<(), Error> {
+        let mut failures = Vec::new();
+        for b in &step.batches {
+            failures = run_parallel(&self.ctx, &b.hosts, step.parallel, None, &self.state, &self.layout).await;
+            if !failures.is_empty() {
+                break;
+            }
+        }
         if failures.is_empty() {
             return Ok(());
         }
@@ -443,6 +522,17 @@ impl<'a, T: Transport> Deploy<'a, T> {
 
     async fn roll(&self, step: &Step) -> Result<(), Error> {
         for b in &step.batches {
+            if self.ctx.cancelled() {
+                let host = b.hosts.first().map(|h| h.host.clone()).unwrap_or_default();
+                let f = Failure {
+                    host,
+                    what: What::Drain,
+                    message: "interrupted (Ctrl-C or SIGTERM) before this batch".into(),
+                    output: String::new(),
+                    lost: false,
+                };
+                return Err(self.recover(vec![f]).await);
+            }
             let failures = run_parallel(&self.ctx, &b.hosts, step.parallel, None, &self.state, &self.layout).await;
             if !failures.is_empty() {
                 return Err(self.recover(failures).await);

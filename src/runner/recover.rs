@@ -10,6 +10,69 @@ use crate::report::Event;
 use crate::transport::Transport;
 
 impl<T: Transport> Deploy<'_, T> {
+    /// `--no-auto-rollback`: switched hosts stay on the new release; every drained host goes
+    /// back in service as it is, even one that failed its checks; say so host by host.
+    async fn leave_as_is(
+        &self,
+        failures: &[Failure],
+        switched: &[String],
+        drained: &std::collections::BTreeSet<String>,
+        lost: &[&str],
+    ) -> Error {
+        let mut problems = Vec::new();
+        for name in drained {
+            let Some(host) = self.cfg.hosts.iter().find(|h| &h.name == name) else { continue };
+            let on = if switched.contains(name) { self.plan.release.clone() } else { "its previous release".into() };
+            if lost.contains(&name.as_str()) {
+                problems.push(format!("{name}: connection lost while drained; left out of service"));
+                continue;
+            }
+            let actions = HostActions {
+                host: name.clone(),
+                actions: undrain_actions(self.cfg, &self.layout, &self.plan.release, host)
+                    .into_iter()
+                    .filter(|a| a.what != crate::plan::What::WaitProbe && a.what != crate::plan::What::WaitHealthy)
+                    .collect(),
+            };
+            match self.ctx.host(&actions, None, &self.state, &self.layout, false).await {
+                Ok(()) => self.report(Event::HostState {
+                    host: name.clone(),
+                    release: Some(on),
+                    in_service: true,
+                    note: "put back in service as it is (--no-auto-rollback)".into(),
+                }),
+                Err(f) => problems.push(format!("{name}: could not undrain: {}", f.message)),
+            }
+        }
+        for name in switched {
+            if !drained.contains(name) {
+                self.report(Event::HostState {
+                    host: name.clone(),
+                    release: Some(self.plan.release.clone()),
+                    in_service: true,
+                    note: "left on the new release (--no-auto-rollback)".into(),
+                });
+            }
+        }
+        let what = failures
+            .iter()
+            .map(|f| format!("{} on {}: {}", f.what.label(), f.host, f.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if problems.is_empty() {
+            self.unlock_all().await;
+            Error::Deploy {
+                message: format!(
+                    "{what}; --no-auto-rollback: {} switched to {} and left there, every host in service",
+                    if switched.is_empty() { "no host was".to_string() } else { switched.join(", ") + " were" },
+                    self.plan.release
+                ),
+            }
+        } else {
+            Error::Unsafe { message: problems.join("\n"), fix: format!("deploy unlock {}", self.cfg.stage) }
+        }
+    }
+
     pub(super) async fn recover(&self, failures: Vec<Failure>) -> Error {
         for f in &failures {
             self.failed(f);
@@ -26,6 +89,9 @@ impl<T: Transport> Deploy<'_, T> {
         }
         let lost: Vec<&str> = failures.iter().filter(|f| f.lost).map(|f| f.host.as_str()).collect();
         let mut problems: Vec<String> = Vec::new();
+        if !self.auto_rollback {
+            return self.leave_as_is(&failures, &switched_once, &drained, &lost).await;
+        }
 
         // Newest first, one host at a time: never more than one batch out of service.
         for name in switched_once.iter().rev() {
@@ -61,7 +127,7 @@ impl<T: Transport> Deploy<'_, T> {
                 host: name.clone(),
                 actions: roll_host(self.cfg, &self.layout, &prev, host, &[name.as_str()], &env),
             };
-            match self.ctx.host(&actions, None, &self.state, &self.layout).await {
+            match self.ctx.host(&actions, None, &self.state, &self.layout, false).await {
                 Ok(()) => {
                     self.state.lock().unwrap().drained.remove(name);
                     self.report(Event::HostState {
@@ -109,7 +175,7 @@ impl<T: Transport> Deploy<'_, T> {
             }
             let actions =
                 HostActions { host: name.clone(), actions: undrain_actions(self.cfg, &self.layout, &prev, host) };
-            match self.ctx.host(&actions, None, &self.state, &self.layout).await {
+            match self.ctx.host(&actions, None, &self.state, &self.layout, false).await {
                 Ok(()) => self.report(Event::HostState {
                     host: name.clone(),
                     release: Some(prev),
@@ -150,4 +216,20 @@ impl<T: Transport> Deploy<'_, T> {
             }
         }
     }
+}
+
+/// `deploy unlock`: a host an interrupted run left drained goes back in service on the
+/// release it is on, once its health check passes.
+pub async fn restore<T: Transport>(
+    ctx: &std::sync::Arc<super::Ctx<T>>,
+    cfg: &crate::config::StageConfig,
+    layout: &crate::remote::Layout,
+    host: &crate::config::Host,
+    release: &str,
+) -> Result<(), Failure> {
+    let mut actions: Vec<crate::plan::Action> = crate::plan::health_action(cfg, host).into_iter().collect();
+    actions.extend(undrain_actions(cfg, layout, release, host));
+    let h = HostActions { host: host.name.clone(), actions };
+    let state = super::Shared::default();
+    ctx.host(&h, None, &state, layout, false).await
 }

@@ -3,7 +3,7 @@
 //! checked strictly.
 
 use super::{Output, TransportError};
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -105,9 +105,11 @@ impl Connections {
             let opts = opts.clone();
             set.spawn(async move {
                 let mut b = SessionBuilder::default();
+                // A master left behind by a killed deploy goes away on its own after 10 idle minutes.
                 b.known_hosts_check(KnownHosts::Strict)
                     .connect_timeout(Duration::from_secs(10))
-                    .server_alive_interval(Duration::from_secs(5));
+                    .server_alive_interval(Duration::from_secs(5))
+                    .control_persist(ControlPersist::IdleFor(std::num::NonZeroUsize::new(600).expect("non-zero")));
                 if let Some(c) = &opts.config {
                     b.config_file(c);
                 }
@@ -157,6 +159,11 @@ impl Connections {
             }
             Err(errors)
         }
+    }
+
+    /// The control sockets of the master connections (to stop them from a signal handler).
+    pub fn control_sockets(&self) -> Vec<PathBuf> {
+        self.hosts.values().map(|c| c.session.control_socket().to_path_buf()).collect()
     }
 
     pub fn hosts(&self) -> impl Iterator<Item = &str> {

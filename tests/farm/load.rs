@@ -19,7 +19,16 @@ pub struct Report {
     pub max_latency: Duration,
     /// Distinct releases seen in the answers, in order of first sight.
     pub releases: Vec<String>,
+    /// (host, release) pairs seen.
+    pub served: Vec<(String, String)>,
     pub samples: Vec<String>,
+}
+
+impl Report {
+    /// Did `host` ever answer from `release`?
+    pub fn served(&self, host: &str, release: &str) -> bool {
+        self.served.iter().any(|(h, r)| h == host && r.contains(release))
+    }
 }
 
 pub struct Load {
@@ -61,10 +70,14 @@ impl Load {
                         match res {
                             Ok(resp) if resp.status == 200 => {
                                 r.ok += 1;
-                                if let Some(rel) = resp.header("X-Release")
-                                    && !r.releases.iter().any(|x| x == rel)
-                                {
-                                    r.releases.push(rel.to_string());
+                                if let Some(rel) = resp.header("X-Release") {
+                                    if !r.releases.iter().any(|x| x == rel) {
+                                        r.releases.push(rel.to_string());
+                                    }
+                                    let host = resp.header("X-Host").unwrap_or("?").to_string();
+                                    if !r.served.iter().any(|(h, x)| *h == host && x == rel) {
+                                        r.served.push((host, rel.to_string()));
+                                    }
                                 }
                                 if resp.header("Connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
                                     conn = None;
@@ -104,6 +117,11 @@ impl Load {
             for rel in r.releases {
                 if !total.releases.contains(&rel) {
                     total.releases.push(rel);
+                }
+            }
+            for s in r.served {
+                if !total.served.contains(&s) {
+                    total.served.push(s);
                 }
             }
             total.samples.extend(r.samples);

@@ -216,3 +216,85 @@ pub fn epoch(ts: &str) -> f64 {
     let t: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
     days as f64 * 86400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
 }
+
+impl Farm {
+    fn ns_pid(&self, host: &str) -> String {
+        std::fs::read_to_string(self.dir.join("pids").join(format!("ns-{host}"))).unwrap().trim().to_string()
+    }
+
+    /// Kills every sshd of a host (the listener and the sessions): the host drops off the
+    /// network for ssh, as if it crashed, while nginx keeps serving.
+    pub fn kill_sshd(&self, host: &str) {
+        let ns = std::fs::read_link(format!("/proc/{}/ns/mnt", self.ns_pid(host))).unwrap();
+        for e in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+            let pid = e.file_name().to_string_lossy().to_string();
+            if !pid.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let same_ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|n| n == ns);
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if same_ns && comm.trim() == "sshd" {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        }
+    }
+
+    /// Starts a host's sshd again.
+    pub fn start_sshd(&self, host: &str) {
+        let conf = self.dir.join("hosts").join(host).join("sshd_config");
+        let o = Command::new("nsenter")
+            .args(["-t", &self.ns_pid(host), "-m", "-u", "--", "/usr/sbin/sshd", "-f"])
+            .arg(conf)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "sshd: {}", String::from_utf8_lossy(&o.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    /// Starts `deploy ARGS --output json` and calls `on_event` for each event as it comes;
+    /// returns the exit code, all events and stderr.
+    pub fn deploy_watch(
+        &self,
+        args: &[&str],
+        mut on_event: impl FnMut(&serde_json::Value, u32),
+    ) -> (i32, Vec<serde_json::Value>, String) {
+        use std::io::BufRead;
+        let mut c = Command::new(env!("CARGO_BIN_EXE_deploy"));
+        c.arg("-c").arg(self.config()).args(args).args(["--output", "json"]);
+        c.env("DEPLOY_CACHE_DIR", self.dir.join("cache")).env("NO_COLOR", "1").env("USER", "tester").env_remove("CI");
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("spawn deploy");
+        let pid = child.id();
+        let stderr = child.stderr.take().unwrap();
+        let err_thread = std::thread::spawn(move || {
+            let mut s = String::new();
+            use std::io::Read;
+            let _ = std::io::BufReader::new(stderr).read_to_string(&mut s);
+            s
+        });
+        let mut events = Vec::new();
+        for l in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+            let Ok(l) = l else { break };
+            let v: serde_json::Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            on_event(&v, pid);
+            events.push(v);
+        }
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        (code, events, err_thread.join().unwrap())
+    }
+
+    /// The release every app host is on, if they agree.
+    pub fn common_release(&self) -> Option<String> {
+        let c: Vec<Option<String>> = self.hosts.iter().map(|(h, _)| self.current(h)).collect();
+        c.windows(2).all(|w| w[0] == w[1]).then(|| c[0].clone()).flatten()
+    }
+
+    /// No lock and no journal left on any app host.
+    pub fn no_locks(&self) -> bool {
+        self.hosts.iter().all(|(h, _)| {
+            !self.root(h).join(".deploy/lock").exists() && !self.root(h).join(".deploy/journal.json").exists()
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! `deploy rollback STAGE [--to ID]`: every app host back to the previous good release (or
+//! the one given), rolled like a deploy; no build, no upload, no migrations.
+
+use super::releases::{HostReleases, read_host, rollback_target};
+use super::{connect, reporter, runtime};
+use crate::cli::{Global, batch_override, load};
+use crate::error::Error;
+use crate::plan::{self, Phase, RollbackInput};
+use crate::remote::Layout;
+use crate::report::Event;
+use crate::runner::{Clock, Ctx, Deploy};
+use crate::transport::{Http, Live};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+pub fn run(g: &Global, stage: &str, to: Option<&str>) -> Result<i32, Error> {
+    let cfg = load(g, stage)?;
+    let batch = batch_override(g, &cfg)?;
+    let s = &cfg.stage;
+    let started = Instant::now();
+    let now = SystemTime::now();
+    let owner = crate::who::owner(stage, now);
+    let hosts: Vec<String> = s.hosts.iter().map(|h| h.name.clone()).collect();
+    let release_hosts: Vec<String> = s.hosts.iter().filter(|h| h.gets_release()).map(|h| h.name.clone()).collect();
+    let report = reporter(g, &cfg, &release_hosts);
+    let layout = Layout::new(&s.app.path);
+    let rt = runtime()?;
+    let mut clock = Clock::new(started);
+    let mut target_id = String::new();
+    let r: Result<(), Error> = rt.block_on(async {
+        let t0 = Instant::now();
+        let ssh = connect(s, &hosts).await?;
+        clock.phases.push((Phase::Connect, t0.elapsed()));
+        let mut found: Vec<HostReleases> = Vec::new();
+        for h in &release_hosts {
+            found.push(read_host(&ssh, &layout, h).await);
+        }
+        let (target, from) = match to {
+            Some(id) => {
+                let missing: Vec<&str> =
+                    found.iter().filter(|h| !h.present.iter().any(|p| p == id)).map(|h| h.host.as_str()).collect();
+                if !missing.is_empty() {
+                    ssh.close().await;
+                    return Err(Error::Usage {
+                        message: format!("release {id} is not on {}", missing.join(", ")),
+                        hint: Some(format!("`deploy releases {stage}` lists the releases each host has")),
+                    });
+                }
+                (id.to_string(), found.iter().find_map(|h| h.current.clone()))
+            }
+            None => match rollback_target(&found) {
+                Ok(t) => t,
+                Err(m) => {
+                    ssh.close().await;
+                    return Err(Error::Usage {
+                        message: m,
+                        hint: Some(format!("`deploy releases {stage}` shows what each host has")),
+                    });
+                }
+            },
+        };
+        target_id = target.clone();
+        let p = plan::rollback(
+            s,
+            &RollbackInput { target: Some(&target), from: from.as_deref(), owner: &owner, batch, no_ban: g.no_ban },
+        );
+        report.event(&Event::Started {
+            kind: "rollback",
+            app: s.app.name.clone(),
+            stage: stage.into(),
+            release: target.clone(),
+            commit: None,
+            hosts: hosts.clone(),
+        });
+        report.event(&Event::Warning {
+            host: None,
+            message: format!(
+                "rolling back from {} to {target}: code only; migrations are NOT reversed",
+                from.as_deref().unwrap_or("(none)")
+            ),
+        });
+        let sockets = ssh.control_sockets();
+        let live = Arc::new(Live { ssh, http: Http::new() });
+        let ctx = Arc::new(Ctx::new(live.clone(), report.clone(), g.verbose > 0));
+        let signals = super::watch_signals(ctx.cancel.clone(), report.clone(), sockets, stage.to_string());
+        let mut run = Deploy::new(ctx.clone(), s, &p);
+        run.auto_rollback = !g.no_auto_rollback;
+        run.lock_wait = g.lock_wait;
+        {
+            // If the rollback fails half-way, hosts go back to where they were.
+            let mut st = run.state.lock().unwrap();
+            for h in &found {
+                st.previous.insert(h.host.clone(), h.current.clone());
+            }
+        }
+        let r = run.run(&mut clock, None).await;
+        signals.abort();
+        drop(run);
+        drop(ctx);
+        if let Ok(live) = Arc::try_unwrap(live) {
+            live.ssh.close().await;
+        }
+        r
+    });
+    let code = match &r {
+        Ok(()) => 0,
+        Err(e) => e.code(),
+    };
+    report.event(&Event::Finished {
+        outcome: if code == 0 { "rolled back" } else { "failed" },
+        exit_code: code,
+        took: clock.elapsed(),
+        phases: clock.phases.clone(),
+        release: target_id,
+    });
+    r.map(|()| 0)
+}
