@@ -22,8 +22,10 @@ pub struct BuildSpec<'a> {
     pub commit: &'a str,
     pub commands: &'a [String],
     pub exclude: &'a [String],
-    /// Variables the build commands see (DEPLOY_RELEASE, DEPLOY_COMMIT…).
+    /// Variables the build commands see (DEPLOY_STAGE, DEPLOY_COMMIT); part of the cache key.
     pub env: &'a [(&'a str, &'a str)],
+    /// Build even if this commit and build were packed before (`--rebuild`).
+    pub rebuild: bool,
 }
 
 #[derive(Debug)]
@@ -105,7 +107,7 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
     let name = format!("{}-{}", &spec.commit[..spec.commit.len().min(12)], key(spec));
     let file = dir.join(format!("{name}.tar.gz"));
     let sum_file = dir.join(format!("{name}.tar.gz.sha256"));
-    if let (Ok(meta), Ok(sum)) = (fs::metadata(&file), fs::read_to_string(&sum_file)) {
+    if let (false, Ok(meta), Ok(sum)) = (spec.rebuild, fs::metadata(&file), fs::read_to_string(&sum_file)) {
         let mut parts = sum.split_whitespace();
         if let (Some(sha), Some(size)) = (parts.next(), parts.next())
             && size.parse::<u64>().ok() == Some(meta.len())
@@ -118,7 +120,7 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(io_err("create", &work))?;
     let result = async {
-        export(spec.repository, spec.commit, &work)?;
+        let mtime = export(spec.repository, spec.commit, &work)?;
         for c in spec.commands {
             let out = crate::transport::run_local(c, Some(&work), spec.env, None)
                 .await
@@ -128,7 +130,7 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
             }
         }
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let (sha, bytes) = pack(&work, spec.exclude, &tmp)?;
+        let (sha, bytes) = pack(&work, spec.exclude, &tmp, mtime)?;
         fs::rename(&tmp, &file).map_err(io_err("rename", &tmp))?;
         fs::write(&sum_file, format!("{sha} {bytes}\n")).map_err(io_err("write", &sum_file))?;
         Ok(Artifact { file: file.clone(), sha256: sha, bytes, reused: false })
@@ -139,12 +141,14 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
 }
 
 /// Writes the commit's tree into `dest`: files with their modes, symlinks as symlinks;
-/// submodules are left out.
-pub fn export(repository: &Path, commit: &str, dest: &Path) -> Result<(), BuildError> {
+/// submodules are left out. Returns the commit's time (seconds since the epoch).
+pub fn export(repository: &Path, commit: &str, dest: &Path) -> Result<u64, BuildError> {
     let git = |e: git2::Error| BuildError::Git(format!("git: {}", e.message()));
     let repo = git2::Repository::discover(repository).map_err(git)?;
     let oid = git2::Oid::from_str(commit).map_err(git)?;
-    let tree = repo.find_commit(oid).map_err(git)?.tree().map_err(git)?;
+    let c = repo.find_commit(oid).map_err(git)?;
+    let time = c.time().seconds().max(0) as u64;
+    let tree = c.tree().map_err(git)?;
     let mut failure: Option<BuildError> = None;
     tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
         let Ok(name) = entry.name() else { return git2::TreeWalkResult::Skip };
@@ -182,12 +186,15 @@ pub fn export(repository: &Path, commit: &str, dest: &Path) -> Result<(), BuildE
     .map_err(|e| failure.take().unwrap_or_else(|| git(e)))?;
     match failure {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => Ok(time),
     }
 }
 
-/// Does `rel` (a path in the build folder) match an exclude pattern? `dir/` matches that
-/// folder at the top; `**/name/` and `**/name` match it at any depth; others match exactly.
+/// Does `rel` (a path in the build folder, `/`-separated) match an exclude pattern? The
+/// rules are rsync's: a pattern with a `/` inside or at the start is matched against the whole
+/// path from the top (`/tests/`, `public/build/*.map`); any other matches the name at any depth
+/// (`*.map`, `__pycache__/`). A trailing `/` matches folders only. `*` and `?` do not cross
+/// `/`; `**` does.
 pub fn excluded(rel: &str, is_dir: bool, patterns: &[String]) -> bool {
     patterns.iter().any(|p| {
         let (p, dir_only) = match p.strip_suffix('/') {
@@ -197,11 +204,36 @@ pub fn excluded(rel: &str, is_dir: bool, patterns: &[String]) -> bool {
         if dir_only && !is_dir {
             return false;
         }
-        match p.strip_prefix("**/") {
-            Some(name) => rel == name || rel.ends_with(&format!("/{name}")),
-            None => rel == p,
+        if let Some(anchored) = p.strip_prefix('/') {
+            glob(anchored.as_bytes(), rel.as_bytes())
+        } else if p.contains('/') {
+            glob(p.trim_start_matches("**/").as_bytes(), rel.as_bytes())
+                || glob(p.as_bytes(), rel.as_bytes())
+                || (p.starts_with("**/")
+                    && rel.match_indices('/').any(|(i, _)| glob(&p.as_bytes()[3..], &rel.as_bytes()[i + 1..])))
+        } else {
+            glob(p.as_bytes(), rel.rsplit('/').next().unwrap_or(rel).as_bytes())
         }
     })
+}
+
+/// `*` and `?` within a path component, `**` across components.
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) if p.get(1) == Some(&b'*') => {
+            let rest = &p[2..];
+            (0..=s.len()).any(|i| glob(rest, &s[i..]))
+        }
+        (Some(b'*'), _) => {
+            let rest = &p[1..];
+            let limit = s.iter().position(|c| *c == b'/').unwrap_or(s.len());
+            (0..=limit).any(|i| glob(rest, &s[i..]))
+        }
+        (Some(b'?'), Some(c)) if *c != b'/' => glob(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+        _ => false,
+    }
 }
 
 struct Hashing<W> {
@@ -222,35 +254,57 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// Packs `dir` (sorted, deterministic headers) into a gzip tarball; returns its sha256 and size.
-pub fn pack(dir: &Path, exclude: &[String], out: &Path) -> Result<(String, u64), BuildError> {
+/// Packs `dir` (sorted, owner root, every entry stamped with the commit's time) into a gzip
+/// tarball; returns its sha256 and size. The commit time, not a constant: web servers build
+/// ETags from size and time, and a changed file of the same size must get a new one.
+pub fn pack(dir: &Path, exclude: &[String], out: &Path, mtime: u64) -> Result<(String, u64), BuildError> {
     let f = fs::File::create(out).map_err(io_err("create", out))?;
     let hashing = Hashing { inner: io::BufWriter::with_capacity(1 << 20, f), hash: Sha256::new(), bytes: 0 };
     let gz = flate2::write::GzEncoder::new(hashing, flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
-    tar.mode(tar::HeaderMode::Deterministic);
-    tar.follow_symlinks(false);
-    add_dir(&mut tar, dir, "", exclude)?;
+    add_dir(&mut tar, dir, "", exclude, mtime)?;
     let gz = tar.into_inner().map_err(io_err("pack", out))?;
     let mut hashing = gz.finish().map_err(io_err("pack", out))?;
     hashing.flush().map_err(io_err("write", out))?;
     Ok((hex(&hashing.hash.finalize()), hashing.bytes))
 }
 
-fn add_dir<W: Write>(tar: &mut tar::Builder<W>, root: &Path, rel: &str, exclude: &[String]) -> Result<(), BuildError> {
+fn add_dir<W: Write>(
+    tar: &mut tar::Builder<W>,
+    root: &Path,
+    rel: &str,
+    exclude: &[String],
+    mtime: u64,
+) -> Result<(), BuildError> {
     let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
     let mut entries: Vec<_> = fs::read_dir(&dir).map_err(io_err("read", &dir))?.filter_map(Result::ok).collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-        let ft = e.file_type().map_err(io_err("stat", &e.path()))?;
+        let path = e.path();
+        let meta = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
+        let ft = meta.file_type();
         if excluded(&child, ft.is_dir(), exclude) || (rel.is_empty() && child == ".git") {
             continue;
         }
-        tar.append_path_with_name(e.path(), &child).map_err(io_err("pack", &e.path()))?;
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
+        h.set_mtime(mtime);
+        let r = if ft.is_symlink() {
+            let target = fs::read_link(&path).map_err(io_err("readlink", &path))?;
+            h.set_size(0);
+            tar.append_link(&mut h, &child, target)
+        } else if ft.is_dir() {
+            h.set_size(0);
+            tar.append_data(&mut h, &child, io::empty())
+        } else {
+            let f = fs::File::open(&path).map_err(io_err("open", &path))?;
+            tar.append_data(&mut h, &child, io::BufReader::new(f))
+        };
+        r.map_err(io_err("pack", &path))?;
         if ft.is_dir() {
-            add_dir(tar, root, &child, exclude)?;
+            add_dir(tar, root, &child, exclude, mtime)?;
         }
     }
     Ok(())
@@ -263,13 +317,21 @@ mod tests {
     #[test]
     fn exclude_patterns() {
         let p: Vec<String> =
-            ["tests/", "**/__pycache__/", ".env.local", "**/*.map"].iter().map(|s| s.to_string()).collect();
+            ["/tests/", "__pycache__/", "/.env.local", "*.map", "public/build/*.tmp", "**/cache/*.bin"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         assert!(excluded("tests", true, &p));
         assert!(!excluded("tests", false, &p), "a file named tests is not the folder");
         assert!(!excluded("src/tests", true, &p), "anchored at the top");
-        assert!(excluded("app/__pycache__", true, &p));
+        assert!(excluded("app/__pycache__", true, &p), "unanchored: any depth");
         assert!(excluded("__pycache__", true, &p));
         assert!(excluded(".env.local", false, &p));
         assert!(!excluded("config/.env.local", false, &p));
+        assert!(excluded("app.js.map", false, &p) && excluded("public/js/app.js.map", false, &p));
+        assert!(!excluded("app.js.mapx", false, &p));
+        assert!(excluded("public/build/a.tmp", false, &p) && !excluded("public/build/x/a.tmp", false, &p));
+        assert!(excluded("var/cache/x.bin", false, &p) && excluded("a/b/cache/y.bin", false, &p));
+        assert!(!excluded("cache.bin", false, &p));
     }
 }

@@ -66,6 +66,9 @@ pub struct Global {
     /// After a failure in the roll, leave switched hosts on the new release (still in service).
     #[arg(long, global = true)]
     pub no_auto_rollback: bool,
+    /// Build the artifact even if this commit and build were packed before.
+    #[arg(long, global = true)]
+    pub rebuild: bool,
 }
 
 fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
@@ -250,7 +253,7 @@ fn plan_cmd(g: &Global, stage: &str, rollback: bool, to: Option<&str>) -> Result
         Output::Json => format!("{}\n", p.to_json()),
         _ => p.to_string(),
     };
-    print!("{}", cfg.redact(&text));
+    crate::commands::out(&cfg.redact(&text));
     Ok(0)
 }
 

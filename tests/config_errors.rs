@@ -207,7 +207,7 @@ const CASES: &[Case] = &[
             ("migrate = \"php", "migrate = «\"php"),
         ],
         "hooks.migrate",
-        "no host has the role `migrate`",
+        "no host of stage `production` has the role `migrate`",
     ),
     case(
         "migrate role on a host without a release",

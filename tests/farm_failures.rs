@@ -130,6 +130,12 @@ fn health_check_failing_on_the_second_host_rolls_back() {
     assert!(events(&ev, "host_switched", Some("web3")).is_empty());
     let r = assert_safe(&f, load, &good);
     assert!(!r.served("web2", &bad), "web2 served the bad release");
+    // The abandoned release is gone, and the log says what happened to it.
+    for (h, _) in &f.hosts {
+        assert!(!f.releases(h).contains(&bad), "{h} keeps {bad}");
+        let log = std::fs::read_to_string(f.root(h).join(".deploy/releases.jsonl")).unwrap();
+        assert!(log.lines().any(|l| l.contains(&bad) && l.contains("\"outcome\":\"rolled back\"")), "{h}: {log}");
+    }
 }
 
 #[test]

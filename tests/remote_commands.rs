@@ -96,7 +96,7 @@ fn release_commands() {
     );
     assert_eq!(
         release::unpack(&l(), ID, "1a2b3c4d").to_string(),
-        "mkdir -p -- /var/www/shop/releases/20261126T051944Z-1a2b3c4 && tar -xzf /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 && rm -f -- /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz && printf '%s\\n' 1a2b3c4d > /var/www/shop/releases/20261126T051944Z-1a2b3c4/REVISION"
+        "mkdir -p -- /var/www/shop/releases && mkdir -- /var/www/shop/releases/20261126T051944Z-1a2b3c4 && tar -xzf /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 && rm -f -- /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz && printf '%s\\n' 1a2b3c4d > /var/www/shop/releases/20261126T051944Z-1a2b3c4/REVISION"
     );
     assert_eq!(release::current(&l()).to_string(), "readlink -- /var/www/shop/current");
     assert_eq!(

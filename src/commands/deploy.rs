@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::plan::{self, DeployInput};
 use crate::report::Event;
 use crate::runner::{Clock, Ctx, Deploy};
-use crate::transport::{Http, Live};
+use crate::transport::{Http, Live, Transport};
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -37,33 +37,26 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
     }
 
     let started = Instant::now();
-    let now = SystemTime::now();
-    let id = crate::release_id::release_id(now, &revision.commit);
-    let owner = crate::who::owner(stage, now);
-    let p = plan::deploy(
-        s,
-        &DeployInput {
-            release: &id,
-            revision: &revision,
-            owner: &owner,
-            batch,
-            skip_migrations: g.skip_migrations,
-            no_ban: g.no_ban,
-            upload_parallel: 8,
-        },
-    );
+    let owner = crate::who::owner(stage, SystemTime::now());
+    let input = |id: &'_ str| -> plan::Plan {
+        plan::deploy(
+            s,
+            &DeployInput {
+                release: id,
+                revision: &revision,
+                owner: &owner,
+                batch,
+                skip_migrations: g.skip_migrations,
+                no_ban: g.no_ban,
+                upload_parallel: 8,
+            },
+        )
+    };
     let hosts: Vec<String> = s.hosts.iter().map(|h| h.name.clone()).collect();
     let release_hosts: Vec<String> = s.hosts.iter().filter(|h| h.gets_release()).map(|h| h.name.clone()).collect();
     let report = reporter(g, &cfg, &release_hosts);
-    report.event(&Event::Started {
-        kind: "deploy",
-        app: s.app.name.clone(),
-        stage: stage.into(),
-        release: id.clone(),
-        commit: Some(revision.commit.clone()),
-        hosts: hosts.clone(),
-    });
     let rt = runtime()?;
+    let mut id = String::new();
     let result = rt.block_on(async {
         // Build while connecting and locking: they do not depend on each other.
         let env: Vec<(&'static str, String)> = plan::build_env(s, &revision.commit);
@@ -74,6 +67,7 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
             s.build.commands.clone(),
             s.build.exclude.clone(),
         );
+        let rebuild = g.rebuild;
         let build = tokio::spawn(async move {
             let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let spec = BuildSpec {
@@ -83,6 +77,7 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
                 commands: &commands,
                 exclude: &exclude,
                 env: &env_ref,
+                rebuild,
             };
             let t = Instant::now();
             artifact::build(&spec, &artifact::cache_dir()).await.map(|a| (a, t.elapsed()))
@@ -97,18 +92,49 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
                 return (Err(e), clock);
             }
         };
+        for h in &hosts {
+            report.event(&Event::Done {
+                host: h.clone(),
+                what: plan::What::Connect,
+                on: h.clone(),
+                took: t0.elapsed(),
+            });
+        }
         report.event(&Event::PhaseFinished { phase: plan::Phase::Connect, took: t0.elapsed() });
         clock.phases.push((plan::Phase::Connect, t0.elapsed()));
         let sockets = ssh.control_sockets();
         let live = Arc::new(Live { ssh, http: Http::new() });
         let ctx = Arc::new(Ctx::new(live.clone(), report.clone(), g.verbose > 0));
         let signals = super::watch_signals(ctx.cancel.clone(), report.clone(), sockets, stage.to_string());
-        let mut run = Deploy::new(ctx.clone(), s, &p);
-        run.auto_rollback = !g.no_auto_rollback;
-        run.lock_wait = g.lock_wait;
-        let r = run.run(&mut clock, Some(build)).await;
+
+        // Lock first; the release id is chosen while holding the lock, so it is new on every
+        // host even when two deploys of one commit follow each other within a second.
+        let lock_plan = input("");
+        let mut locker = Deploy::new(ctx.clone(), s, &lock_plan);
+        locker.lock_wait = g.lock_wait;
+        let r = match locker.lock_phase(&mut clock).await {
+            Ok(()) => {
+                id = unique_id(&live, s, &release_hosts[0], &revision.commit).await;
+                let p = input(&id);
+                report.event(&Event::Started {
+                    kind: "deploy",
+                    app: s.app.name.clone(),
+                    stage: stage.into(),
+                    release: id.clone(),
+                    commit: Some(revision.commit.clone()),
+                    hosts: hosts.clone(),
+                });
+                let mut run = Deploy::new(ctx.clone(), s, &p).after_lock(&locker);
+                run.auto_rollback = !g.no_auto_rollback;
+                run.run(&mut clock, Some(build)).await
+            }
+            Err(e) => {
+                build.abort();
+                Err(e)
+            }
+        };
         signals.abort();
-        drop(run);
+        drop(locker);
         drop(ctx);
         if let Ok(live) = Arc::try_unwrap(live) {
             live.ssh.close().await;
@@ -128,4 +154,23 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
         release: id,
     });
     r.map(|()| 0)
+}
+
+/// A release id (UTC time + short sha) that no release folder on `host` has yet.
+async fn unique_id(live: &Live, s: &crate::config::StageConfig, host: &str, commit: &str) -> String {
+    let layout = crate::remote::Layout::new(&s.app.path);
+    let existing = live
+        .run(&crate::plan::Target::Host(host.to_string()), &crate::remote::release::list(&layout), None)
+        .await
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    loop {
+        let id = crate::release_id::release_id(SystemTime::now(), commit);
+        if !existing.lines().any(|l| l.trim() == id) {
+            return id;
+        }
+        // Same commit, same second: the next second gives a new id.
+        let ms = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_millis()).unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(u64::from(1000 - ms) + 5)).await;
+    }
 }

@@ -123,3 +123,10 @@ pub fn watch_signals(
         }
     })
 }
+
+/// Writes to stdout; a closed pipe (`deploy releases | head`) is not an error.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+}

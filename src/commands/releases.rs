@@ -96,14 +96,14 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
     let agree = currents.len() == 1;
     if crate::commands::output_mode(g) == Output::Json {
         let v = serde_json::json!({"stage": stage, "hosts": hosts, "agree": agree});
-        println!("{}", cfg.redact(&v.to_string()));
+        super::out(&format!("{}\n", cfg.redact(&v.to_string())));
         return Ok(if agree { 0 } else { 1 });
     }
-    print!("{}", table(&hosts));
+    super::out(&table(&hosts));
     if !agree {
-        println!();
+        super::out("\n");
         for (cur, hs) in &currents {
-            println!("  hosts disagree: {} on {}", hs.join(", "), cur.as_deref().unwrap_or("no release"));
+            super::out(&format!("  hosts disagree: {} on {}\n", hs.join(", "), cur.as_deref().unwrap_or("no release")));
         }
         return Ok(1);
     }

@@ -258,7 +258,7 @@ fn decode_stage(
             d.error(
                 &m.loc,
                 "hooks.migrate",
-                "`hooks.migrate` is set but no host has the role `migrate`",
+                format!("`hooks.migrate` is set but no host of stage `{name}` has the role `migrate`"),
                 Some("add \"migrate\" to the roles of one app host, e.g. `roles = [\"app\", \"migrate\"]`".into()),
             );
         }

@@ -84,12 +84,12 @@ pub fn build(t: Option<&Table>) -> Build {
         .unwrap_or_default()
         .into_iter()
         .filter_map(|s| {
-            if s.value.starts_with('/') || s.value.split('/').any(|c| c == "..") || s.value.is_empty() {
+            if s.value.split('/').any(|c| c == "..") || s.value.trim_matches('/').is_empty() {
                 t.d.error(
                     &s.loc,
                     &t.key_path("exclude"),
-                    format!("exclude pattern `{}` must be relative to the repository root, without `..`", s.value),
-                    None,
+                    format!("exclude pattern `{}` must name paths inside the build, without `..`", s.value),
+                    Some("rsync-style: `/tests/` at the top, `__pycache__/` or `*.map` at any depth".into()),
                 );
                 None
             } else {

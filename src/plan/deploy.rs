@@ -148,6 +148,7 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         batch_size: size,
         steps,
         notes,
+        record,
     }
 }
 
@@ -397,18 +398,21 @@ pub(crate) fn health_action(cfg: &StageConfig, h: &Host) -> Option<Action> {
 }
 
 /// Worker-only hosts: switch, then their activate hooks, side by side, no drain.
+/// A worker host takes no traffic: switch, then its activate hooks (no drain).
+pub(crate) fn worker_actions(cfg: &StageConfig, l: &Layout, id: &str, h: &Host, env: &HookEnv) -> Vec<Action> {
+    let mut a = vec![Action::on_host(What::Switch, &h.name, release::switch(l, id))];
+    for hook in &cfg.hooks.worker.activate {
+        a.push(Action::on_host(What::Activate, &h.name, hooks::run(&l.release(id), hook, env)));
+    }
+    a
+}
+
 pub(super) fn workers_step(cfg: &StageConfig, l: &Layout, id: &str, env: &HookEnv) -> Option<Step> {
     let hosts: Vec<HostActions> = cfg
         .hosts
         .iter()
         .filter(|h| h.has(Role::Worker) && !h.has(Role::App))
-        .map(|h| {
-            let mut a = vec![Action::on_host(What::Switch, &h.name, release::switch(l, id))];
-            for hook in &cfg.hooks.worker.activate {
-                a.push(Action::on_host(What::Activate, &h.name, hooks::run(&l.release(id), hook, env)));
-            }
-            HostActions { host: h.name.clone(), actions: a }
-        })
+        .map(|h| HostActions { host: h.name.clone(), actions: worker_actions(cfg, l, id, h, env) })
         .collect();
     (!hosts.is_empty()).then(|| {
         let n = hosts.len();

@@ -9,7 +9,7 @@ mod display;
 mod rollback;
 
 pub use deploy::{DeployInput, Owner, build_env, deploy};
-pub(crate) use deploy::{health_action, roll_host, undrain_actions};
+pub(crate) use deploy::{health_action, roll_host, undrain_actions, worker_actions};
 pub use rollback::{RollbackInput, rollback};
 
 use crate::remote::Cmd;
@@ -32,6 +32,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Things the reader should know (no balancer, migrations not reversed…).
     pub notes: Vec<String>,
+    /// The release log line written at the end (outcome `success`; the runner writes the
+    /// same line with another outcome when the run fails).
+    pub record: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -79,5 +79,6 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         batch_size: size,
         steps,
         notes,
+        record,
     }
 }

@@ -13,12 +13,14 @@ pub fn receive(l: &Layout, id: &str) -> Cmd {
         .and(Cmd::new("sha256sum").args(["--", &file]))
 }
 
-/// Unpacks the verified artifact into `releases/<id>` and writes `REVISION`.
+/// Unpacks the verified artifact into a new `releases/<id>` and writes `REVISION`.
 pub fn unpack(l: &Layout, id: &str, commit: &str) -> Cmd {
     let file = l.incoming(id);
     let dir = l.release(id);
+    // `mkdir` without -p: never unpack over an existing (maybe live) release.
     Cmd::new("mkdir")
-        .args(["-p", "--", &dir])
+        .args(["-p", "--", &l.releases()])
+        .and(Cmd::new("mkdir").args(["--", &dir]))
         .and(Cmd::new("tar").args(["-xzf", &file, "-C", &dir]))
         .and(Cmd::new("rm").args(["-f", "--", &file]))
         .and(Cmd::new("printf").args(["%s\\n", commit]).write_to(format!("{dir}/REVISION")))

@@ -77,7 +77,8 @@ pub fn line(e: &Event, verbose: bool) -> Option<String> {
         ),
         Event::Finished { outcome, exit_code, took, phases, release } => {
             let p: Vec<String> = phases.iter().map(|(ph, d)| format!("{} {}", ph.name(), human_duration(*d))).collect();
-            format!("{outcome}: release {release} in {} (exit {exit_code}; {})", human_duration(*took), p.join(", "))
+            let phases = if p.is_empty() { String::new() } else { format!("; {}", p.join(", ")) };
+            format!("{outcome}: release {release} in {} (exit {exit_code}{phases})", human_duration(*took))
         }
     })
 }

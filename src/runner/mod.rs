@@ -282,6 +282,8 @@ pub struct Deploy<'a, T: Transport> {
     pub auto_rollback: bool,
     /// Wait this long for a lock held by another deploy (`--lock-wait`).
     pub lock_wait: Option<Duration>,
+    /// The locks were taken before this run (see [`Deploy::after_lock`]).
+    locked_already: bool,
 }
 
 impl<'a, T: Transport> Deploy<'a, T> {
@@ -295,7 +297,27 @@ impl<'a, T: Transport> Deploy<'a, T> {
             layout: Layout::new(&cfg.app.path),
             auto_rollback: true,
             lock_wait: None,
+            locked_already: false,
         }
+    }
+
+    /// Continues after `locker` took the locks: this run holds them and skips its own lock step.
+    pub fn after_lock(mut self, locker: &Deploy<'_, T>) -> Self {
+        self.state.lock().unwrap().locked = std::mem::take(&mut locker.state.lock().unwrap().locked);
+        self.lock_wait = locker.lock_wait;
+        self.locked_already = true;
+        self
+    }
+
+    /// Runs only the lock step (reported as the lock phase).
+    pub async fn lock_phase(&self, clock: &mut Clock) -> Result<(), Error> {
+        let Some(step) = self.plan.step(Phase::Lock) else { return Ok(()) };
+        let t0 = Instant::now();
+        self.report(Event::PhaseStarted { phase: Phase::Lock });
+        let r = self.lock(step).await;
+        self.report(Event::PhaseFinished { phase: Phase::Lock, took: t0.elapsed() });
+        clock.phases.push((Phase::Lock, t0.elapsed()));
+        r
     }
 
     fn report(&self, e: Event) {
@@ -321,8 +343,8 @@ impl<'a, T: Transport> Deploy<'a, T> {
         let mut build = build;
         let mut artifact: Option<Artifact> = None;
         for step in &self.plan.steps {
-            if step.phase == Phase::Connect {
-                continue; // connected before the run, by the caller
+            if step.phase == Phase::Connect || (step.phase == Phase::Lock && self.locked_already) {
+                continue; // done before the run, by the caller
             }
             if self.ctx.cancelled()
                 && matches!(step.phase, Phase::Build | Phase::Upload | Phase::Migrate | Phase::Check)
@@ -508,16 +530,38 @@ impl<'a, T: Transport> Deploy<'a, T> {
 
     /// A failure before any switch: remove the half-prepared release, unlock, exit 1.
     async fn abort(&self, message: String) -> Error {
+        self.discard_release().await;
+        self.record_outcome("failed").await;
+        self.unlock_all().await;
+        Error::Deploy { message }
+    }
+
+    /// Removes the new release folder where it was unpacked (never for a rollback, whose
+    /// target is an old release). Only once no host is on it.
+    pub(crate) async fn discard_release(&self) {
+        if self.plan.kind != crate::plan::PlanKind::Deploy {
+            return;
+        }
         let unpacked: Vec<String> = self.state.lock().unwrap().unpacked.iter().cloned().collect();
+        self.on_hosts(unpacked, release::remove(&self.layout, std::slice::from_ref(&self.plan.release))).await;
+    }
+
+    /// Writes the release log line with this outcome on every host that gets releases.
+    pub(crate) async fn record_outcome(&self, outcome: &str) {
+        let mut line = self.plan.record.clone();
+        line["outcome"] = serde_json::Value::String(outcome.to_string());
+        let hosts: Vec<String> = self.cfg.hosts.iter().filter(|h| h.gets_release()).map(|h| h.name.clone()).collect();
+        self.on_hosts(hosts, release::record(&self.layout, &line.to_string())).await;
+    }
+
+    /// Runs one command on several hosts at once, best effort (for clean-up after failures).
+    async fn on_hosts(&self, hosts: Vec<String>, cmd: crate::remote::Cmd) {
         let mut set = JoinSet::new();
-        for h in unpacked {
-            let (ctx, cmd) =
-                (self.ctx.clone(), release::remove(&self.layout, std::slice::from_ref(&self.plan.release)));
+        for h in hosts {
+            let (ctx, cmd) = (self.ctx.clone(), cmd.clone());
             set.spawn(async move { ctx.t.run(&crate::plan::Target::Host(h), &cmd, None).await });
         }
         while set.join_next().await.is_some() {}
-        self.unlock_all().await;
-        Error::Deploy { message }
     }
 
     async fn roll(&self, step: &Step) -> Result<(), Error> {

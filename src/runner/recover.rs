@@ -4,7 +4,7 @@
 
 use super::{Deploy, Failure};
 use crate::error::Error;
-use crate::plan::{HostActions, roll_host, undrain_actions};
+use crate::plan::{HostActions, roll_host, undrain_actions, worker_actions};
 use crate::remote::hooks::HookEnv;
 use crate::report::Event;
 use crate::transport::Transport;
@@ -59,6 +59,7 @@ impl<T: Transport> Deploy<'_, T> {
             .map(|f| format!("{} on {}: {}", f.what.label(), f.host, f.message))
             .collect::<Vec<_>>()
             .join("; ");
+        self.record_outcome("failed").await;
         if problems.is_empty() {
             self.unlock_all().await;
             Error::Deploy {
@@ -123,10 +124,13 @@ impl<T: Transport> Deploy<'_, T> {
                 continue;
             };
             let env = HookEnv { stage: &self.cfg.stage, release: &prev, path: &self.cfg.app.path };
-            let actions = HostActions {
-                host: name.clone(),
-                actions: roll_host(self.cfg, &self.layout, &prev, host, &[name.as_str()], &env),
+            // A worker host takes no traffic: it goes back without the balancer.
+            let actions = if host.has(crate::config::Role::App) {
+                roll_host(self.cfg, &self.layout, &prev, host, &[name.as_str()], &env)
+            } else {
+                worker_actions(self.cfg, &self.layout, &prev, host, &env)
             };
+            let actions = HostActions { host: name.clone(), actions };
             match self.ctx.host(&actions, None, &self.state, &self.layout, false).await {
                 Ok(()) => {
                     self.state.lock().unwrap().drained.remove(name);
@@ -196,6 +200,8 @@ impl<T: Transport> Deploy<'_, T> {
         }
 
         if problems.is_empty() {
+            self.discard_release().await;
+            self.record_outcome("rolled back").await;
             self.unlock_all().await;
             let what = failures
                 .iter()
@@ -206,6 +212,7 @@ impl<T: Transport> Deploy<'_, T> {
                 message: format!("{what}; every switched host was rolled back and every host is in service"),
             }
         } else {
+            self.record_outcome("failed").await;
             // Locks stay where the state is unsafe, so nobody deploys over it unknowingly.
             let stage = &self.cfg.stage;
             Error::Unsafe {

@@ -1,0 +1,272 @@
+//! The runner against a recording transport: the order of every remote command, without a
+//! network. (The farm tests prove the same against real servers; these pin the sequence.)
+
+use deploy::artifact::{self, BuildSpec};
+use deploy::config;
+use deploy::error::Error;
+use deploy::plan::{self, DeployInput, Owner, Revision, Target};
+use deploy::remote::Cmd;
+use deploy::report::Silent;
+use deploy::runner::{Clock, Ctx, Deploy};
+use deploy::transport::{Output, Request, Transport, TransportError};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+const PREV: &str = "20261101T000000Z-0000000";
+
+/// Decides, from (host, command line), to answer something else than a healthy server.
+type Override = Box<dyn Fn(&str, &str) -> Option<Output> + Send + Sync>;
+
+/// Answers like healthy servers; `fail` turns chosen commands into failures.
+struct Recording {
+    log: Mutex<Vec<(String, String)>>,
+    sha: Mutex<String>,
+    fail: Override,
+}
+
+impl Recording {
+    fn new(fail: impl Fn(&str, &str) -> Option<Output> + Send + Sync + 'static) -> Arc<Recording> {
+        Arc::new(Recording { log: Mutex::new(Vec::new()), sha: Mutex::new(String::new()), fail: Box::new(fail) })
+    }
+
+    fn lines(&self) -> Vec<(String, String)> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn ok(stdout: &str) -> Output {
+    Output { status: Some(0), stdout: stdout.into(), stderr: String::new() }
+}
+
+impl Transport for Recording {
+    async fn run(&self, on: &Target, cmd: &Cmd, _stdin: Option<&Path>) -> Result<Output, TransportError> {
+        let (on, line) = (on.to_string(), cmd.to_string());
+        self.log.lock().unwrap().push((on.clone(), line.clone()));
+        if let Some(o) = (self.fail)(&on, &line) {
+            return Ok(o);
+        }
+        Ok(if line.starts_with("readlink") {
+            ok(&format!("releases/{PREV}\n"))
+        } else if line.contains("sha256sum") {
+            ok(&format!("{}  file\n", self.sha.lock().unwrap()))
+        } else if line.starts_with("varnishstat") {
+            ok("VBE.boot.web1.conn 0 . x\n")
+        } else if line.contains("backend.list") {
+            ok(
+                "Backend name Admin Probe Health Last change\nboot.web1 probe 3/3 healthy x\nboot.web2 probe 3/3 healthy x\nboot.web3 probe 3/3 healthy x\n",
+            )
+        } else if line.starts_with("curl") {
+            ok("200")
+        } else {
+            ok("")
+        })
+    }
+
+    async fn http(&self, _req: Request<'_>) -> Result<u16, TransportError> {
+        Ok(200)
+    }
+}
+
+const CONFIG: &str = r#"
+[app]
+name = "shop"
+path = "/srv/shop"
+
+[hooks]
+activate = ["clear-cache"]
+migrate = "migrate-db"
+
+[health]
+url = "http://{address}/health"
+retries = 2
+interval = "10ms"
+
+[stages.production]
+hosts = [
+  { name = "web1", address = "10.0.0.1", roles = ["app", "migrate"] },
+  { name = "web2", address = "10.0.0.2", roles = ["app"] },
+  { name = "web3", address = "10.0.0.3", roles = ["app"] },
+  { name = "lb", address = "10.0.0.9", roles = ["balancer"] },
+]
+
+[stages.production.balancer]
+kind = "varnish"
+host = "lb"
+
+[[stages.production.http_cache]]
+kind = "varnish"
+host = "lb"
+"#;
+
+/// Runs a deploy of a one-commit repository through `t`.
+fn run(t: Arc<Recording>) -> (Result<(), Error>, String) {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("index.html"), "hi").unwrap();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        String::from_utf8(o.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "x"]);
+    let commit = git(&["rev-parse", "HEAD"]).trim().to_string();
+    let cfg = config::parse("Deploy.toml", CONFIG, repo.path(), "production", &|_| None).unwrap();
+    let rev = Revision { requested: "HEAD".into(), commit: commit.clone() };
+    let owner =
+        Owner { user: "t".into(), machine: "m".into(), pid: 1, stage: "production".into(), started: "now".into() };
+    let id = deploy::release_id::release_id(std::time::SystemTime::now(), &commit);
+    let p = plan::deploy(
+        &cfg.stage,
+        &DeployInput {
+            release: &id,
+            revision: &rev,
+            owner: &owner,
+            batch: None,
+            skip_migrations: false,
+            no_ban: false,
+            upload_parallel: 8,
+        },
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = rt.block_on(async {
+        let (repo_path, cache_path, commit2) = (repo.path().to_path_buf(), cache.path().to_path_buf(), commit.clone());
+        let build = tokio::spawn(async move {
+            let spec = BuildSpec {
+                app: "shop",
+                repository: &repo_path,
+                commit: &commit2,
+                commands: &[],
+                exclude: &[],
+                env: &[],
+                rebuild: false,
+            };
+            let t0 = Instant::now();
+            artifact::build(&spec, &cache_path).await.map(|a| (a, t0.elapsed()))
+        });
+        // The recording host reports the artifact's own checksum back.
+        let ctx = Arc::new(Ctx::new(t.clone(), Arc::new(Silent), false));
+        let run = Deploy::new(ctx, &cfg.stage, &p);
+        let mut clock = Clock::new(Instant::now());
+        let sha_slot = t.clone();
+        let build = tokio::spawn(async move {
+            let r = build.await.unwrap();
+            if let Ok((a, _)) = &r {
+                *sha_slot.sha.lock().unwrap() = a.sha256.clone();
+            }
+            r
+        });
+        run.run(&mut clock, Some(build)).await
+    });
+    (r, id)
+}
+
+/// Index of the first recorded line on `on` that contains `needle`.
+fn at(lines: &[(String, String)], on: &str, needle: &str) -> usize {
+    lines
+        .iter()
+        .position(|(o, l)| o == on && l.contains(needle))
+        .unwrap_or_else(|| panic!("no `{needle}` on {on}:\n{lines:#?}"))
+}
+
+fn count(lines: &[(String, String)], needle: &str) -> usize {
+    lines.iter().filter(|(_, l)| l.contains(needle)).count()
+}
+
+#[test]
+fn a_deploy_in_spec_order() {
+    let t = Recording::new(|_, _| None);
+    let (r, id) = run(t.clone());
+    assert!(r.is_ok(), "{r:?}");
+    let lines = t.lines();
+    // Locked first, the first host before the others.
+    let lock1 = at(&lines, "web1", "mkdir -- /srv/shop/.deploy/lock");
+    assert!(lock1 < at(&lines, "web2", "mkdir -- /srv/shop/.deploy/lock"));
+    // Migrations exactly once, on web1, after every upload and before any drain.
+    assert_eq!(count(&lines, "migrate-db"), 1);
+    let migrate = at(&lines, "web1", "migrate-db");
+    for h in ["web1", "web2", "web3"] {
+        assert!(at(&lines, h, "tar -xzf") < migrate, "{h} unpacked after the migration");
+    }
+    // Host by host: each step in order, and the next host only after the previous is back.
+    let mut previous_back = migrate;
+    for h in ["web1", "web2", "web3"] {
+        let drain = at(&lines, "lb", &format!("backend.set_health '*.{h}' sick"));
+        let idle =
+            lines.iter().skip(drain).position(|(o, l)| o == "lb" && l.contains(&format!("VBE.*.{h}.conn"))).unwrap()
+                + drain;
+        let switch = at(&lines, h, &format!("ln -sfn -- releases/{id}"));
+        let activate = at(&lines, h, "clear-cache");
+        let health = at(&lines, h, "curl");
+        let undrain = at(&lines, "lb", &format!("backend.set_health '*.{h}' auto"));
+        assert!(previous_back < drain, "{h} drained before the previous host was back");
+        assert!(
+            drain < idle && idle < switch && switch < activate && activate < health && health < undrain,
+            "{h}: order"
+        );
+        let journal_before_switch =
+            lines[..switch].iter().rposition(|(o, l)| o == h && l.contains("journal.json")).unwrap();
+        assert!(lines[journal_before_switch].1.contains("switching"), "journal written before the switch");
+        previous_back = undrain;
+    }
+    // One ban, after the last host; unlock at the very end.
+    assert_eq!(count(&lines, " ban "), 1);
+    assert!(at(&lines, "lb", " ban ") > previous_back);
+    let last_unlock = lines.iter().rposition(|(_, l)| l.contains("rm -rf -- /srv/shop/.deploy/lock")).unwrap();
+    assert!(last_unlock > at(&lines, "lb", " ban "));
+}
+
+#[test]
+fn a_failed_health_check_rolls_switched_hosts_back() {
+    // The new release answers 500 on web2 (both tries); the old one, after the switch back, 200.
+    let tries = std::sync::atomic::AtomicUsize::new(0);
+    let t = Recording::new(move |on, line| {
+        (on == "web2" && line.starts_with("curl") && tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2)
+            .then(|| ok("500"))
+    });
+    let (r, id) = run(t.clone());
+    assert!(matches!(r, Err(Error::Deploy { .. })), "{r:?}");
+    let lines = t.lines();
+    // web2 is switched back to the previous release, web1 too; web3 never touched.
+    for h in ["web1", "web2"] {
+        let to_new = at(&lines, h, &format!("releases/{id} "));
+        let back = lines
+            .iter()
+            .rposition(|(o, l)| o == h && l.contains(&format!("ln -sfn -- releases/{PREV}")))
+            .expect("switched back");
+        assert!(back > to_new);
+    }
+    assert!(!lines.iter().any(|(o, l)| o == "web3" && l.starts_with("ln -sfn")));
+    // web2 was never put back in service on the new release: its first undrain comes after its switch back.
+    let back2 = at(&lines, "web2", &format!("ln -sfn -- releases/{PREV}"));
+    let undrain2 = at(&lines, "lb", "backend.set_health '*.web2' auto");
+    assert!(undrain2 > back2);
+    // The abandoned release is removed, the log says so, locks are gone.
+    assert!(lines.iter().any(|(_, l)| l.starts_with("rm -rf --") && l.contains(&format!("releases/{id}"))));
+    assert!(lines.iter().any(|(_, l)| l.contains("\"outcome\":\"rolled back\"")));
+    assert_eq!(count(&lines, "rm -rf -- /srv/shop/.deploy/lock"), 3);
+    assert_eq!(count(&lines, " ban "), 0, "no ban after a failed deploy");
+}
+
+#[test]
+fn a_held_lock_stops_everything() {
+    let t = Recording::new(|on, line| {
+        (on == "web1" && line.contains("mkdir -- /srv/shop/.deploy/lock")).then(|| Output {
+            status: Some(1),
+            stdout: String::new(),
+            stderr: "mkdir: cannot create directory '/srv/shop/.deploy/lock': File exists".into(),
+        })
+    });
+    let (r, _) = run(t.clone());
+    assert!(matches!(&r, Err(Error::Locked { holders }) if holders[0].0 == "web1"), "{r:?}");
+    let lines = t.lines();
+    assert!(!lines.iter().any(|(o, _)| o == "web2" || o == "web3"), "other hosts touched: {lines:#?}");
+    assert!(!lines.iter().any(|(_, l)| l.contains("set_health") || l.contains("cat >")));
+}
