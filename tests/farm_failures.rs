@@ -322,3 +322,30 @@ fn build_and_migration_failures_change_nothing() {
     }
     assert_safe(&f, load, &good);
 }
+
+#[test]
+fn host_lost_during_upload_stops_before_any_switch() {
+    let (f, good, load) = loaded_farm(3);
+    commit(&f, "next", &[]);
+    let mut killed = false;
+    let (code, ev, err) = f.deploy_watch(&["farm"], |e, _| {
+        if !killed && e["event"] == "deploy_started" {
+            f.kill_sshd("web2");
+            killed = true;
+        }
+    });
+    assert!(killed);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no host was switched"), "{err}");
+    let bad = release_of(&ev);
+    assert!(events(&ev, "host_drained", None).is_empty() && events(&ev, "host_switched", None).is_empty());
+    for h in ["web1", "web3"] {
+        assert!(!f.root(h).join(".deploy/lock").exists(), "{h}: lock left on a reachable host");
+        assert!(!f.releases(h).contains(&bad), "{h}: half-made release left");
+    }
+    // web2 comes back: its lock is the only thing left, and unlock clears it.
+    f.start_sshd("web2");
+    let o = f.deploy(&["unlock", "farm"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_safe(&f, load, &good);
+}
