@@ -126,6 +126,10 @@ pub enum Command {
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
     },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    Man,
     /// Write a commented starter Deploy.toml.
     Init {
         /// Framework defaults to start from.
@@ -147,13 +151,25 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         }
         (Some(Command::Releases { stage }), _) => crate::commands::releases::run(&cli.global, stage),
         (Some(Command::Unlock { stage, force }), _) => crate::commands::unlock::run(&cli.global, stage, *force),
-        (Some(Command::Check { stage }), _) | (Some(Command::Exec { stage, .. }), _) => {
-            load(&cli.global, stage)?;
-            let name = match &cli.command {
-                Some(Command::Check { .. }) => "check",
-                _ => "exec",
-            };
-            Err(Error::NotImplemented { command: format!("{name} {stage}") })
+        (Some(Command::Check { stage }), _) => crate::commands::check::run(&cli.global, stage),
+        (Some(Command::Exec { stage, role, host, cmd }), _) => {
+            crate::commands::exec::run(&cli.global, stage, role.as_deref(), host, cmd)
+        }
+        (Some(Command::Completions { shell }), _) => {
+            let mut c = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut c, "deploy", &mut std::io::stdout());
+            Ok(0)
+        }
+        (Some(Command::Man), _) => {
+            let c = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(c).render(&mut buf).map_err(|e| Error::File {
+                path: "man page".into(),
+                action: "render",
+                source: e,
+            })?;
+            crate::commands::out(&String::from_utf8_lossy(&buf));
+            Ok(0)
         }
         (None, Some(stage)) => crate::commands::deploy::run(&cli.global, stage),
         (None, None) => Err(Error::Usage {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod http_cache;
 pub mod init;
+pub mod notify;
 pub mod plan;
 pub mod release_id;
 pub mod remote;

@@ -3,9 +3,11 @@
 use super::{connect, reporter, runtime};
 use crate::artifact::{self, BuildSpec};
 use crate::cli::{Global, batch_override, load};
+use crate::config::NotifyOn;
 use crate::error::Error;
 use crate::plan::{self, DeployInput};
-use crate::report::Event;
+use crate::report::summary::Run;
+use crate::report::{Event, Tally};
 use crate::runner::{Clock, Ctx, Deploy};
 use crate::transport::{Http, Live, Transport};
 use std::io::{BufRead, IsTerminal, Write};
@@ -54,7 +56,24 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
     };
     let hosts: Vec<String> = s.hosts.iter().map(|h| h.name.clone()).collect();
     let release_hosts: Vec<String> = s.hosts.iter().filter(|h| h.gets_release()).map(|h| h.name.clone()).collect();
-    let report = reporter(g, &cfg, &release_hosts);
+    let tally = Tally::new(reporter(g, &cfg, &release_hosts));
+    let report: Arc<dyn crate::report::Reporter> = tally.clone();
+    let who = format!("{}@{}", owner.user, owner.machine);
+    let summary =
+        |release: &str, outcome: &str, exit_code: Option<i32>, clock: Option<&Clock>, message: Option<String>| Run {
+            kind: "deploy",
+            app: s.app.name.clone(),
+            stage: stage.to_string(),
+            release: release.to_string(),
+            commit: Some(revision.commit.clone()),
+            who: who.clone(),
+            outcome: outcome.to_string(),
+            exit_code,
+            took: clock.map(|c| c.elapsed()).unwrap_or_default(),
+            phases: clock.map(|c| c.phases.clone()).unwrap_or_default(),
+            hosts: tally.results(),
+            message,
+        };
     let rt = runtime()?;
     let mut id = String::new();
     let result = rt.block_on(async {
@@ -124,6 +143,7 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
                     commit: Some(revision.commit.clone()),
                     hosts: hosts.clone(),
                 });
+                super::announce(s, NotifyOn::Start, &summary(&id, "started", None, None, None), report.as_ref()).await;
                 let mut run = Deploy::new(ctx.clone(), s, &p).after_lock(&locker);
                 run.auto_rollback = !g.no_auto_rollback;
                 run.run(&mut clock, Some(build)).await
@@ -146,13 +166,23 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
         Ok(()) => 0,
         Err(e) => e.code(),
     };
+    let outcome = match code {
+        0 => "deployed",
+        1 => "failed, every host back on a serving release",
+        _ => "failed",
+    };
     report.event(&Event::Finished {
         outcome: if code == 0 { "deployed" } else { "failed" },
         exit_code: code,
         took: clock.elapsed(),
         phases: clock.phases.clone(),
-        release: id,
+        release: id.clone(),
     });
+    let message = r.as_ref().err().map(|e| cfg.redact(e.to_string().trim_start_matches("error: ")));
+    let run = summary(&id, outcome, Some(code), Some(&clock), message);
+    super::github_summary(&run, &cfg.redactions, report.as_ref());
+    let moment = if code == 0 { NotifyOn::Success } else { NotifyOn::Failure };
+    rt.block_on(super::announce(s, moment, &run, report.as_ref()));
     r.map(|()| 0)
 }
 

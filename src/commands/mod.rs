@@ -1,6 +1,8 @@
 //! The commands that talk to servers.
 
+pub mod check;
 pub mod deploy;
+pub mod exec;
 pub mod releases;
 pub mod rollback;
 pub mod unlock;
@@ -29,10 +31,8 @@ pub fn ssh_options(s: &StageConfig) -> SshOptions {
     }
 }
 
-/// Opens one connection per named host (all at once).
-pub async fn connect(s: &StageConfig, names: &[String]) -> Result<Connections, Error> {
-    let dests = s
-        .hosts
+fn destinations(s: &StageConfig, names: &[String]) -> Vec<Destination> {
+    s.hosts
         .iter()
         .filter(|h| names.contains(&h.name))
         .map(|h| Destination {
@@ -41,8 +41,17 @@ pub async fn connect(s: &StageConfig, names: &[String]) -> Result<Connections, E
             address: h.address.clone(),
             port: h.port.or(s.ssh.port),
         })
-        .collect();
-    Connections::open(&ssh_options(s), dests).await.map_err(|errors| Error::Connect { errors })
+        .collect()
+}
+
+/// Opens one connection per named host (all at once); any failure is an error.
+pub async fn connect(s: &StageConfig, names: &[String]) -> Result<Connections, Error> {
+    Connections::open(&ssh_options(s), destinations(s, names)).await.map_err(|errors| Error::Connect { errors })
+}
+
+/// Connects to what it can (for `check` and `exec`, which report per host).
+pub async fn connect_each(s: &StageConfig, names: &[String]) -> (Connections, Vec<crate::transport::ConnectError>) {
+    Connections::open_each(&ssh_options(s), destinations(s, names)).await
 }
 
 /// Is this run unattended (no prompts, no live lines)?
@@ -129,4 +138,38 @@ pub fn out(text: &str) {
     use std::io::Write;
     let mut o = std::io::stdout().lock();
     let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+}
+
+/// Tells the webhooks that want `moment` about `run`; a failure is a warning.
+pub async fn announce(
+    s: &StageConfig,
+    moment: crate::config::NotifyOn,
+    run: &crate::report::summary::Run,
+    report: &dyn Reporter,
+) {
+    if s.notify.is_empty() {
+        return;
+    }
+    let http = crate::transport::Http::new();
+    for w in crate::notify::send(http.client(), &s.notify, moment, run).await {
+        report.event(&crate::report::Event::Warning { host: None, message: w });
+    }
+}
+
+/// Appends the run's Markdown summary to `$GITHUB_STEP_SUMMARY` when GitHub Actions set it.
+pub fn github_summary(run: &crate::report::summary::Run, redactions: &[(String, String)], report: &dyn Reporter) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else { return };
+    use std::io::Write;
+    let text = crate::config::redact(redactions, &run.markdown());
+    let r = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    if let Err(e) = r {
+        report.event(&crate::report::Event::Warning {
+            host: None,
+            message: format!("could not write the step summary to {}: {e}", PathBuf::from(path).display()),
+        });
+    }
 }

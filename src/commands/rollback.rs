@@ -4,10 +4,12 @@
 use super::releases::{HostReleases, read_host, rollback_target};
 use super::{connect, reporter, runtime};
 use crate::cli::{Global, batch_override, load};
+use crate::config::NotifyOn;
 use crate::error::Error;
 use crate::plan::{self, Phase, RollbackInput};
 use crate::remote::Layout;
-use crate::report::Event;
+use crate::report::summary::Run;
+use crate::report::{Event, Tally};
 use crate::runner::{Clock, Ctx, Deploy};
 use crate::transport::{Http, Live};
 use std::sync::Arc;
@@ -22,7 +24,8 @@ pub fn run(g: &Global, stage: &str, to: Option<&str>) -> Result<i32, Error> {
     let owner = crate::who::owner(stage, now);
     let hosts: Vec<String> = s.hosts.iter().map(|h| h.name.clone()).collect();
     let release_hosts: Vec<String> = s.hosts.iter().filter(|h| h.gets_release()).map(|h| h.name.clone()).collect();
-    let report = reporter(g, &cfg, &release_hosts);
+    let tally = Tally::new(reporter(g, &cfg, &release_hosts));
+    let report: Arc<dyn crate::report::Reporter> = tally.clone();
     let layout = Layout::new(&s.app.path);
     let rt = runtime()?;
     let mut clock = Clock::new(started);
@@ -111,7 +114,24 @@ pub fn run(g: &Global, stage: &str, to: Option<&str>) -> Result<i32, Error> {
         exit_code: code,
         took: clock.elapsed(),
         phases: clock.phases.clone(),
-        release: target_id,
+        release: target_id.clone(),
     });
+    let run = Run {
+        kind: "rollback",
+        app: s.app.name.clone(),
+        stage: stage.to_string(),
+        release: target_id,
+        commit: None,
+        who: format!("{}@{}", owner.user, owner.machine),
+        outcome: if code == 0 { "rolled back".into() } else { "failed".into() },
+        exit_code: Some(code),
+        took: clock.elapsed(),
+        phases: clock.phases.clone(),
+        hosts: tally.results(),
+        message: r.as_ref().err().map(|e| cfg.redact(e.to_string().trim_start_matches("error: "))),
+    };
+    super::github_summary(&run, &cfg.redactions, report.as_ref());
+    let moment = if code == 0 { NotifyOn::Rollback } else { NotifyOn::Failure };
+    rt.block_on(super::announce(s, moment, &run, report.as_ref()));
     r.map(|()| 0)
 }

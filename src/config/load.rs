@@ -13,7 +13,8 @@ pub const COMMAND_NAMES: &[&str] =
     &["rollback", "plan", "releases", "check", "unlock", "exec", "init", "help", "completions", "man"];
 
 /// Tables a stage may override.
-const OVERRIDABLE: &[&str] = &["app", "build", "shared", "hooks", "health", "rolling", "ssh", "balancer", "http_cache"];
+const OVERRIDABLE: &[&str] =
+    &["app", "build", "shared", "hooks", "health", "rolling", "ssh", "balancer", "http_cache", "notify"];
 
 /// Keys only a stage has.
 const STAGE_ONLY: &[&str] = &["hosts", "revision", "confirm"];
@@ -241,6 +242,16 @@ fn decode_stage(
         .into_iter()
         .filter_map(|t| traffic::http_cache(t, &hosts))
         .collect();
+    let notify: Vec<Notify> = eff
+        .tables("notify")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| {
+            let n = parts::notify(&t);
+            t.finish();
+            n
+        })
+        .collect();
     eff.finish();
 
     // Cross-checks between tables.
@@ -302,6 +313,7 @@ fn decode_stage(
         hosts,
         balancer: balancer?,
         http_cache,
+        notify,
         confirm,
     })
 }

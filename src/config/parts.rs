@@ -358,3 +358,58 @@ pub fn host(t: &Table) -> Option<(Host, Str)> {
     let name = name?;
     Some((Host { name: name.value.clone(), address: address?, roles: roles?, port, user }, name))
 }
+
+/// One `[[notify]]` webhook.
+pub fn notify(t: &Table) -> Option<Notify> {
+    let kind = match t.string("kind") {
+        Some(k) => match k.value.as_str() {
+            "slack" => Some(NotifyKind::Slack),
+            "json" => Some(NotifyKind::Json),
+            other => {
+                let hint = did_you_mean(other, ["slack", "json"])
+                    .map_or("kinds are slack and json".to_string(), |x| format!("did you mean `{x}`?"));
+                t.d.error(&k.loc, &t.key_path("kind"), format!("unknown kind `{other}`"), Some(hint));
+                None
+            }
+        },
+        None => {
+            t.missing("kind", Some("`slack` (Slack-compatible `{\"text\": …}`) or `json`".into()));
+            None
+        }
+    };
+    let url = match t.string("url") {
+        Some(u) if u.value.starts_with("http://") || u.value.starts_with("https://") => Some(u.value),
+        Some(u) => {
+            t.d.error(&u.loc, &t.key_path("url"), format!("`{}` is not an http(s) URL", u.value), None);
+            None
+        }
+        None => {
+            t.missing("url", Some("e.g. `url = \"${SLACK_WEBHOOK_URL}\"`".into()));
+            None
+        }
+    };
+    let on = match t.strings("on") {
+        Some(list) => {
+            let mut out = Vec::new();
+            for (i, s) in list.iter().enumerate() {
+                match NotifyOn::ALL.iter().find(|(n, _)| *n == s.value) {
+                    Some((_, o)) => out.push(*o),
+                    None => {
+                        let names = NotifyOn::ALL.map(|(n, _)| n);
+                        let hint = did_you_mean(&s.value, names)
+                            .map_or(format!("moments are {}", names.join(", ")), |x| format!("did you mean `{x}`?"));
+                        t.d.error(
+                            &s.loc,
+                            &format!("{}[{i}]", t.key_path("on")),
+                            format!("unknown moment `{}`", s.value),
+                            Some(hint),
+                        );
+                    }
+                }
+            }
+            out
+        }
+        None => NotifyOn::ALL.iter().map(|(_, o)| *o).collect(),
+    };
+    Some(Notify { kind: kind?, url: url?, on })
+}

@@ -17,8 +17,45 @@ pub struct StageConfig {
     pub hosts: Vec<Host>,
     pub balancer: Balancer,
     pub http_cache: Vec<HttpCache>,
+    pub notify: Vec<Notify>,
     /// Ask before deploying to this stage (skipped with `--yes` or without a TTY).
     pub confirm: bool,
+}
+
+/// A webhook told about deploys (`[[notify]]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Notify {
+    pub kind: NotifyKind,
+    pub url: String,
+    /// Which moments; all of them by default.
+    pub on: Vec<NotifyOn>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyKind {
+    /// Slack-compatible incoming webhook: `{"text": …}`.
+    Slack,
+    /// A plain JSON object with every detail.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyOn {
+    Start,
+    Success,
+    Failure,
+    Rollback,
+}
+
+impl NotifyOn {
+    pub const ALL: [(&'static str, NotifyOn); 4] = [
+        ("start", NotifyOn::Start),
+        ("success", NotifyOn::Success),
+        ("failure", NotifyOn::Failure),
+        ("rollback", NotifyOn::Rollback),
+    ];
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,6 +6,7 @@ pub mod hooks;
 pub mod journal;
 pub mod layout;
 pub mod lock;
+pub mod probe;
 pub mod release;
 pub mod shared;
 

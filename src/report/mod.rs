@@ -3,9 +3,13 @@
 
 mod human;
 mod plain;
+pub mod schema;
+pub mod summary;
+mod tally;
 
 pub use human::Human;
 pub use plain::{Json, Plain};
+pub use tally::{HostResult, Tally};
 
 use crate::plan::{Phase, What};
 use serde_json::{Value, json};

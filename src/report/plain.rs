@@ -129,6 +129,7 @@ impl Reporter for Json {
         let mut v = e.to_json();
         if let Some(o) = v.as_object_mut() {
             let mut with_ts = serde_json::Map::new();
+            with_ts.insert("v".into(), serde_json::Value::from(super::schema::VERSION));
             with_ts.insert("ts".into(), serde_json::Value::String(timestamp(SystemTime::now())));
             with_ts.append(o);
             v = serde_json::Value::Object(with_ts);

@@ -18,6 +18,10 @@ impl Http {
         Http { client }
     }
 
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     pub async fn send(&self, req: Request<'_>) -> Result<u16, TransportError> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| TransportError { message: format!("bad HTTP method {}", req.method), lost: false })?;

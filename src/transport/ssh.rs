@@ -100,6 +100,17 @@ fn error_text(e: &openssh::Error) -> String {
 impl Connections {
     /// Opens every connection at once; returns all failures, not just the first.
     pub async fn open(opts: &SshOptions, dests: Vec<Destination>) -> Result<Connections, Vec<ConnectError>> {
+        let (conns, errors) = Connections::open_each(opts, dests).await;
+        if errors.is_empty() {
+            Ok(conns)
+        } else {
+            conns.close().await;
+            Err(errors)
+        }
+    }
+
+    /// Opens what it can: the connections that worked, and the errors of the others.
+    pub async fn open_each(opts: &SshOptions, dests: Vec<Destination>) -> (Connections, Vec<ConnectError>) {
         let mut set = tokio::task::JoinSet::new();
         for d in dests {
             let opts = opts.clone();
@@ -148,17 +159,8 @@ impl Connections {
                 }
             }
         }
-        if errors.is_empty() {
-            Ok(Connections { hosts })
-        } else {
-            errors.sort_by(|a, b| a.host.cmp(&b.host));
-            for (_, c) in hosts {
-                if let Ok(c) = Arc::try_unwrap(c) {
-                    let _ = c.session.close().await;
-                }
-            }
-            Err(errors)
-        }
+        errors.sort_by(|a, b| a.host.cmp(&b.host));
+        (Connections { hosts }, errors)
     }
 
     /// The control sockets of the master connections (to stop them from a signal handler).

@@ -1,0 +1,108 @@
+//! What a finished run says to the outside: a Markdown summary (GitHub Actions'
+//! `$GITHUB_STEP_SUMMARY`) and the webhook payloads.
+
+use super::HostResult;
+use super::human_duration;
+use crate::plan::Phase;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Everything about one finished (or starting) run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// `deploy` or `rollback`.
+    pub kind: &'static str,
+    pub app: String,
+    pub stage: String,
+    pub release: String,
+    pub commit: Option<String>,
+    pub who: String,
+    /// `started`, `deployed`, `rolled back`, `failed`.
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub took: Duration,
+    pub phases: Vec<(Phase, Duration)>,
+    pub hosts: BTreeMap<String, HostResult>,
+    pub message: Option<String>,
+}
+
+impl Run {
+    fn icon(&self) -> &'static str {
+        match self.exit_code {
+            None => "🚀",
+            Some(0) => "✅",
+            Some(1) => "↩️",
+            _ => "🚨",
+        }
+    }
+
+    /// One line for people: `✅ shop 20261126T…-1a2b3c4 deployed to production by alice@laptop in 12.3s`.
+    pub fn headline(&self) -> String {
+        let what = match self.exit_code {
+            None => format!("{} {} started to {}", self.kind, self.release, self.stage),
+            Some(_) => format!("{} {} to {}: {}", self.kind, self.release, self.stage, self.outcome),
+        };
+        let took = if self.exit_code.is_some() { format!(" in {}", human_duration(self.took)) } else { String::new() };
+        format!("{} {} {what} by {}{took}", self.icon(), self.app, self.who)
+    }
+
+    /// Markdown for `$GITHUB_STEP_SUMMARY`.
+    pub fn markdown(&self) -> String {
+        let mut s = format!("### {}\n\n", self.headline());
+        s.push_str("| | |\n|---|---|\n");
+        s.push_str(&format!("| release | `{}` |\n", self.release));
+        if let Some(c) = &self.commit {
+            s.push_str(&format!("| commit | `{c}` |\n"));
+        }
+        s.push_str(&format!(
+            "| stage | {} |\n| outcome | {} (exit {}) |\n",
+            self.stage,
+            self.outcome,
+            self.exit_code.unwrap_or(0)
+        ));
+        if let Some(m) = &self.message {
+            s.push_str(&format!("| error | {} |\n", m.lines().next().unwrap_or("").replace('|', "\\|")));
+        }
+        if !self.phases.is_empty() {
+            s.push_str("\n| phase | time |\n|---|---|\n");
+            for (p, d) in &self.phases {
+                s.push_str(&format!("| {} | {} |\n", p.name(), human_duration(*d)));
+            }
+        }
+        if !self.hosts.is_empty() {
+            s.push_str("\n| host | result |\n|---|---|\n");
+            for (h, r) in &self.hosts {
+                s.push_str(&format!("| {h} | {} |\n", r.describe().replace('|', "\\|")));
+            }
+        }
+        s.push('\n');
+        s
+    }
+
+    /// The `json` webhook body.
+    pub fn json(&self, moment: &str) -> Value {
+        let hosts: BTreeMap<&String, String> = self.hosts.iter().map(|(h, r)| (h, r.describe())).collect();
+        let phases: serde_json::Map<String, Value> = self
+            .phases
+            .iter()
+            .map(|(p, d)| (p.name().to_string(), json!((d.as_secs_f64() * 1000.0).round() / 1000.0)))
+            .collect();
+        json!({
+            "v": 1,
+            "moment": moment,
+            "kind": self.kind,
+            "app": self.app,
+            "stage": self.stage,
+            "release": self.release,
+            "commit": self.commit,
+            "who": self.who,
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "seconds": (self.took.as_secs_f64() * 1000.0).round() / 1000.0,
+            "phases": phases,
+            "hosts": hosts,
+            "message": self.message,
+        })
+    }
+}
