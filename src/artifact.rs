@@ -190,10 +190,10 @@ pub fn export(repository: &Path, commit: &str, dest: &Path) -> Result<u64, Build
     }
 }
 
-/// Does `rel` (a path in the build folder, `/`-separated) match an exclude pattern? The
-/// rules are rsync's: a pattern with a `/` inside or at the start is matched against the whole
-/// path from the top (`/tests/`, `public/build/*.map`); any other matches the name at any depth
-/// (`*.map`, `__pycache__/`). A trailing `/` matches folders only. `*` and `?` do not cross
+/// Does `rel` (a path in the build folder, `/`-separated) match an exclude pattern? Close to
+/// rsync's rules: a pattern with a `/` inside or at the start is matched against the whole
+/// path from the top (`/tests/`, `public/build/*.map`; rsync would also try deeper); any other
+/// matches the name at any depth (`*.map`, `__pycache__/`). A trailing `/` matches folders only. `*` and `?` do not cross
 /// `/`; `**` does.
 pub fn excluded(rel: &str, is_dir: bool, patterns: &[String]) -> bool {
     patterns.iter().any(|p| {
@@ -254,7 +254,8 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// Packs `dir` (sorted, owner root, every entry stamped with the commit's time) into a gzip
+/// Packs `dir` (sorted, owner root, permission bits kept, every entry stamped with the
+/// commit's time) into a gzip
 /// tarball; returns its sha256 and size. The commit time, not a constant: web servers build
 /// ETags from size and time, and a changed file of the same size must get a new one.
 pub fn pack(dir: &Path, exclude: &[String], out: &Path, mtime: u64) -> Result<(String, u64), BuildError> {
@@ -291,6 +292,10 @@ fn add_dir<W: Write>(
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
         h.set_mtime(mtime);
+        {
+            use std::os::unix::fs::PermissionsExt;
+            h.set_mode(meta.permissions().mode() & 0o7777);
+        }
         let r = if ft.is_symlink() {
             let target = fs::read_link(&path).map_err(io_err("readlink", &path))?;
             h.set_size(0);

@@ -30,6 +30,10 @@ pub enum Error {
     Deploy { message: String },
     /// Failed and could not restore a safe state (exit 4).
     Unsafe { message: String, fix: String },
+    /// `deploy unlock` could not put every host back in service (exit 4).
+    NotRestored { message: String, fix: String },
+    /// `deploy unlock` while the deploy holding the lock still runs here (exit 3).
+    Busy { host: String, owner: String },
 }
 
 impl Error {
@@ -48,7 +52,8 @@ impl Error {
                 use crate::transport::ConnectProblem::*;
                 if errors.iter().any(|e| matches!(e.problem, HostKey | Auth)) { 2 } else { 1 }
             }
-            Error::Locked { .. } => 3,
+            Error::Locked { .. } | Error::Busy { .. } => 3,
+            Error::NotRestored { .. } => 4,
             Error::Deploy { .. } => 1,
             Error::Unsafe { .. } => 4,
         }
@@ -139,6 +144,18 @@ impl fmt::Display for Error {
                 )
             }
             Error::Deploy { message } => writeln!(f, "error: {message}"),
+            Error::NotRestored { message, fix } => {
+                writeln!(f, "error: not every host could be put back in service:")?;
+                for l in message.lines() {
+                    writeln!(f, "    {l}")?;
+                }
+                writeln!(f, "  = fix: {fix}")
+            }
+            Error::Busy { host, owner } => writeln!(
+                f,
+                "error: the deploy holding the lock on {host} is still running: {}\n  = hint: wait for it or stop it (Ctrl-C); `deploy unlock --force` removes the lock anyway",
+                describe_owner(owner)
+            ),
             Error::Unsafe { message, fix } => {
                 writeln!(f, "error: the deploy failed and a safe state could NOT be restored on every host:")?;
                 for l in message.lines() {

@@ -247,7 +247,7 @@ fn killed_deploy_is_recovered_by_unlock_then_deploys_again() {
     let o = f.deploy(&["unlock", "farm", "--output", "plain"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(err.contains("web2") && err.contains("back in service"), "{err}");
+    assert!(err.contains("web2: on") && err.contains("in service — healthy again"), "{err}");
     // web1 had been switched before the kill: unlock says the hosts disagree.
     assert_ne!(f.current("web1").as_deref(), Some(good.as_str()));
     assert_eq!(f.current("web2").as_deref(), Some(good.as_str()));

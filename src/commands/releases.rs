@@ -117,7 +117,7 @@ pub fn table(hosts: &[HostReleases]) -> String {
     ids.dedup();
     ids.reverse();
     let log: Vec<&LogEntry> = hosts.iter().flat_map(|h| &h.log).collect();
-    let bad: Vec<&str> = log.iter().filter_map(|e| e.from.as_deref()).collect();
+    let bad: Vec<&str> = bad_releases(&log);
     let info = |id: &str| {
         log.iter()
             .rev()
@@ -157,13 +157,30 @@ pub fn table(hosts: &[HostReleases]) -> String {
     s
 }
 
+/// The release most hosts are on (hosts can disagree after an interrupted run).
+pub fn majority_current(hosts: &[HostReleases]) -> Option<String> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in hosts.iter().filter_map(|h| h.current.as_deref()) {
+        *count.entry(c).or_default() += 1;
+    }
+    count.into_iter().max_by_key(|(id, n)| (*n, *id)).map(|(id, _)| id.to_string())
+}
+
+/// Releases a successful rollback went away from: never chosen again automatically.
+fn bad_releases<'a>(log: &[&'a LogEntry]) -> Vec<&'a str> {
+    log.iter()
+        .filter(|e| e.kind == "rollback" && e.outcome.as_deref() == Some("success"))
+        .filter_map(|e| e.from.as_deref())
+        .collect()
+}
+
 /// The release a rollback goes to: the newest release before the current one that was
 /// deployed successfully, was never rolled back from (marked bad), and is present on every
 /// host. Returns (target, current).
 pub fn rollback_target(hosts: &[HostReleases]) -> Result<(String, Option<String>), String> {
-    let current = hosts.iter().find_map(|h| h.current.clone());
+    let current = majority_current(hosts);
     let log: Vec<&LogEntry> = hosts.iter().flat_map(|h| &h.log).collect();
-    let bad: Vec<&str> = log.iter().filter_map(|e| e.from.as_deref()).chain(current.as_deref()).collect();
+    let bad: Vec<&str> = bad_releases(&log).into_iter().chain(current.as_deref()).collect();
     let good = |id: &str| log.iter().any(|e| e.release == id && e.outcome.as_deref() == Some("success"));
     let everywhere = |id: &str| hosts.iter().all(|h| h.present.iter().any(|p| p == id));
     let mut ids: Vec<&str> = log.iter().map(|e| e.release.as_str()).collect();

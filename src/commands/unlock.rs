@@ -30,7 +30,8 @@ pub fn run(g: &Global, stage: &str, force: bool) -> Result<i32, Error> {
     let report = reporter(g, &cfg, &release_hosts);
     let layout = Layout::new(&s.app.path);
     let rt = runtime()?;
-    rt.block_on(async {
+    let started = std::time::Instant::now();
+    let r = rt.block_on(async {
         let ssh = connect(s, &hosts).await?;
         let live = Arc::new(Live { ssh, http: Http::new() });
         let ctx = Arc::new(Ctx::new(live.clone(), report.clone(), g.verbose > 0));
@@ -47,7 +48,7 @@ pub fn run(g: &Global, stage: &str, force: bool) -> Result<i32, Error> {
             let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap_or_default();
             let pid = v["pid"].as_u64().unwrap_or(0);
             if v["machine"].as_str() == Some(me.as_str()) && pid > 0 && alive(pid) && pid != u64::from(std::process::id()) && !force {
-                return Err(Error::Locked { holders: vec![(h.clone(), o.stdout.trim().to_string())] });
+                return Err(Error::Busy { host: h.clone(), owner: o.stdout.trim().to_string() });
             }
         }
 
@@ -74,12 +75,15 @@ pub fn run(g: &Global, stage: &str, force: bool) -> Result<i32, Error> {
                     if release.is_empty() { "no release" } else { &release }
                 ),
             });
-            match restore(&ctx, s, &layout, host, &release).await {
+            // Interrupted after the switch: the activate hooks may not have run.
+            let state = entry["state"].as_str().unwrap_or("");
+            let activate = state == "switching" || state == "undraining";
+            match restore(&ctx, s, &layout, host, &release, activate).await {
                 Ok(()) => report.event(&Event::HostState {
                     host: name.clone(),
                     release: r.current.clone(),
                     in_service: true,
-                    note: "healthy, back in service".into(),
+                    note: "healthy again".into(),
                 }),
                 Err(f) => {
                     problems.push(format!("{name}: still out of service: {} failed: {}", f.what.label(), f.message));
@@ -130,12 +134,24 @@ pub fn run(g: &Global, stage: &str, force: bool) -> Result<i32, Error> {
             eprintln!("unlocked {stage}: every host in service{}", if count.len() > 1 { " (on different releases)" } else { "" });
             Ok(0)
         } else {
-            Err(Error::Unsafe {
+            Err(Error::NotRestored {
                 message: problems.join("\n"),
                 fix: format!(
                     "fix the host (its health check must pass), then run `deploy unlock {stage}` again; `--force` drops the lock anyway"
                 ),
             })
         }
-    })
+    });
+    let code = match &r {
+        Ok(c) => *c,
+        Err(e) => e.code(),
+    };
+    report.event(&Event::Finished {
+        outcome: if code == 0 { "unlocked" } else { "not unlocked" },
+        exit_code: code,
+        took: started.elapsed(),
+        phases: vec![],
+        release: "-".into(),
+    });
+    r
 }

@@ -74,7 +74,7 @@ fn after(what: What) -> Option<String> {
         What::Health => "healthy, waiting for the balancer's check".into(),
         What::WaitProbe => "undraining".into(),
         What::Undrain => "undrained".into(),
-        What::WaitHealthy => style("✓ in service on the new release").green().to_string(),
+        What::WaitHealthy => style("✓ in service").green().to_string(),
         What::Record | What::Cleanup => return None,
         What::Unlock => style("✓ done").green().to_string(),
         _ => return None,
@@ -122,11 +122,11 @@ impl Reporter for Human {
                     self.println(&style(l).red().to_string());
                 }
             }
-            Event::HostState { host, in_service, .. } => {
+            Event::HostState { host, in_service, note, .. } => {
                 let mark = if *in_service {
-                    style("↺ rolled back, in service").yellow()
+                    style(format!("↺ {note}, in service")).yellow()
                 } else {
-                    style("✗ NOT in service").red().bold()
+                    style(format!("✗ NOT in service: {note}")).red().bold()
                 };
                 self.set(host, mark.to_string());
                 if let Some(l) = line(e, true) {

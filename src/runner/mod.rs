@@ -228,6 +228,7 @@ async fn run_parallel<T: Transport>(
     artifact: Option<&Artifact>,
     state: &Shared,
     layout: &Layout,
+    interruptible: bool,
 ) -> Vec<Failure> {
     let slots = Arc::new(Semaphore::new(parallel.max(1)));
     let mut set = JoinSet::new();
@@ -236,7 +237,7 @@ async fn run_parallel<T: Transport>(
             (ctx.clone(), h.clone(), artifact.cloned(), state.clone(), layout.clone(), slots.clone());
         set.spawn(async move {
             let _slot = slots.acquire_owned().await.expect("semaphore");
-            ctx.host(&h, art.as_ref(), &state, &layout, true).await
+            ctx.host(&h, art.as_ref(), &state, &layout, interruptible).await
         });
     }
     let mut failures = Vec::new();
@@ -445,10 +446,15 @@ impl<'a, T: Transport> Deploy<'a, T> {
     }
 
     async fn parallel(&self, step: &Step, artifact: Option<&Artifact>) -> Vec<Failure> {
+        // Once every host is switched, an interrupt no longer stops the run: finishing
+        // (record, cleanup, unlock) takes a moment and leaves nothing behind.
+        let interruptible = !matches!(step.phase, Phase::Ban | Phase::Finish);
         let mut failures = Vec::new();
         for b in &step.batches {
-            failures
-                .extend(run_parallel(&self.ctx, &b.hosts, step.parallel, artifact, &self.state, &self.layout).await);
+            failures.extend(
+                run_parallel(&self.ctx, &b.hosts, step.parallel, artifact, &self.state, &self.layout, interruptible)
+                    .await,
+            );
         }
         failures
     }
@@ -476,7 +482,7 @@ impl<'a, T: Transport> Deploy<'a, T> {
     async fn lock_once(&self, step: &Step) -> Result<(), Error> {
         let mut failures = Vec::new();
         for b in &step.batches {
-            failures = run_parallel(&self.ctx, &b.hosts, step.parallel, None, &self.state, &self.layout).await;
+            failures = run_parallel(&self.ctx, &b.hosts, step.parallel, None, &self.state, &self.layout, true).await;
             if !failures.is_empty() {
                 break;
             }
@@ -577,7 +583,8 @@ impl<'a, T: Transport> Deploy<'a, T> {
                 };
                 return Err(self.recover(vec![f]).await);
             }
-            let failures = run_parallel(&self.ctx, &b.hosts, step.parallel, None, &self.state, &self.layout).await;
+            let failures =
+                run_parallel(&self.ctx, &b.hosts, step.parallel, None, &self.state, &self.layout, true).await;
             if !failures.is_empty() {
                 return Err(self.recover(failures).await);
             }

@@ -39,7 +39,7 @@ impl<T: Transport> Deploy<'_, T> {
                     host: name.clone(),
                     release: Some(on),
                     in_service: true,
-                    note: "put back in service as it is (--no-auto-rollback)".into(),
+                    note: "left as it is (--no-auto-rollback)".into(),
                 }),
                 Err(f) => problems.push(format!("{name}: could not undrain: {}", f.message)),
             }
@@ -184,7 +184,7 @@ impl<T: Transport> Deploy<'_, T> {
                     host: name.clone(),
                     release: Some(prev),
                     in_service: true,
-                    note: "never switched; back in service".into(),
+                    note: "never switched".into(),
                 }),
                 Err(f) => {
                     self.failed(&f);
@@ -201,7 +201,7 @@ impl<T: Transport> Deploy<'_, T> {
 
         if problems.is_empty() {
             self.discard_release().await;
-            self.record_outcome("rolled back").await;
+            self.record_outcome(if switched_once.is_empty() { "failed" } else { "rolled back" }).await;
             self.unlock_all().await;
             let what = failures
                 .iter()
@@ -233,8 +233,17 @@ pub async fn restore<T: Transport>(
     layout: &crate::remote::Layout,
     host: &crate::config::Host,
     release: &str,
+    activate: bool,
 ) -> Result<(), Failure> {
-    let mut actions: Vec<crate::plan::Action> = crate::plan::health_action(cfg, host).into_iter().collect();
+    let mut actions: Vec<crate::plan::Action> = Vec::new();
+    if activate {
+        let env = HookEnv { stage: &cfg.stage, release, path: &cfg.app.path };
+        for hook in &cfg.hooks.activate {
+            let cmd = crate::remote::hooks::run(&layout.release(release), hook, &env);
+            actions.push(crate::plan::Action::on_host(crate::plan::What::Activate, &host.name, cmd));
+        }
+    }
+    actions.extend(crate::plan::health_action(cfg, host));
     actions.extend(undrain_actions(cfg, layout, release, host));
     let h = HostActions { host: host.name.clone(), actions };
     let state = super::Shared::default();
