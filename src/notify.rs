@@ -25,7 +25,12 @@ pub async fn send(client: &reqwest::Client, hooks: &[Notify], moment: NotifyOn, 
             Ok(resp) => {
                 warnings.push(format!("notification to {} answered {}", host_of(&h.url), resp.status().as_u16()))
             }
-            Err(e) => warnings.push(format!("notification to {} failed: {e}", host_of(&h.url))),
+            // Without the URL: its path is often the secret (Slack, Teams…).
+            Err(e) => warnings.push(format!(
+                "notification to {} failed: {}",
+                host_of(&h.url),
+                crate::transport::error_chain(&e.without_url())
+            )),
         }
     }
     warnings

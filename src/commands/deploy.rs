@@ -171,6 +171,11 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
         1 => "failed, every host back on a serving release",
         _ => "failed",
     };
+    let message = r.as_ref().err().map(|e| cfg.redact(e.to_string().trim_start_matches("error: ")));
+    let run = summary(&id, outcome, Some(code), Some(&clock), message);
+    super::github_summary(&run, &cfg.redactions, report.as_ref());
+    let moment = if code == 0 { NotifyOn::Success } else { NotifyOn::Failure };
+    rt.block_on(super::announce(s, moment, &run, report.as_ref()));
     report.event(&Event::Finished {
         outcome: if code == 0 { "deployed" } else { "failed" },
         exit_code: code,
@@ -178,11 +183,6 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
         phases: clock.phases.clone(),
         release: id.clone(),
     });
-    let message = r.as_ref().err().map(|e| cfg.redact(e.to_string().trim_start_matches("error: ")));
-    let run = summary(&id, outcome, Some(code), Some(&clock), message);
-    super::github_summary(&run, &cfg.redactions, report.as_ref());
-    let moment = if code == 0 { NotifyOn::Success } else { NotifyOn::Failure };
-    rt.block_on(super::announce(s, moment, &run, report.as_ref()));
     r.map(|()| 0)
 }
 

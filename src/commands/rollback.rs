@@ -133,18 +133,11 @@ pub fn run(g: &Global, stage: &str, to: Option<&str>) -> Result<i32, Error> {
         Ok(()) => 0,
         Err(e) => e.code(),
     };
-    report.event(&Event::Finished {
-        outcome: if code == 0 { "rolled back" } else { "failed" },
-        exit_code: code,
-        took: clock.elapsed(),
-        phases: clock.phases.clone(),
-        release: target_id.clone(),
-    });
     let run = Run {
         kind: "rollback",
         app: s.app.name.clone(),
         stage: stage.to_string(),
-        release: target_id,
+        release: target_id.clone(),
         commit: None,
         who: format!("{}@{}", owner.user, owner.machine),
         outcome: if code == 0 { "rolled back".into() } else { "failed".into() },
@@ -157,5 +150,12 @@ pub fn run(g: &Global, stage: &str, to: Option<&str>) -> Result<i32, Error> {
     super::github_summary(&run, &cfg.redactions, report.as_ref());
     let moment = if code == 0 { NotifyOn::Rollback } else { NotifyOn::Failure };
     rt.block_on(super::announce(s, moment, &run, report.as_ref()));
+    report.event(&Event::Finished {
+        outcome: if code == 0 { "rolled back" } else { "failed" },
+        exit_code: code,
+        took: clock.elapsed(),
+        phases: clock.phases.clone(),
+        release: target_id.clone(),
+    });
     r.map(|()| 0)
 }

@@ -7,7 +7,7 @@ mod http;
 mod local;
 mod ssh;
 
-pub use http::Http;
+pub use http::{Http, error_chain};
 pub use local::run_local;
 pub use ssh::{ConnectError, ConnectProblem, Connections, Destination, SshOptions};
 

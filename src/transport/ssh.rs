@@ -87,14 +87,7 @@ fn classify(stderr: &str) -> ConnectProblem {
 }
 
 fn error_text(e: &openssh::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
+    super::error_chain(e)
 }
 
 impl Connections {

@@ -1,0 +1,380 @@
+//! For the people who run it, on the farm with the real binary: `check`, `exec`, the JSON
+//! event stream, the GitHub step summary, webhooks, every exit code from a real scenario,
+//! escape-free output without a terminal, and the live human view in a real terminal (tmux).
+
+#[path = "farm/mod.rs"]
+mod farm;
+
+use deploy::report::schema;
+use farm::{Farm, events};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn run(f: &Farm, args: &[&str]) -> (i32, String, String) {
+    let o = f.deploy(args);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The row of `deploy check` output for a host and check.
+fn check_row<'a>(out: &'a str, host: &str, check: &str) -> Option<&'a str> {
+    out.lines().find(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.first() == Some(&host) && l[host.len()..].trim_start().starts_with(check)
+    })
+}
+
+#[test]
+fn check_passes_on_a_healthy_farm_and_names_each_problem() {
+    let f = Farm::start(3);
+    let (code, _, err) = run(&f, &["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&f, &["check", "farm"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("checks passed"), "{out}");
+    for h in ["web1", "web2", "web3"] {
+        for c in ["ssh", "deploy path", "disk", "tools", "shared files", "health"] {
+            let r = check_row(&out, h, c).unwrap_or_else(|| panic!("no {c} row for {h}:\n{out}"));
+            assert!(r.contains(" ok "), "{r}");
+        }
+    }
+    assert!(out.lines().any(|l| l.starts_with("lb ") && l.contains("web2 is backend `web2`")), "{out}");
+
+    // A backend name the balancer does not know.
+    let hosts = f.hosts_toml();
+    let secret = f.dir.join("varnish-secret");
+    f.add_config(&format!(
+        "\n[stages.bad-backend]\n{hosts}\n[stages.bad-backend.balancer]\nkind = \"varnish\"\nhost = \"lb\"\nadmin = \"{}:6082\"\nsecret = \"{}\"\nbackends = {{ web2 = \"web2-typo\" }}\n",
+        f.lb,
+        secret.display()
+    ));
+    let (code, out, _) = run(&f, &["check", "bad-backend"]);
+    assert_eq!(code, 1, "{out}");
+    let r = check_row(&out, "lb", "backend")
+        .into_iter()
+        .chain(out.lines().filter(|l| l.contains("web2-typo")))
+        .last()
+        .unwrap();
+    assert!(r.contains("FAIL") && r.contains("no backend `web2-typo` for web2"), "{out}");
+
+    // A health URL that does not answer 200.
+    f.add_config(&format!(
+        "\n[stages.bad-health]\n{hosts}\n[stages.bad-health.health]\nurl = \"http://{{address}}:8080/nope\"\n"
+    ));
+    let (code, out, _) = run(&f, &["check", "bad-health"]);
+    assert_eq!(code, 1, "{out}");
+    let r = check_row(&out, "web1", "health").unwrap();
+    assert!(r.contains("FAIL") && r.contains("/nope → 404, expected 200"), "{r}");
+
+    // A stopped host.
+    f.kill_sshd("web2");
+    let (code, out, _) = run(&f, &["check", "farm", "--output", "plain"]);
+    assert_eq!(code, 1, "{out}");
+    let r = check_row(&out, "web2", "ssh").unwrap();
+    assert!(r.contains("FAIL") && r.contains("Connection refused"), "{r}");
+    assert!(check_row(&out, "web1", "ssh").unwrap().contains(" ok "), "the others are still checked");
+    // Read-only: nothing on any host changed.
+    assert!(f.no_locks());
+}
+
+#[test]
+fn exec_runs_everywhere_at_once_grouped_per_host() {
+    let f = Farm::start(3);
+    let (code, _, err) = run(&f, &["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let release = f.current("web1").unwrap();
+    // The seed question: clear every web server's cache at once, in the current release.
+    let (code, out, _) = run(
+        &f,
+        &[
+            "exec",
+            "farm",
+            "--role",
+            "app",
+            "--",
+            "rm -rf public/cache/* && echo cleared on $(hostname) in $(basename $(pwd -P))",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    for h in ["web1", "web2", "web3"] {
+        let header =
+            out.lines().position(|l| l.starts_with(&format!("── {h} (exit 0"))).unwrap_or_else(|| panic!("{out}"));
+        assert_eq!(out.lines().nth(header + 1), Some(format!("cleared on {h} in {release}").as_str()), "{out}");
+        assert!(std::fs::read_dir(f.root(h).join("shared/public/cache")).unwrap().next().is_none());
+    }
+    assert!(!out.contains("── lb"), "--role app leaves out the balancer: {out}");
+    assert!(out.ends_with("3 of 3 hosts ok\n"), "{out}");
+    // One host failing fails the command; --host picks hosts.
+    let (code, out, _) =
+        run(&f, &["exec", "farm", "--host", "web2", "--host", "web3", "--", "test $(hostname) = web2"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("── web2 (exit 0") && out.contains("── web3 (exit 1") && out.contains("1 of 2 hosts ok"),
+        "{out}"
+    );
+    let (code, _, err) = run(&f, &["exec", "farm", "--role", "cook", "--", "true"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, out, _) = run(&f, &["exec", "farm", "--output", "json", "--", "echo hi"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 4);
+    assert!(v["hosts"].as_array().unwrap().iter().all(|h| h["stdout"] == "hi\n" && h["status"] == 0));
+}
+
+/// (path, JSON body) of every request received.
+type Received = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A tiny HTTP server that stores every request body it gets.
+fn webhook_listener() -> (String, Received) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let store = got.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut r = BufReader::new(s);
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            store.lock().unwrap().push((path, serde_json::from_slice(&body).unwrap_or_default()));
+            let _ = r.get_mut().write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (addr, got)
+}
+
+#[test]
+fn json_events_summary_and_webhooks() {
+    let f = Farm::start(2);
+    let (addr, got) = webhook_listener();
+    // Webhooks at the top of the file: a JSON one, a Slack one, and one nobody listens to.
+    let text = std::fs::read_to_string(f.config()).unwrap();
+    let hooks = format!(
+        "[[notify]]\nkind = \"json\"\nurl = \"http://{addr}/json\"\n\n[[notify]]\nkind = \"slack\"\nurl = \"http://{addr}/slack\"\non = [\"success\", \"failure\"]\n\n[[notify]]\nkind = \"json\"\nurl = \"http://127.0.0.1:1/nobody/secret-path\"\n\n[stages.farm]"
+    );
+    std::fs::write(f.config(), text.replacen("[stages.farm]", &hooks, 1)).unwrap();
+    let summary = f.dir.join("step-summary.md");
+    let o = Command::new(env!("CARGO_BIN_EXE_deploy"))
+        .arg("-c")
+        .arg(f.config())
+        .args(["farm", "--output", "json"])
+        .env("DEPLOY_CACHE_DIR", f.dir.join("cache"))
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("USER", "tester")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "a failing webhook must not fail the deploy: {err}");
+
+    // Every line is JSON, of a documented event, with exactly the documented fields.
+    let out = String::from_utf8_lossy(&o.stdout);
+    let ev: Vec<serde_json::Value> =
+        out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    for e in &ev {
+        let name = e["event"].as_str().unwrap();
+        let fields = schema::fields(name).unwrap_or_else(|| panic!("undocumented event {name}"));
+        let mut want: Vec<&str> = schema::COMMON.iter().chain(fields).copied().collect();
+        let mut have: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        want.sort();
+        have.sort();
+        assert_eq!(have, want, "{name}: {e}");
+        assert_eq!(e["v"], schema::VERSION);
+        assert!(e["ts"].as_str().unwrap().ends_with('Z'));
+    }
+    // Order: started → host events → ban → finished.
+    let pos = |name: &str| ev.iter().position(|e| e["event"] == name).unwrap_or_else(|| panic!("no {name}"));
+    let last = |name: &str| ev.iter().rposition(|e| e["event"] == name).unwrap();
+    assert!(pos("deploy_started") < pos("host_received"));
+    assert!(pos("host_received") < pos("migrated") && pos("migrated") < pos("host_drained"));
+    assert!(last("host_in_service") < pos("cache_banned"));
+    assert_eq!(ev.last().unwrap()["event"], "finished");
+    let warnings: Vec<&str> = events(&ev, "warning", None).iter().map(|w| w["message"].as_str().unwrap()).collect();
+    assert!(warnings.iter().any(|w| w.contains("notification to 127.0.0.1:1 failed")), "{warnings:?}");
+    assert!(!out.contains("secret-path"), "webhook paths are never printed");
+
+    // The GitHub step summary.
+    let md = std::fs::read_to_string(&summary).unwrap();
+    let release = events(&ev, "deploy_started", None)[0]["release"].as_str().unwrap().to_string();
+    let commit = farm::git(&f.repo(), &["rev-parse", "HEAD"]);
+    for want in [
+        format!("| release | `{release}` |"),
+        format!("| commit | `{commit}` |"),
+        "| outcome | deployed (exit 0) |".into(),
+        "| phase | time |".into(),
+        "| roll |".into(),
+        "| web1 | done |".into(),
+        "| web2 | done |".into(),
+    ] {
+        assert!(md.contains(&want), "{want} missing in:\n{md}");
+    }
+
+    // The webhooks: json got start and success, slack only success.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.lock().unwrap().len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = got.lock().unwrap().clone();
+    let json: Vec<&serde_json::Value> = got.iter().filter(|(p, _)| p == "/json").map(|(_, b)| b).collect();
+    assert_eq!(json.iter().map(|b| b["moment"].as_str().unwrap()).collect::<Vec<_>>(), ["start", "success"], "{got:?}");
+    assert_eq!(json[1]["release"], release.as_str());
+    assert_eq!(json[1]["exit_code"], 0);
+    assert_eq!(json[1]["hosts"]["web1"], "done");
+    let slack: Vec<&serde_json::Value> = got.iter().filter(|(p, _)| p == "/slack").map(|(_, b)| b).collect();
+    assert_eq!(slack.len(), 1, "{got:?}");
+    let text = slack[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("shop") && text.contains(&release) && text.contains("deployed") && text.contains("tester@"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_exit_code_from_a_real_scenario() {
+    let f = Farm::start(3);
+    // 0: deployed.
+    let (code, _, err) = run(&f, &["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let good = f.current("web1").unwrap();
+    // 2: bad usage or config, nothing touched.
+    let (code, _, err) = run(&f, &["frm"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean `farm`?"), "{err}");
+    // 3: another deploy holds the lock.
+    std::fs::create_dir_all(f.root("web1").join(".deploy/lock")).unwrap();
+    std::fs::write(
+        f.root("web1").join(".deploy/lock/owner.json"),
+        r#"{"user":"carol","machine":"ci-runner-7","pid":99,"stage":"farm","started":"2026-11-26T05:00:00Z"}"#,
+    )
+    .unwrap();
+    let (code, _, err) = run(&f, &["farm"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("carol@ci-runner-7 (pid 99), deploying farm since 2026-11-26T05:00:00Z"), "{err}");
+    std::fs::remove_dir_all(f.root("web1").join(".deploy/lock")).unwrap();
+    // 1: failed, every host back on a serving release.
+    f.commit("unhealthy on web2", &[("config/break-health-on", Some("web2\n"))]);
+    let (code, _, err) = run(&f, &["farm"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(f.common_release().as_deref(), Some(good.as_str()));
+    // 4: failed and the switched host cannot be restored (its ssh is gone right after the switch).
+    f.commit("healthy again", &[("config/break-health-on", None)]);
+    let mut killed = false;
+    let (code, _, err) = f.deploy_watch(&["farm"], |e, _| {
+        if !killed && e["event"] == "host_switched" && e["host"] == "web2" {
+            f.kill_sshd("web2");
+            killed = true;
+        }
+    });
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("a safe state could NOT be restored") && err.contains("web2: connection lost"), "{err}");
+    assert!(err.contains("fix: ") && err.contains("deploy unlock farm"), "{err}");
+    // …and the fix it names works once the host is back.
+    f.start_sshd("web2");
+    let (code, _, err) = run(&f, &["unlock", "farm"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&f, &["farm"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(f.common_release().is_some() && f.no_locks());
+}
+
+#[test]
+fn no_escape_codes_without_a_terminal_or_with_no_color() {
+    let f = Farm::start(2);
+    for (args, env) in [
+        (vec!["farm"], vec![]),
+        (vec!["farm", "--output", "human"], vec![("NO_COLOR", "1")]),
+        (vec!["releases", "farm"], vec![]),
+        (vec!["check", "farm"], vec![]),
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_deploy"));
+        c.arg("-c").arg(f.config()).args(&args).env("DEPLOY_CACHE_DIR", f.dir.join("cache")).env_remove("NO_COLOR");
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let all = [o.stdout, o.stderr].concat();
+        assert!(
+            !all.contains(&0x1b),
+            "escape codes in `deploy {}`:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&all)
+        );
+    }
+}
+
+#[test]
+fn human_mode_in_a_real_terminal() {
+    let f = Farm::start(3);
+    let session = format!("deploy-test-{}", std::process::id());
+    let cmd = format!(
+        "DEPLOY_CACHE_DIR={} {} -c {} farm; echo EXIT=$?; sleep 30",
+        f.dir.join("cache").display(),
+        env!("CARGO_BIN_EXE_deploy"),
+        f.config().display()
+    );
+    let ok = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "30", &cmd])
+        .env_remove("CI")
+        .status();
+    assert!(ok.is_ok_and(|s| s.success()), "tmux did not start (scripts/test installs it)");
+    let capture = || {
+        String::from_utf8_lossy(
+            &Command::new("tmux").args(["capture-pane", "-p", "-t", &session]).output().unwrap().stdout,
+        )
+        .into_owned()
+    };
+    // While it runs: a live line per host.
+    let mut live = String::new();
+    let mut web2_lines: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let screen = capture();
+        if screen.contains("EXIT=") {
+            break;
+        }
+        if screen.contains("roll") && ["web1", "web2", "web3"].iter().all(|h| screen.contains(h)) {
+            web2_lines.extend(screen.lines().filter(|l| l.contains("web2")).map(String::from));
+            live = screen;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let screen = capture();
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(!live.is_empty(), "no live per-host view seen");
+    let roll_words =
+        ["waiting for its turn", "drain", "idle", "switched", "activate", "healthy", "undrain", "in service"];
+    assert!(
+        web2_lines.iter().any(|l| roll_words.iter().any(|w| l.contains(w))),
+        "web2's line during the roll: {web2_lines:?}"
+    );
+    // At the end: the summary and a result per host.
+    assert!(screen.contains("deployed: release"), "{screen}");
+    assert!(
+        screen.contains("connect") && screen.contains("roll") && screen.contains("finish"),
+        "phase times: {screen}"
+    );
+    for h in ["web1", "web2", "web3"] {
+        assert!(screen.lines().any(|l| l.contains(h) && l.contains("✓ done")), "{h}: {screen}");
+    }
+}
