@@ -30,6 +30,8 @@ pub struct Decoder<'a> {
     strict_env: bool,
     /// Values read from the environment, with the `${VAR}` they came from, for redaction.
     secrets: RefCell<Vec<(String, String)>>,
+    /// Every (table, key) the schema asked for: the schema itself, for the reference docs.
+    pub asked: RefCell<std::collections::BTreeSet<(String, &'static str)>>,
 }
 
 impl<'a> Decoder<'a> {
@@ -41,6 +43,7 @@ impl<'a> Decoder<'a> {
             env,
             strict_env,
             secrets: RefCell::new(Vec::new()),
+            asked: RefCell::default(),
         }
     }
 
@@ -144,6 +147,32 @@ pub struct Table<'d, 'v> {
 }
 
 impl<'d, 'v> Table<'d, 'v> {
+    /// The table as the reference names it: `app`, `hooks.worker`, `stages.*`, `stages.*.hosts[]`…
+    fn section(&self) -> String {
+        let path: String = {
+            let mut out = String::new();
+            let mut skip = false;
+            for c in self.path.chars() {
+                match c {
+                    '[' => {
+                        skip = true;
+                        out.push_str("[]");
+                    }
+                    ']' => skip = false,
+                    c if !skip => out.push(c),
+                    _ => {}
+                }
+            }
+            out
+        };
+        let staged = !self.val.loc.scope.is_empty();
+        match (path.is_empty(), staged, path.starts_with("hosts")) {
+            (true, true, _) => "stages.*".into(),
+            (false, _, true) => format!("stages.*.{path}"),
+            _ => path,
+        }
+    }
+
     pub fn key_path(&self, key: &str) -> String {
         if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
     }
@@ -155,6 +184,7 @@ impl<'d, 'v> Table<'d, 'v> {
     /// The raw value of a key, registering the key as known.
     pub fn raw(&self, key: &'static str) -> Option<&'v Val> {
         self.known.borrow_mut().push(key);
+        self.d.asked.borrow_mut().insert((self.section(), key));
         self.val.get(key)
     }
 

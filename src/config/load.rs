@@ -47,6 +47,21 @@ pub fn redact(redactions: &[(String, String)], text: &str) -> String {
     out
 }
 
+/// Every (table, key) the schema reads, found by decoding `text` (every stage of it): the
+/// source of truth the reference docs are checked against.
+pub fn schema_keys(text: &str) -> std::collections::BTreeSet<(String, &'static str)> {
+    let mut sources = Sources::default();
+    let file = sources.add("Deploy.toml", text);
+    let top = source::parse(file, text).expect("valid TOML");
+    let mut keys = std::collections::BTreeSet::new();
+    for e in top.get("stages").and_then(Val::entries).unwrap_or_default() {
+        let d = Decoder::new(&sources, &e.key, &|_| Some("x".into()), false);
+        decode_stage(&d, &top, &e.key, &e.key_loc, &e.val, Path::new("/"), &[]);
+        keys.extend(d.asked.into_inner());
+    }
+    keys
+}
+
 /// `Deploy.toml` in `start` or the nearest folder above it.
 pub fn find(start: &Path) -> Option<PathBuf> {
     start.ancestors().map(|d| d.join("Deploy.toml")).find(|p| p.is_file())
@@ -209,10 +224,12 @@ fn decode_stage(
         },
         None => None,
     };
-    let merged = match base {
+    let mut merged = match base {
         Some(b) => source::merge(b, &over),
         None => over,
     };
+    // The merged root is the file's top level (its own tables keep where they were written).
+    merged.loc = top.loc.clone();
     let eff = d.table("", &merged)?;
     eff.raw("stages");
 
