@@ -76,7 +76,8 @@ fn heading(section: &str) -> &'static str {
 
 /// The text of a `## ` section (with its `### ` subsections).
 fn section<'a>(doc: &'a str, title: &str) -> &'a str {
-    let start = doc.find(&format!("\n{title}\n")).unwrap_or_else(|| panic!("docs/configuration.md has no `{title}` heading"));
+    let start =
+        doc.find(&format!("\n{title}\n")).unwrap_or_else(|| panic!("docs/configuration.md has no `{title}` heading"));
     let rest = &doc[start + title.len() + 2..];
     let level = if title.starts_with("### ") { "\n### " } else { "\n## " };
     let end = rest.find(level).map_or(rest.len(), |i| i);
@@ -109,7 +110,16 @@ fn no_documented_key_is_unknown() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
     // Key rows of the reference tables: `| `key` | type | …`.
     let mut unknown = Vec::new();
-    for title in ["## `[app]`", "## `[build]`", "## `[shared]`", "## `[health]`", "## `[rolling]`", "## `[ssh]`", "## `[balancer]`", "## `[[http_cache]]`"] {
+    for title in [
+        "## `[app]`",
+        "## `[build]`",
+        "## `[shared]`",
+        "## `[health]`",
+        "## `[rolling]`",
+        "## `[ssh]`",
+        "## `[balancer]`",
+        "## `[[http_cache]]`",
+    ] {
         for l in section(&doc, title).lines() {
             if let Some(k) = l.strip_prefix("| `").and_then(|r| r.split('`').next())
                 && !known.contains(k)

@@ -378,3 +378,45 @@ fn human_mode_in_a_real_terminal() {
         assert!(screen.lines().any(|l| l.contains(h) && l.contains("✓ done")), "{h}: {screen}");
     }
 }
+
+#[test]
+fn human_mode_with_more_hosts_than_lines_stays_on_one_line() {
+    let f = Farm::start(3);
+    let session = format!("deploy-small-{}", std::process::id());
+    let cmd = format!(
+        "DEPLOY_CACHE_DIR={} {} -c {} farm; echo EXIT=$?; sleep 30",
+        f.dir.join("cache").display(),
+        env!("CARGO_BIN_EXE_deploy"),
+        f.config().display()
+    );
+    // 8 lines: too few for a line per host plus the rest.
+    let ok = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "8", &cmd])
+        .env_remove("CI")
+        .status();
+    assert!(ok.is_ok_and(|s| s.success()), "tmux did not start");
+    let capture = || {
+        String::from_utf8_lossy(
+            &Command::new("tmux").args(["capture-pane", "-p", "-t", &session]).output().unwrap().stdout,
+        )
+        .into_owned()
+    };
+    let mut counts = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let screen = capture();
+        if screen.contains("EXIT=") {
+            break;
+        }
+        counts.extend(screen.lines().filter(|l| l.contains(" of 3 ·")).map(String::from));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let screen = capture();
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        counts.iter().any(|l| l.contains("✓ 1 of 3") || l.contains("✓ 2 of 3")),
+        "no progress count seen: {counts:?}"
+    );
+    assert!(!counts.is_empty() && counts.iter().all(|l| !l.contains("waiting for its turn")), "{counts:?}");
+}

@@ -13,6 +13,8 @@ pub struct Human {
     multi: MultiProgress,
     phase: ProgressBar,
     bars: BTreeMap<String, ProgressBar>,
+    /// More hosts than the terminal has lines: one line with counts and the hosts at work.
+    compact: Option<Compact>,
     /// Hosts whose roll is over (in service on the new release, or done).
     state: Mutex<BTreeMap<String, &'static str>>,
     verbose: bool,
@@ -29,7 +31,14 @@ impl Human {
         phase.enable_steady_tick(Duration::from_millis(100));
         let width = hosts.iter().map(String::len).max().unwrap_or(4);
         let mut bars = BTreeMap::new();
-        if !quiet {
+        let rows = console::Term::stderr().size_checked().map_or(24, |(r, _)| r as usize);
+        let compact = (!quiet && hosts.len() + 6 > rows).then(|| {
+            let line = multi.add(ProgressBar::new_spinner());
+            line.set_style(ProgressStyle::with_template("  {spinner:.green} {msg}").unwrap());
+            line.enable_steady_tick(Duration::from_millis(120));
+            Compact { line, total: hosts.len(), work: Mutex::new(BTreeMap::new()), done: Mutex::new(Vec::new()) }
+        });
+        if !quiet && compact.is_none() {
             for h in hosts {
                 let b = multi.add(ProgressBar::new_spinner());
                 b.set_style(
@@ -42,7 +51,7 @@ impl Human {
                 bars.insert(h.clone(), b);
             }
         }
-        Human { multi, phase, bars, state: Mutex::new(BTreeMap::new()), verbose, quiet, redactions }
+        Human { multi, phase, bars, compact, state: Mutex::new(BTreeMap::new()), verbose, quiet, redactions }
     }
 
     fn println(&self, s: &str) {
@@ -52,8 +61,52 @@ impl Human {
 
     fn set(&self, host: &str, msg: String) {
         if let Some(b) = self.bars.get(host) {
-            b.set_message(msg);
+            b.set_message(msg.clone());
         }
+        if let Some(c) = &self.compact {
+            c.set(host, msg);
+        }
+    }
+}
+
+/// The one-line view for many hosts: `✓ 12 of 40 · web13 switched · web14 drained, …`.
+struct Compact {
+    line: ProgressBar,
+    total: usize,
+    work: Mutex<BTreeMap<String, String>>,
+    done: Mutex<Vec<String>>,
+}
+
+impl Compact {
+    fn set(&self, host: &str, msg: String) {
+        let finished = msg.contains('✓');
+        {
+            let mut work = self.work.lock().unwrap();
+            let mut done = self.done.lock().unwrap();
+            if finished {
+                work.remove(host);
+                if !done.iter().any(|h| h == host) {
+                    done.push(host.to_string());
+                }
+            } else if !msg.contains("waiting") {
+                work.insert(host.to_string(), msg);
+            }
+        }
+        self.render();
+    }
+
+    fn phase(&self) {
+        self.work.lock().unwrap().clear();
+        self.done.lock().unwrap().clear();
+        self.render();
+    }
+
+    fn render(&self) {
+        let work = self.work.lock().unwrap();
+        let done = self.done.lock().unwrap().len();
+        let shown: Vec<String> = work.iter().take(4).map(|(h, m)| format!("{h} {m}")).collect();
+        let more = if work.len() > 4 { format!(" · +{} more", work.len() - 4) } else { String::new() };
+        self.line.set_message(format!("✓ {done} of {} · {}{more}", self.total, shown.join(" · ")));
     }
 }
 
@@ -86,6 +139,9 @@ impl Reporter for Human {
         match e {
             Event::PhaseStarted { phase } => {
                 self.phase.set_message(style(phase.name()).bold().to_string());
+                if let Some(c) = &self.compact {
+                    c.phase();
+                }
                 let state = self.state.lock().unwrap();
                 let queued = match phase {
                     Phase::Upload => Some("uploading"),
@@ -137,6 +193,9 @@ impl Reporter for Human {
                 self.phase.finish_and_clear();
                 for b in self.bars.values() {
                     b.finish();
+                }
+                if let Some(c) = &self.compact {
+                    c.line.finish_and_clear();
                 }
                 let ok = *exit_code == 0;
                 let head = format!("{outcome}: release {release} in {}", human_duration(*took));
