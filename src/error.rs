@@ -18,8 +18,6 @@ pub enum Error {
     Revision { repository: PathBuf, revision: String, message: String },
     /// `deploy init` would overwrite a file (exit 2).
     Exists { path: PathBuf },
-    /// A command that needs servers, not built yet (exit 2: nothing was touched).
-    NotImplemented { command: String },
     /// Hosts that could not be reached (exit 2 for host key or auth problems, else 1).
     Connect { errors: Vec<crate::transport::ConnectError> },
     /// Another deploy holds the lock (exit 3): host and the holder's owner.json.
@@ -46,7 +44,6 @@ impl Error {
             | Error::Usage { .. }
             | Error::Revision { .. }
             | Error::Exists { .. }
-            | Error::NotImplemented { .. }
             | Error::Dirty { .. } => 2,
             Error::Connect { errors } => {
                 use crate::transport::ConnectProblem::*;
@@ -88,10 +85,6 @@ impl fmt::Display for Error {
                 f,
                 "error: {} already exists; not overwriting it\n  = hint: remove it first, or write elsewhere with `deploy init -c PATH`",
                 path.display()
-            ),
-            Error::NotImplemented { command } => writeln!(
-                f,
-                "error: `deploy {command}` is not implemented yet in this version; nothing was done\n  = hint: `deploy plan STAGE` shows every step and remote command it will run"
             ),
             Error::Connect { errors } => {
                 for e in errors {
@@ -153,7 +146,7 @@ impl fmt::Display for Error {
             }
             Error::Busy { host, owner } => writeln!(
                 f,
-                "error: the deploy holding the lock on {host} is still running: {}\n  = hint: wait for it or stop it (Ctrl-C); `deploy unlock --force` removes the lock anyway",
+                "error: the deploy holding the lock on {host} is still running: {}\n  = hint: wait for it or stop it (Ctrl-C); `deploy unlock STAGE --force` removes the lock anyway",
                 describe_owner(owner)
             ),
             Error::Unsafe { message, fix } => {

@@ -15,11 +15,14 @@ fn app_name(folder: &str) -> String {
 /// The starter file for `recipe`, with the recipe's defaults shown as comments.
 pub fn starter(recipe: &str, folder: &str) -> String {
     let name = app_name(folder);
-    let defaults: String = recipes::get(recipe)
+    let mut defaults: String = recipes::get(recipe)
         .unwrap_or("")
         .lines()
         .map(|l| if l.is_empty() { "#\n".to_string() } else { format!("# {l}\n") })
         .collect();
+    if !defaults.ends_with('\n') {
+        defaults.push('\n');
+    }
     format!(
         r#"# Deploy.toml: how `deploy` releases {name}. Reference: docs/configuration.md
 # Check it offline with `deploy plan production`; nothing connects until `deploy production`.

@@ -39,7 +39,9 @@ pub async fn send(client: &reqwest::Client, hooks: &[Notify], moment: NotifyOn, 
 /// The host part of a URL, so a secret path or token is never printed.
 fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?']).next().unwrap_or(rest)
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    // Never the `user:token@` part either.
+    authority.rsplit('@').next().unwrap_or(authority)
 }
 
 #[cfg(test)]
@@ -48,5 +50,6 @@ mod tests {
     fn never_prints_the_path() {
         assert_eq!(super::host_of("https://hooks.slack.com/services/T000/B000/XXXX"), "hooks.slack.com");
         assert_eq!(super::host_of("http://127.0.0.1:9/x?token=1"), "127.0.0.1:9");
+        assert_eq!(super::host_of("https://user:s3cret@hooks.example.com/x"), "hooks.example.com");
     }
 }

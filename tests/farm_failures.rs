@@ -283,18 +283,28 @@ fn two_deploys_at_once_one_runs_the_other_exits_3_or_waits() {
     );
     let first = f.common_release().unwrap();
 
-    // With --lock-wait the second one waits, then runs.
+    // With --lock-wait the second one waits, then runs: it starts once the first holds the lock.
     commit(&f, "after", &[]);
-    let a = spawn(&[]);
-    std::thread::sleep(Duration::from_millis(400));
-    let b = spawn(&["--lock-wait", "2m"]);
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
-    assert_eq!(b.status.code(), Some(0), "{}", String::from_utf8_lossy(&b.stderr));
+    let mut b = None;
+    let (code, ev, err) = f.deploy_watch(&["farm"], |e, _| {
+        if b.is_none() && e["event"] == "deploy_started" {
+            b = Some(spawn(&["--lock-wait", "2m"]));
+        }
+    });
+    assert_eq!(code, 0, "{err}");
+    let a_release =
+        ev.iter().find(|e| e["event"] == "deploy_started").unwrap()["release"].as_str().unwrap().to_string();
+    let b = b.expect("the second deploy started").wait_with_output().unwrap();
     let b_err = String::from_utf8_lossy(&b.stderr);
+    assert_eq!(b.status.code(), Some(0), "{b_err}");
+    assert!(
+        b_err.contains("web1: locked by tester@") && b_err.contains("waiting up to 2m (--lock-wait)"),
+        "it waited: {b_err}"
+    );
     let b_release =
         b_err.lines().find_map(|l| l.split("release ").nth(1)).unwrap().split_whitespace().next().unwrap().to_string();
     assert_ne!(first, b_release);
+    assert_ne!(a_release, b_release, "two releases, one after the other");
     assert_safe(&f, load, &b_release);
 }
 
@@ -348,4 +358,34 @@ fn host_lost_during_upload_stops_before_any_switch() {
     let o = f.deploy(&["unlock", "farm"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_safe(&f, load, &good);
+}
+
+#[test]
+fn a_balancer_that_refuses_the_drain_stops_the_deploy() {
+    // HAProxy answers `Permission denied` on a socket without `level admin`, and socat still
+    // exits 0: the answer itself must fail the drain, or hosts would be switched in service.
+    let f = Farm::start(2);
+    let (code, _, err) = run_json(&f, &["farm-haproxy"]);
+    assert_eq!(code, 0, "{err}");
+    let good = f.current("web1").unwrap();
+    f.add_config(&format!(
+        "\n[stages.operator]\n{}\n[stages.operator.balancer]\nkind = \"haproxy\"\nhost = \"lb\"\nsocket = \"{}\"\n",
+        f.hosts_toml(),
+        f.dir.join("haproxy-operator.sock").display()
+    ));
+    let o = f.deploy(&["check", "operator"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.lines().any(|l| l.contains("admin level") && l.contains("FAIL")), "{out}");
+    commit(&f, "next", &[]);
+    let (code, ev, err) = run_json(&f, &["operator"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("drain on lb answered: Permission denied"), "{err}");
+    assert!(events(&ev, "host_switched", None).is_empty(), "nothing switched after a refused drain");
+    assert_eq!(f.common_release().as_deref(), Some(good.as_str()));
+    assert!(f.no_locks());
+}
+
+fn run_json(f: &Farm, args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    f.deploy_json(args)
 }

@@ -322,10 +322,10 @@ fn no_escape_codes_without_a_terminal_or_with_no_color() {
     }
 }
 
-#[test]
-fn human_mode_in_a_real_terminal() {
-    let f = Farm::start(3);
-    let session = format!("deploy-test-{}", std::process::id());
+/// Runs a deploy to `f` in a tmux terminal of `rows` lines; `watch` sees every screen while it
+/// runs; returns the last screen.
+fn in_tmux(f: &Farm, rows: u16, mut watch: impl FnMut(&str)) -> String {
+    let session = format!("deploy-test-{}-{rows}", std::process::id());
     let cmd = format!(
         "DEPLOY_CACHE_DIR={} {} -c {} farm; echo EXIT=$?; sleep 30",
         f.dir.join("cache").display(),
@@ -333,7 +333,7 @@ fn human_mode_in_a_real_terminal() {
         f.config().display()
     );
     let ok = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "30", &cmd])
+        .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", &rows.to_string(), &cmd])
         .env_remove("CI")
         .status();
     assert!(ok.is_ok_and(|s| s.success()), "tmux did not start (scripts/test installs it)");
@@ -343,25 +343,34 @@ fn human_mode_in_a_real_terminal() {
         )
         .into_owned()
     };
-    // While it runs: a live line per host.
-    let mut live = String::new();
-    let mut web2_lines: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let screen = capture();
         if screen.contains("EXIT=") {
             break;
         }
-        if screen.contains("roll") && ["web1", "web2", "web3"].iter().all(|h| screen.contains(h)) {
-            web2_lines.extend(screen.lines().filter(|l| l.contains("web2")).map(String::from));
-            live = screen;
-        }
+        watch(&screen);
         std::thread::sleep(Duration::from_millis(100));
     }
     let screen = capture();
     let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    screen
+}
+
+#[test]
+fn human_mode_in_a_real_terminal() {
+    let f = Farm::start(3);
+    // While it runs: a live line per host.
+    let mut live = false;
+    let mut web2_lines: Vec<String> = Vec::new();
+    let screen = in_tmux(&f, 30, |screen| {
+        if screen.contains("roll") && ["web1", "web2", "web3"].iter().all(|h| screen.contains(h)) {
+            web2_lines.extend(screen.lines().filter(|l| l.contains("web2")).map(String::from));
+            live = true;
+        }
+    });
     assert!(screen.contains("EXIT=0"), "{screen}");
-    assert!(!live.is_empty(), "no live per-host view seen");
+    assert!(live, "no live per-host view seen");
     let roll_words =
         ["waiting for its turn", "drain", "idle", "switched", "activate", "healthy", "undrain", "in service"];
     assert!(
@@ -382,41 +391,14 @@ fn human_mode_in_a_real_terminal() {
 #[test]
 fn human_mode_with_more_hosts_than_lines_stays_on_one_line() {
     let f = Farm::start(3);
-    let session = format!("deploy-small-{}", std::process::id());
-    let cmd = format!(
-        "DEPLOY_CACHE_DIR={} {} -c {} farm; echo EXIT=$?; sleep 30",
-        f.dir.join("cache").display(),
-        env!("CARGO_BIN_EXE_deploy"),
-        f.config().display()
-    );
     // 8 lines: too few for a line per host plus the rest.
-    let ok = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "8", &cmd])
-        .env_remove("CI")
-        .status();
-    assert!(ok.is_ok_and(|s| s.success()), "tmux did not start");
-    let capture = || {
-        String::from_utf8_lossy(
-            &Command::new("tmux").args(["capture-pane", "-p", "-t", &session]).output().unwrap().stdout,
-        )
-        .into_owned()
-    };
     let mut counts = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let screen = capture();
-        if screen.contains("EXIT=") {
-            break;
-        }
-        counts.extend(screen.lines().filter(|l| l.contains(" of 3 ·")).map(String::from));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let screen = capture();
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    let screen =
+        in_tmux(&f, 8, |screen| counts.extend(screen.lines().filter(|l| l.contains(" of 3 ·")).map(String::from)));
     assert!(screen.contains("EXIT=0"), "{screen}");
     assert!(
         counts.iter().any(|l| l.contains("✓ 1 of 3") || l.contains("✓ 2 of 3")),
         "no progress count seen: {counts:?}"
     );
-    assert!(!counts.is_empty() && counts.iter().all(|l| !l.contains("waiting for its turn")), "{counts:?}");
+    assert!(counts.iter().all(|l| !l.contains("waiting for its turn")), "{counts:?}");
 }

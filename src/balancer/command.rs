@@ -6,5 +6,9 @@ use crate::remote::hooks::templated;
 
 /// Runs on the configured host, or on the deploying machine when none is set.
 pub fn op(host: &Option<String>, template: &str, app_host: &str, backend: &str) -> Op {
-    Op { on: host.clone().map_or(Target::Local, Target::Host), cmd: templated(template, app_host, backend) }
+    Op {
+        on: host.clone().map_or(Target::Local, Target::Host),
+        cmd: templated(template, app_host, backend),
+        silent: false,
+    }
 }

@@ -14,6 +14,9 @@ use crate::remote::Cmd;
 pub struct Op {
     pub on: Target,
     pub cmd: Cmd,
+    /// Success is exit 0 *and* no output (HAProxy's runtime API answers errors such as
+    /// `Permission denied` on stdout while socat exits 0).
+    pub silent: bool,
 }
 
 fn on(host: &str) -> Target {
@@ -25,9 +28,11 @@ pub fn drain(b: &Balancer, app_host: &str) -> Option<Op> {
     let backend = b.backend_of(app_host);
     match b {
         Balancer::None => None,
-        Balancer::Varnish { host, .. } => Some(Op { on: on(host), cmd: varnish::set_health(b, backend, "sick") }),
+        Balancer::Varnish { host, .. } => {
+            Some(Op { on: on(host), cmd: varnish::set_health(b, backend, "sick"), silent: false })
+        }
         Balancer::Haproxy { host, backend: be, socket, .. } => {
-            Some(Op { on: on(host), cmd: haproxy::set_state(socket, be, backend, "drain") })
+            Some(Op { on: on(host), cmd: haproxy::set_state(socket, be, backend, "drain"), silent: true })
         }
         Balancer::Command { host, drain, .. } => Some(command::op(host, drain, app_host, backend)),
     }
@@ -38,9 +43,11 @@ pub fn undrain(b: &Balancer, app_host: &str) -> Option<Op> {
     let backend = b.backend_of(app_host);
     match b {
         Balancer::None => None,
-        Balancer::Varnish { host, .. } => Some(Op { on: on(host), cmd: varnish::set_health(b, backend, "auto") }),
+        Balancer::Varnish { host, .. } => {
+            Some(Op { on: on(host), cmd: varnish::set_health(b, backend, "auto"), silent: false })
+        }
         Balancer::Haproxy { host, backend: be, socket, .. } => {
-            Some(Op { on: on(host), cmd: haproxy::set_state(socket, be, backend, "ready") })
+            Some(Op { on: on(host), cmd: haproxy::set_state(socket, be, backend, "ready"), silent: true })
         }
         Balancer::Command { host, undrain, .. } => Some(command::op(host, undrain, app_host, backend)),
     }
@@ -52,10 +59,10 @@ pub fn in_flight(b: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
     match b {
         Balancer::None => None,
         Balancer::Varnish { host, .. } => {
-            Some((Op { on: on(host), cmd: varnish::connections(b, backend) }, Reading::VarnishStat))
+            Some((Op { on: on(host), cmd: varnish::connections(b, backend), silent: false }, Reading::VarnishStat))
         }
         Balancer::Haproxy { host, backend: be, socket, .. } => Some((
-            Op { on: on(host), cmd: haproxy::stat(socket) },
+            Op { on: on(host), cmd: haproxy::stat(socket), silent: false },
             Reading::HaproxyStat { backend: be.clone(), server: backend.to_string() },
         )),
         Balancer::Command { host, in_flight, .. } => {
@@ -68,10 +75,10 @@ pub fn in_flight(b: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
 pub fn capacity(b: &Balancer) -> Option<(Op, Reading)> {
     match b {
         Balancer::Varnish { host, .. } => {
-            Some((Op { on: on(host), cmd: varnish::backend_list_all(b) }, Reading::VarnishBackendList))
+            Some((Op { on: on(host), cmd: varnish::backend_list_all(b), silent: false }, Reading::VarnishBackendList))
         }
         Balancer::Haproxy { host, backend, socket, .. } => Some((
-            Op { on: on(host), cmd: haproxy::stat(socket) },
+            Op { on: on(host), cmd: haproxy::stat(socket), silent: false },
             Reading::HaproxyStat { backend: backend.clone(), server: String::new() },
         )),
         _ => None,
@@ -92,11 +99,12 @@ pub fn healthy(b: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
     let backend = b.backend_of(app_host);
     match b {
         Balancer::None => None,
-        Balancer::Varnish { host, .. } => {
-            Some((Op { on: on(host), cmd: varnish::backend_list(b, backend) }, Reading::VarnishBackendList))
-        }
+        Balancer::Varnish { host, .. } => Some((
+            Op { on: on(host), cmd: varnish::backend_list(b, backend), silent: false },
+            Reading::VarnishBackendList,
+        )),
         Balancer::Haproxy { host, backend: be, socket, .. } => Some((
-            Op { on: on(host), cmd: haproxy::stat(socket) },
+            Op { on: on(host), cmd: haproxy::stat(socket), silent: false },
             Reading::HaproxyStat { backend: be.clone(), server: backend.to_string() },
         )),
         Balancer::Command { host, healthy, .. } => {

@@ -16,11 +16,17 @@ pub struct Row {
     pub host: String,
     pub check: &'static str,
     pub ok: bool,
+    /// Passes, but worth a look (a slow login shell…).
+    pub warn: bool,
     pub detail: String,
 }
 
 fn row(host: &str, check: &'static str, ok: bool, detail: impl Into<String>) -> Row {
-    Row { host: host.to_string(), check, ok, detail: detail.into() }
+    Row { host: host.to_string(), check, ok, warn: false, detail: detail.into() }
+}
+
+fn warn(host: &str, check: &'static str, detail: impl Into<String>) -> Row {
+    Row { warn: true, ..row(host, check, true, detail) }
 }
 
 async fn sh(ssh: &Connections, host: &str, cmd: &Cmd) -> Result<crate::transport::Output, String> {
@@ -47,11 +53,12 @@ async fn check_host(s: &StageConfig, ssh: &Connections, http: &Http, name: &str,
     }
     let ms = best.as_secs_f64() * 1000.0;
     rows.push(if best > SLOW_COMMAND {
-        row(
+        warn(
             name,
             "ssh",
-            false,
-            format!("{ms:.0} ms per command: a login shell rc file (e.g. ~/.bashrc) is slow; a deploy runs hundreds"),
+            format!(
+                "{ms:.0} ms per command: a slow network, or a login shell rc file (e.g. ~/.bashrc) doing work; a deploy runs hundreds of commands"
+            ),
         )
     } else {
         row(name, "ssh", true, format!("{ms:.1} ms per command"))
@@ -180,7 +187,25 @@ async fn check_balancer(s: &StageConfig, ssh: &Connections) -> Vec<Row> {
             )
         });
     }
-    if let Balancer::Varnish { instance: Some(_), .. } = &s.balancer
+    // Draining needs the socket's admin level (`show cli level` says which it has).
+    if let Balancer::Haproxy { socket, .. } = &s.balancer {
+        let cmd = crate::remote::Cmd::new("printf")
+            .args(["%s\\n", "show cli level"])
+            .pipe(crate::remote::Cmd::new("socat").args(["-t", "5", "stdio", &format!("unix-connect:{socket}")]));
+        let level = sh(ssh, lb, &cmd).await.map(|o| o.stdout.trim().to_string()).unwrap_or_default();
+        rows.push(if level == "admin" {
+            row(lb, "admin level", true, "the stats socket is at level admin")
+        } else {
+            row(
+                lb,
+                "admin level",
+                false,
+                format!("the stats socket is at level `{level}`: add `level admin` or drains are refused"),
+            )
+        });
+    }
+    // The drain waits on these counters: they must be readable (varnishd -n ⇒ `instance`).
+    if let Balancer::Varnish { .. } = &s.balancer
         && let Some(h) = s.hosts.iter().find(|h| h.has(Role::App))
         && let Some((op, _)) = crate::balancer::in_flight(&s.balancer, &h.name)
     {

@@ -71,7 +71,7 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
             exit_code,
             took: clock.map(|c| c.elapsed()).unwrap_or_default(),
             phases: clock.map(|c| c.phases.clone()).unwrap_or_default(),
-            hosts: tally.results(),
+            hosts: tally.results().into_iter().filter(|(h, _)| release_hosts.contains(h)).collect(),
             message,
         };
     let rt = runtime()?;

@@ -144,7 +144,7 @@ pub fn run(g: &Global, stage: &str, to: Option<&str>) -> Result<i32, Error> {
         exit_code: Some(code),
         took: clock.elapsed(),
         phases: clock.phases.clone(),
-        hosts: tally.results(),
+        hosts: tally.results().into_iter().filter(|(h, _)| release_hosts.contains(h)).collect(),
         message: r.as_ref().err().map(|e| cfg.redact(e.to_string().trim_start_matches("error: "))),
     };
     super::github_summary(&run, &cfg.redactions, report.as_ref());

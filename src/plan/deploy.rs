@@ -307,7 +307,11 @@ pub(crate) fn roll_host(
     let b = &cfg.balancer;
     let entry = |state| journal::Entry { stage: &cfg.stage, host: &h.name, release: id, state };
     let mut a = Vec::new();
-    let on = |op: crate::balancer::Op, what| Action::shell(what, op.on, op.cmd);
+    let on = |op: crate::balancer::Op, what| {
+        let silent = op.silent;
+        let a = Action::shell(what, op.on, op.cmd);
+        if silent { a.until(Until::Silent) } else { a }
+    };
     let min = cfg.rolling.min_in_service;
     if min > 0
         && let Some((op, read)) = crate::balancer::capacity(b)
@@ -355,7 +359,11 @@ pub(crate) fn roll_host(
 /// wait until it takes traffic, clear the journal.
 pub(crate) fn undrain_actions(cfg: &StageConfig, l: &Layout, id: &str, h: &Host) -> Vec<Action> {
     let b = &cfg.balancer;
-    let on = |op: crate::balancer::Op, what| Action::shell(what, op.on, op.cmd);
+    let on = |op: crate::balancer::Op, what| {
+        let silent = op.silent;
+        let a = Action::shell(what, op.on, op.cmd);
+        if silent { a.until(Until::Silent) } else { a }
+    };
     let mut a = Vec::new();
     if let Some(op) = crate::balancer::undrain(b, &h.name) {
         let hc = &cfg.health;

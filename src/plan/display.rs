@@ -165,6 +165,7 @@ fn action_line(a: &Action, group_host: Option<&str>) -> String {
                 write!(s, "\n{:<18}until status {expect} ({retries} tries, {} apart)", "", fd(*interval))
             }
             Until::Status { expect, .. } => write!(s, "\n{:<18}expect status {expect}", ""),
+            Until::Silent => write!(s, "\n{:<18}expect no output (an answer is an error)", ""),
         };
     }
     s

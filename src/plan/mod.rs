@@ -172,6 +172,35 @@ pub enum What {
 }
 
 impl What {
+    pub const ALL: [What; 26] = [
+        What::Connect,
+        What::Lock,
+        What::Export,
+        What::Build,
+        What::Pack,
+        What::ReadCurrent,
+        What::Receive,
+        What::Unpack,
+        What::LinkShared,
+        What::Prepare,
+        What::CheckRelease,
+        What::Migrate,
+        What::Journal,
+        What::Capacity,
+        What::Drain,
+        What::WaitDrained,
+        What::Switch,
+        What::Activate,
+        What::Health,
+        What::WaitProbe,
+        What::Undrain,
+        What::WaitHealthy,
+        What::Ban,
+        What::Record,
+        What::Cleanup,
+        What::Unlock,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             What::Connect => "connect",
@@ -283,6 +312,8 @@ pub enum Until {
         #[serde(with = "secs")]
         timeout: Duration,
     },
+    /// Exit 0 and no output at all (an API that reports errors on stdout).
+    Silent,
     /// The HTTP status is `expect`; try `retries` times, `interval` apart.
     Status {
         expect: u16,

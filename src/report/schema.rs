@@ -58,35 +58,7 @@ mod tests {
 
     #[test]
     fn every_step_event_is_in_the_schema() {
-        use What::*;
-        for w in [
-            Connect,
-            Lock,
-            Export,
-            Build,
-            Pack,
-            ReadCurrent,
-            Receive,
-            Unpack,
-            LinkShared,
-            Prepare,
-            CheckRelease,
-            Migrate,
-            Journal,
-            Capacity,
-            Drain,
-            WaitDrained,
-            Switch,
-            Activate,
-            Health,
-            WaitProbe,
-            Undrain,
-            WaitHealthy,
-            Ban,
-            Record,
-            Cleanup,
-            Unlock,
-        ] {
+        for w in What::ALL {
             let name = super::super::done_name(w);
             assert!(super::fields(name).is_some(), "{name} is not in the schema");
         }

@@ -37,7 +37,7 @@ impl Run {
         }
     }
 
-    /// One line for people: `✅ shop 20261126T…-1a2b3c4 deployed to production by alice@laptop in 12.3s`.
+    /// One line for people: `✅ shop deploy 20261126T051944Z-1a2b3c4 to production: deployed by alice@laptop in 12.3s`.
     pub fn headline(&self) -> String {
         let what = match self.exit_code {
             None => format!("{} {} started to {}", self.kind, self.release, self.stage),

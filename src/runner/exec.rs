@@ -65,6 +65,20 @@ impl<T: Transport> Ctx<T> {
                 }
                 out
             }
+            (Run::Shell { .. }, Some(Until::Silent)) => {
+                let out = self.shell(host, a, None).await?;
+                if !out.ok() || !out.stdout.trim().is_empty() {
+                    let said = out.stdout.trim().to_string();
+                    return Err(self.fail(
+                        host,
+                        a.what,
+                        format!("{} on {} answered: {said}", a.what.label(), a.on),
+                        out.tail(5),
+                        false,
+                    ));
+                }
+                out
+            }
             (Run::Shell { .. }, Some(Until::Status { expect, retries, interval })) => {
                 let mut last = String::new();
                 let mut ok = None;
@@ -207,7 +221,7 @@ fn goal(u: &Until) -> &'static str {
         Until::Idle { .. } => "idle",
         Until::ProbeHealthy { .. } => "healthy in the balancer's check",
         Until::InService { .. } => "taking traffic",
-        Until::Status { .. } => "answering",
+        Until::Status { .. } | Until::Silent => "answering",
         Until::Capacity { .. } => "enough backends in service to drain",
     }
 }

@@ -133,9 +133,16 @@ impl<T: Transport> Ctx<T> {
                         state.lock().unwrap().switched.push(h.host.clone());
                     }
                     if a.what == What::Drain {
+                        // Counted as drained before the command: a lost connection may have drained it.
                         state.lock().unwrap().drained.insert(h.host.clone());
                     }
-                    self.exec(&h.host, a, None).await?;
+                    if let Err(f) = self.exec(&h.host, a, None).await {
+                        if a.what == What::Drain && !f.lost {
+                            // The balancer refused: the host was not drained.
+                            state.lock().unwrap().drained.remove(&h.host);
+                        }
+                        return Err(f);
+                    }
                     let mut s = state.lock().unwrap();
                     match a.what {
                         What::Lock => s.locked.push(h.host.clone()),
@@ -461,12 +468,25 @@ impl<'a, T: Transport> Deploy<'a, T> {
 
     async fn lock(&self, step: &Step) -> Result<(), Error> {
         let deadline = self.lock_wait.map(|w| Instant::now() + w);
+        let mut said = false;
         loop {
             match self.lock_once(step).await {
                 Err(Error::Locked { holders })
                     if deadline.is_some_and(|d| Instant::now() < d) && !self.ctx.cancelled() =>
                 {
                     let (host, owner) = &holders[0];
+                    if !said {
+                        // Said once, plainly: a queued CI job should show why it is not moving.
+                        self.report(Event::Warning {
+                            host: Some(host.clone()),
+                            message: format!(
+                                "locked by {}; waiting up to {} (--lock-wait)",
+                                crate::error::describe_owner(owner),
+                                crate::config::decode::format_duration(self.lock_wait.unwrap_or_default())
+                            ),
+                        });
+                        said = true;
+                    }
                     self.report(Event::Waiting {
                         host: host.clone(),
                         what: What::Lock,
@@ -561,7 +581,7 @@ impl<'a, T: Transport> Deploy<'a, T> {
     }
 
     /// Runs one command on several hosts at once, best effort (for clean-up after failures).
-    async fn on_hosts(&self, hosts: Vec<String>, cmd: crate::remote::Cmd) {
+    pub(crate) async fn on_hosts(&self, hosts: Vec<String>, cmd: crate::remote::Cmd) {
         let mut set = JoinSet::new();
         for h in hosts {
             let (ctx, cmd) = (self.ctx.clone(), cmd.clone());

@@ -200,6 +200,9 @@ impl<T: Transport> Deploy<'_, T> {
         }
 
         if problems.is_empty() {
+            // A host that failed before its drain took effect still has its journal entry.
+            let reachable: Vec<String> = failures.iter().filter(|f| !f.lost).map(|f| f.host.clone()).collect();
+            self.on_hosts(reachable, crate::remote::journal::clear(&self.layout)).await;
             self.discard_release().await;
             self.record_outcome(if switched_once.is_empty() { "failed" } else { "rolled back" }).await;
             self.unlock_all().await;

@@ -19,16 +19,10 @@ pub async fn run_local(
     for (k, v) in env {
         c.env(k, v);
     }
-    match stdin {
-        Some(p) => {
-            let f = std::fs::File::open(p)
-                .map_err(|e| TransportError { message: format!("open {}: {e}", p.display()), lost: false })?;
-            c.stdin(Stdio::from(f));
-        }
-        None => {
-            c.stdin(Stdio::null());
-        }
-    }
+    match super::stdin_file(stdin)? {
+        Some(f) => c.stdin(Stdio::from(f)),
+        None => c.stdin(Stdio::null()),
+    };
     let out = c.output().await.map_err(|e| TransportError { message: format!("cannot run sh: {e}"), lost: false })?;
     Ok(Output {
         status: out.status.code(),

@@ -39,6 +39,15 @@ impl Output {
     }
 }
 
+/// Opens the file piped into a command's stdin (the artifact); `None` = no input.
+fn stdin_file(p: Option<&Path>) -> Result<Option<std::fs::File>, TransportError> {
+    p.map(|p| {
+        std::fs::File::open(p)
+            .map_err(|e| TransportError { message: format!("open {}: {e}", p.display()), lost: false })
+    })
+    .transpose()
+}
+
 /// A command that could not be run at all (as opposed to one that ran and failed).
 #[derive(Debug, Clone)]
 pub struct TransportError {

@@ -179,16 +179,10 @@ impl Connections {
             attempt += 1;
             let mut c = conn.session.raw_command(line);
             c.stdout(Stdio::piped()).stderr(Stdio::piped());
-            match stdin {
-                Some(p) => {
-                    let f = std::fs::File::open(p)
-                        .map_err(|e| TransportError { message: format!("open {}: {e}", p.display()), lost: false })?;
-                    c.stdin(Stdio::from(f));
-                }
-                None => {
-                    c.stdin(Stdio::null());
-                }
-            }
+            match super::stdin_file(stdin)? {
+                Some(f) => c.stdin(Stdio::from(f)),
+                None => c.stdin(Stdio::null()),
+            };
             match c.output().await {
                 Ok(out) => {
                     return Ok(Output {

@@ -209,6 +209,7 @@ VCL
     cat <<CONF
 global
     stats socket $FARM/haproxy.sock mode 600 level admin
+    stats socket $FARM/haproxy-operator.sock mode 600 level operator
     maxconn 4096
 defaults
     mode http

@@ -4,6 +4,10 @@
 
 pub mod http;
 pub mod load;
+#[path = "../support/mod.rs"]
+mod support;
+
+pub use support::git;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -182,17 +186,6 @@ impl Drop for Farm {
             eprintln!("farm.sh down: {}", String::from_utf8_lossy(&o.stderr));
         }
     }
-}
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 /// Events named `name` (and about `host`, when given).
