@@ -210,6 +210,7 @@ pub fn load_file(path: &Path, stage: &str) -> Result<Config, Error> {
     let env = |k: &str| std::env::var(k).ok();
     let mut cfg = config::parse(&path.display().to_string(), &text, &dir, stage, &env)?;
     cfg.file = path.to_path_buf();
+    config::remember_secrets(&cfg.redactions);
     Ok(cfg)
 }
 

@@ -5,7 +5,8 @@ fn main() {
     let code = match deploy::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprint!("{e}");
+            // Error text can quote remote output and URLs: secrets from the environment never show.
+            eprint!("{}", deploy::config::redact_loaded(&e.to_string()));
             e.code()
         }
     };

@@ -402,3 +402,31 @@ fn human_mode_with_more_hosts_than_lines_stays_on_one_line() {
     );
     assert!(counts.iter().all(|l| !l.contains("waiting for its turn")), "{counts:?}");
 }
+
+#[test]
+fn secrets_from_the_environment_never_reach_the_output() {
+    let f = Farm::start(2);
+    let (code, _, err) = run(&f, &["farm"]);
+    assert_eq!(code, 0, "{err}");
+    // A health URL carrying a token, and a release that fails it on web1: the token would be
+    // in every error message.
+    f.commit("unhealthy on web1", &[("config/break-health-on", Some("web1\n"))]);
+    f.add_config(&format!(
+        "\n[stages.secret]\n{}\n[stages.secret.health]\nfrom = \"local\"\nurl = \"http://{{address}}:8080/health?token=${{DEPLOY_TEST_TOKEN}}\"\nretries = 2\ninterval = \"10ms\"\n",
+        f.hosts_toml()
+    ));
+    for output in ["plain", "json"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_deploy"))
+            .arg("-c")
+            .arg(f.config())
+            .args(["secret", "-v", "--output", output])
+            .env("DEPLOY_CACHE_DIR", f.dir.join("cache"))
+            .env("DEPLOY_TEST_TOKEN", "tok-9f8e7d6c")
+            .output()
+            .unwrap();
+        let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.status.code(), Some(1), "{all}");
+        assert!(all.contains("token=${DEPLOY_TEST_TOKEN}"), "the variable's name is shown instead: {all}");
+        assert!(!all.contains("tok-9f8e7d6c"), "the secret was printed ({output}):\n{all}");
+    }
+}

@@ -10,5 +10,7 @@ pub mod source;
 mod traffic;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{COMMAND_NAMES, Config, check_rolling, find, parse, redact, schema_keys};
+pub use load::{
+    COMMAND_NAMES, Config, check_rolling, find, parse, redact, redact_loaded, remember_secrets, schema_keys,
+};
 pub use schema::*;

@@ -377,17 +377,7 @@ pub fn notify(t: &Table) -> Option<Notify> {
             None
         }
     };
-    let url = match t.string("url") {
-        Some(u) if u.value.starts_with("http://") || u.value.starts_with("https://") => Some(u.value),
-        Some(u) => {
-            t.d.error(&u.loc, &t.key_path("url"), format!("`{}` is not an http(s) URL", u.value), None);
-            None
-        }
-        None => {
-            t.missing("url", Some("e.g. `url = \"${SLACK_WEBHOOK_URL}\"`".into()));
-            None
-        }
-    };
+    let url = required_url(t, "e.g. `url = \"${SLACK_WEBHOOK_URL}\"`");
     let on = match t.strings("on") {
         Some(list) => {
             let mut out = Vec::new();
@@ -412,4 +402,19 @@ pub fn notify(t: &Table) -> Option<Notify> {
         None => NotifyOn::ALL.iter().map(|(_, o)| *o).collect(),
     };
     Some(Notify { kind: kind?, url: url?, on })
+}
+
+/// The required `url` key: an http(s) URL.
+pub fn required_url(t: &Table, example: &str) -> Option<String> {
+    match t.string("url") {
+        Some(u) if u.value.starts_with("http://") || u.value.starts_with("https://") => Some(u.value),
+        Some(u) => {
+            t.d.error(&u.loc, &t.key_path("url"), format!("`{}` is not an http(s) URL", u.value), None);
+            None
+        }
+        None => {
+            t.missing("url", Some(example.into()));
+            None
+        }
+    }
 }

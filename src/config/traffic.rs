@@ -217,7 +217,7 @@ fn http_cache_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
         }
         "http" => {
             let host = optional_host(t, hosts);
-            let url = t.string("url");
+            let url = super::parts::required_url(t, "e.g. `url = \"http://127.0.0.1/\"`");
             let method = t.string("method").map(|m| m.value).unwrap_or_else(|| "BAN".into());
             if !method.chars().all(|c| c.is_ascii_alphabetic()) || method.is_empty() {
                 t.d.error(
@@ -230,17 +230,7 @@ fn http_cache_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
             let headers: Vec<(String, String)> =
                 t.string_map("headers").unwrap_or_default().into_iter().map(|(k, v)| (k.value, v.value)).collect();
             let expect_status = Some(t.int_in("expect_status", 100, 599).map_or(200, |(n, _)| n as u16));
-            let url = match url {
-                Some(u) if u.value.starts_with("http://") || u.value.starts_with("https://") => Some(u.value),
-                Some(u) => {
-                    t.d.error(&u.loc, &t.key_path("url"), format!("`{}` is not an http(s) URL", u.value), None);
-                    None
-                }
-                None => {
-                    t.missing("url", Some("e.g. `url = \"http://127.0.0.1/\"`".into()));
-                    None
-                }
-            };
+
             HttpCache::Http { host: host.ok()?, method: method.to_ascii_uppercase(), url: url?, headers, expect_status }
         }
         _ => {
