@@ -203,3 +203,22 @@ hosts = [{ name = "s1", address = "127.0.0.2", roles = ["app"], user = "${STAGIN
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("STAGING_USER"));
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_same_definitions() {
+    let o = deploy(root(), &["completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("_deploy()") && out.contains("rollback") && out.contains("--lock-wait"), "{out}");
+    for shell in ["zsh", "fish"] {
+        let o = deploy(root(), &["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        assert!(stdout(&o).contains("unlock"), "{shell}");
+    }
+    let o = deploy(root(), &["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = deploy(root(), &["man"]);
+    let out = stdout(&o);
+    assert!(out.starts_with(".ie") || out.contains(".TH deploy 1"), "{out}");
+    assert!(out.contains("rollback") && out.contains("Exit codes"), "{out}");
+}

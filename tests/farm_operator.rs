@@ -430,3 +430,37 @@ fn secrets_from_the_environment_never_reach_the_output() {
         assert!(!all.contains("tok-9f8e7d6c"), "the secret was printed ({output}):\n{all}");
     }
 }
+
+#[test]
+fn a_stage_marked_confirm_asks_at_a_terminal() {
+    let f = Farm::start(2);
+    f.add_config(&format!("\n[stages.careful]\nconfirm = true\n{}", f.hosts_toml()));
+    let session = format!("deploy-confirm-{}", std::process::id());
+    let cmd = format!(
+        "DEPLOY_CACHE_DIR={} {} -c {} careful; echo EXIT=$?; sleep 30",
+        f.dir.join("cache").display(),
+        env!("CARGO_BIN_EXE_deploy"),
+        f.config().display()
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).env_remove("CI").output().unwrap();
+    assert!(tmux(&["new-session", "-d", "-s", &session, "-x", "120", "-y", "30", &cmd]).status.success());
+    let capture = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+    let wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && !capture().contains(text) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        capture()
+    };
+    let screen = wait_for("[y/N]");
+    assert!(screen.contains("Deploy shop") && screen.contains("to careful (2 app hosts)? [y/N]"), "{screen}");
+    tmux(&["send-keys", "-t", &session, "n", "Enter"]);
+    let screen = wait_for("EXIT=");
+    let _ = tmux(&["kill-session", "-t", &session]);
+    assert!(screen.contains("not deployed") && screen.contains("EXIT=1"), "{screen}");
+    assert!(f.current("web1").is_none(), "nothing was deployed");
+    // --yes (and no terminal, and CI) never ask.
+    let (code, _, err) = run(&f, &["careful", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("[y/N]"));
+}
