@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HOSTS=${1:-8} RUNS=${2:-3}
 DIR=$(mktemp -d /tmp/deploy-compare.XXXXXX)
+chmod 755 "$DIR"   # varnishd reads its VCL as its own user
 FARM=$DIR/farm
 trap 'tests/farm/farm.sh down "$FARM" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
 cargo build --release --quiet
@@ -60,7 +61,7 @@ for ((r = 1; r <= RUNS; r++)); do
   for tool in deploy bash; do
     reset_hosts
     echo "run $r $tool" > "$REPO/public/run.txt"
-    git -C "$REPO" -c user.name=b -c user.email=b@localhost commit -qam "run $r $tool"
+    git -C "$REPO" add -A && git -C "$REPO" -c user.name=b -c user.email=b@localhost commit -qm "run $r $tool"
     start=$(date +%s.%N)
     case $tool in
       deploy) id=$("$DEPLOY" -c "$FARM/Deploy.toml" farm --output json | python3 -c 'import json,sys; print([json.loads(l)["release"] for l in sys.stdin if "deploy_started" in l][0])') ;;
