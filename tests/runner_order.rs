@@ -23,11 +23,18 @@ struct Recording {
     log: Mutex<Vec<(String, String)>>,
     sha: Mutex<String>,
     fail: Override,
+    /// Commands containing this never finish.
+    hang: Option<&'static str>,
 }
 
 impl Recording {
     fn new(fail: impl Fn(&str, &str) -> Option<Output> + Send + Sync + 'static) -> Arc<Recording> {
-        Arc::new(Recording { log: Mutex::new(Vec::new()), sha: Mutex::new(String::new()), fail: Box::new(fail) })
+        Arc::new(Recording {
+            log: Mutex::new(Vec::new()),
+            sha: Mutex::new(String::new()),
+            fail: Box::new(fail),
+            hang: None,
+        })
     }
 
     fn lines(&self) -> Vec<(String, String)> {
@@ -45,6 +52,9 @@ impl Transport for Recording {
         self.log.lock().unwrap().push((on.clone(), line.clone()));
         if let Some(o) = (self.fail)(&on, &line) {
             return Ok(o);
+        }
+        if self.hang.is_some_and(|h| line.contains(h)) {
+            std::future::pending::<()>().await;
         }
         Ok(if line.starts_with("readlink") {
             ok(&format!("releases/{PREV}\n"))
@@ -101,6 +111,10 @@ host = "lb"
 
 /// Runs a deploy of a one-commit repository through `t`.
 fn run(t: Arc<Recording>) -> (Result<(), Error>, String) {
+    run_on(t, tokio::runtime::Runtime::new().unwrap())
+}
+
+fn run_on(t: Arc<Recording>, rt: tokio::runtime::Runtime) -> (Result<(), Error>, String) {
     let repo = tempfile::tempdir().unwrap();
     std::fs::write(repo.path().join("index.html"), "hi").unwrap();
     let git = |args: &[&str]| {
@@ -135,7 +149,6 @@ fn run(t: Arc<Recording>) -> (Result<(), Error>, String) {
         },
     );
     let cache = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let r = rt.block_on(async {
         let (repo_path, cache_path, commit2) = (repo.path().to_path_buf(), cache.path().to_path_buf(), commit.clone());
         let build = tokio::spawn(async move {
@@ -269,4 +282,26 @@ fn a_held_lock_stops_everything() {
     let lines = t.lines();
     assert!(!lines.iter().any(|(o, _)| o == "web2" || o == "web3"), "other hosts touched: {lines:#?}");
     assert!(!lines.iter().any(|(_, l)| l.contains("set_health") || l.contains("cat >")));
+}
+
+#[test]
+fn a_hanging_balancer_command_is_a_failure_not_a_hang() {
+    // Time is paused: the one-minute limit passes as soon as everything else waits.
+    let mut t = Recording::new(|_, _| None);
+    Arc::get_mut(&mut t).unwrap().hang = Some("'*.web2' sick");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let (r, _) = run_on(t.clone(), rt);
+    match r {
+        Err(Error::Deploy { message }) => {
+            assert!(message.contains("drain on lb did not finish within 60s"), "{message}");
+            assert!(message.contains("rolled back"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // web1 (already switched) went back; web2 was never switched, and since the drain may
+    // have taken effect, it is put back in service anyway.
+    let lines = t.lines();
+    assert!(lines.iter().any(|(o, l)| o == "lb" && l.contains("'*.web2' auto")), "{lines:#?}");
+    assert!(lines.iter().any(|(o, l)| o == "web1" && l.contains(&format!("ln -sfn -- releases/{PREV}"))));
+    assert!(!lines.iter().any(|(o, l)| o == "web2" && l.starts_with("ln -sfn")));
 }

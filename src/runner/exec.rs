@@ -30,11 +30,26 @@ impl<T: Transport> Ctx<T> {
 
     async fn shell(&self, host: &str, a: &Action, stdin: Option<&Path>) -> Result<Output, Failure> {
         let Run::Shell { cmd, .. } = &a.run else { unreachable!("shell() on a {:?}", a.run) };
-        let out = self
-            .t
-            .run(&a.on, cmd, stdin)
-            .await
-            .map_err(|e| self.fail(host, a.what, e.message, String::new(), e.lost))?;
+        let run = self.t.run(&a.on, cmd, stdin);
+        // Bookkeeping and balancer commands answer at once; one that hangs (a stuck `command`
+        // balancer, a wedged varnishadm) must not hold the roll past every time limit. Hooks,
+        // migrations and uploads take as long as they take.
+        let out = match command_limit(a.what) {
+            Some(limit) => match tokio::time::timeout(limit, run).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(self.fail(
+                        host,
+                        a.what,
+                        format!("{} on {} {DID_NOT_FINISH} {}s", a.what.label(), a.on, limit.as_secs()),
+                        String::new(),
+                        false,
+                    ));
+                }
+            },
+            None => run.await,
+        }
+        .map_err(|e| self.fail(host, a.what, e.message, String::new(), e.lost))?;
         if self.verbose {
             self.report.event(&Event::Output {
                 on: a.on.to_string(),
@@ -213,6 +228,37 @@ impl<T: Transport> Ctx<T> {
             took: start.elapsed(),
         });
         Ok(out)
+    }
+}
+
+/// Says that a command timed out (its effect is unknown).
+pub const DID_NOT_FINISH: &str = "did not finish within";
+
+impl Failure {
+    /// The command ran to its end (and failed): its effect is known not to have happened.
+    /// A lost connection or a timeout leaves it unknown.
+    pub fn completed(&self) -> bool {
+        !self.lost && !self.message.contains(DID_NOT_FINISH)
+    }
+}
+
+/// The longest one command of this kind may take (`None`: no limit).
+fn command_limit(what: What) -> Option<Duration> {
+    match what {
+        What::Capacity
+        | What::Drain
+        | What::WaitDrained
+        | What::WaitProbe
+        | What::Undrain
+        | What::WaitHealthy
+        | What::Ban
+        | What::Lock
+        | What::Unlock
+        | What::Journal
+        | What::Switch
+        | What::ReadCurrent
+        | What::CheckRelease => Some(Duration::from_secs(60)),
+        _ => None,
     }
 }
 

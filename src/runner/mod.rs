@@ -137,7 +137,7 @@ impl<T: Transport> Ctx<T> {
                         state.lock().unwrap().drained.insert(h.host.clone());
                     }
                     if let Err(f) = self.exec(&h.host, a, None).await {
-                        if a.what == What::Drain && !f.lost {
+                        if a.what == What::Drain && f.completed() {
                             // The balancer refused: the host was not drained.
                             state.lock().unwrap().drained.remove(&h.host);
                         }
