@@ -4,13 +4,19 @@
 #
 #   bench/compare.sh [HOSTS] [RUNS]        (default 8 hosts, 3 runs; as root)
 #
-# Tools so far: `deploy` (default settings) and the bash + ControlMaster limit
-# (bench/tools/bash-deploy.sh). The workload: a ~20 MB app of ~2,000 files (half text, half
+# Tools: `deploy` (default settings), the bash + ControlMaster limit
+# (bench/tools/bash-deploy.sh), Capistrano 3.17 (bench/tools/capistrano, Debian package) and
+# Ansible (bench/tools/ansible-deploy.yml, ansible-core from PyPI in ~/.cache/deploy-bench). The workload: a ~20 MB app of ~2,000 files (half text, half
 # incompressible), a fresh commit each run; upload + unpack + shared links on all hosts, one
 # migration, host by host drain → switch → clear the cache folder → health → undrain, one ban.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-HOSTS=${1:-8} RUNS=${2:-3}
+HOSTS=${1:-8} RUNS=${2:-3} TOOLS=${TOOLS:-deploy bash capistrano ansible}
+case " $TOOLS " in *" capistrano "*) command -v cap >/dev/null || apt-get install -y -qq capistrano ruby-ed25519 ruby-bcrypt-pbkdf >/dev/null ;; esac
+ANSIBLE=/root/.cache/deploy-bench/ansible
+case " $TOOLS " in *" ansible "*)
+  [ -x "$ANSIBLE/bin/ansible-playbook" ] || { python3 -m venv "$ANSIBLE" && "$ANSIBLE/bin/pip" install -q 'ansible-core>=2.19,<2.20'; } ;;
+esac
 DIR=$(mktemp -d /tmp/deploy-compare.XXXXXX)
 chmod 755 "$DIR"   # varnishd reads its VCL as its own user
 FARM=$DIR/farm
@@ -41,6 +47,38 @@ export DEPLOY_CACHE_DIR=$DIR/cache
 "$DEPLOY" -c "$FARM/Deploy.toml" farm --output plain 2>/dev/null   # a first release to roll from
 base=$(readlink "$FARM/hosts/web1/www/shop/current")
 
+# Capistrano's stage file and Ansible's inventory for this farm.
+{
+  i=0
+  for a in $FARM_APP_ADDRS; do
+    i=$((i + 1))
+    roles='%w[app]'; [ $i = 1 ] && roles='%w[app migrate]'
+    echo "server \"$a\", user: \"root\", roles: $roles, backend: \"web$i\""
+  done
+  echo "server \"$FARM_LB\", user: \"root\", roles: %w[balancer]"
+  echo "set :ssh_options, { keys: [\"$FARM/id_ed25519\"], keys_only: true, user_known_hosts_file: \"$FARM/known_hosts\", global_known_hosts_file: \"/dev/null\", verify_host_key: :always, config: false }"
+} > bench/tools/capistrano/config/deploy/bench.rb
+{
+  echo "[app]"
+  i=0
+  for a in $FARM_APP_ADDRS; do i=$((i + 1)); echo "web$i ansible_host=$a"; done
+  echo "[migrate]"; echo "web1"
+  echo "[lbs]"; echo "lb ansible_host=$FARM_LB"
+  echo "[all:vars]"; echo "ansible_user=root"; echo "ansible_python_interpreter=/usr/bin/python3"
+} > "$DIR/inventory"
+mkdir -p "$DIR/cp"
+cat > "$DIR/ansible.cfg" <<CFG
+[defaults]
+inventory = $DIR/inventory
+host_key_checking = True
+forks = 8
+retry_files_enabled = False
+[ssh_connection]
+pipelining = True
+ssh_args = -F $FARM/ssh_config -o ControlMaster=auto -o ControlPersist=60s
+control_path_dir = $DIR/cp
+CFG
+
 reset_hosts() { # every host back on the base release, nothing else
   for h in $FARM_APP_HOSTS; do
     local root=$FARM/hosts/$h/www/shop
@@ -58,7 +96,7 @@ verify() { # every host serves $1
 
 declare -A times
 for ((r = 1; r <= RUNS; r++)); do
-  for tool in deploy bash; do
+  for tool in $TOOLS; do
     reset_hosts
     echo "run $r $tool" > "$REPO/public/run.txt"
     git -C "$REPO" add -A && git -C "$REPO" -c user.name=b -c user.email=b@localhost commit -qm "run $r $tool"
@@ -66,6 +104,14 @@ for ((r = 1; r <= RUNS; r++)); do
     case $tool in
       deploy) id=$("$DEPLOY" -c "$FARM/Deploy.toml" farm --output json | python3 -c 'import json,sys; print([json.loads(l)["release"] for l in sys.stdin if "deploy_started" in l][0])') ;;
       bash) id=$(bench/tools/bash-deploy.sh "$FARM" "$REPO") ;;
+      capistrano) id=$(cd bench/tools/capistrano && FARM=$FARM REPO=$REPO cap bench bench:release 2>/dev/null | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}$' | tail -1) ;;
+      ansible)
+        commit=$(git -C "$REPO" rev-parse HEAD)
+        id=$(date -u +%Y%m%dT%H%M%SZ)-${commit:0:7}
+        git -C "$REPO" archive --format=tar HEAD | gzip -1 > "$DIR/$id.tar.gz"
+        ANSIBLE_CONFIG=$DIR/ansible.cfg "$ANSIBLE/bin/ansible-playbook" bench/tools/ansible-deploy.yml \
+          -e "farm=$FARM repo_tarball=$DIR/$id.tar.gz release_id=$id" >"$DIR/ansible.log" 2>&1 || { cat "$DIR/ansible.log" >&2; exit 1; }
+        ;;
     esac
     end=$(date +%s.%N)
     verify "$id"
@@ -74,9 +120,9 @@ for ((r = 1; r <= RUNS; r++)); do
 done
 
 echo "rolling release of a ~20 MB, 2,000-file app to $HOSTS hosts behind Varnish, $RUNS runs each (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-8s %8s %8s %8s\n' tool median min max
-for tool in deploy bash; do
+printf '%-11s %8s %8s %8s\n' tool median min max
+for tool in $TOOLS; do
   sorted=$(tr ' ' '\n' <<< "${times[$tool]}" | grep . | sort -n)
   n=$(wc -l <<< "$sorted")
-  printf '%-8s %7.2fs %7.2fs %7.2fs\n' "$tool" "$(sed -n "$(((n + 1) / 2))p" <<< "$sorted")" "$(head -1 <<< "$sorted")" "$(tail -1 <<< "$sorted")"
+  printf '%-11s %7.2fs %7.2fs %7.2fs\n' "$tool" "$(sed -n "$(((n + 1) / 2))p" <<< "$sorted")" "$(head -1 <<< "$sorted")" "$(tail -1 <<< "$sorted")"
 done

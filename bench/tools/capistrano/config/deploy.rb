@@ -1,0 +1,63 @@
+# The same steps as bench/tools/bash-deploy.sh, the way a Capistrano user would write them.
+# FARM and REPO come from the environment; config/deploy/bench.rb (written by
+# bench/compare.sh) lists the servers.
+lock "~> 3.17"
+set :application, "shop"
+set :deploy_to, "/var/www/shop"
+
+namespace :bench do
+  task :release do
+    farm = ENV.fetch("FARM")
+    repo = ENV.fetch("REPO")
+    path = fetch(:deploy_to)
+    commit = `git -C #{repo} rev-parse HEAD`.strip
+    id = Time.now.utc.strftime("%Y%m%dT%H%M%SZ") + "-" + commit[0, 7]
+    tarball = "/tmp/cap-#{id}.tar.gz"
+    system("git -C #{repo} archive --format=tar HEAD | gzip -1 > #{tarball}") or raise "archive failed"
+    rel = "#{path}/releases/#{id}"
+    lb = roles(:balancer).first
+    vadm = "varnishadm -T #{lb.hostname}:6082 -S #{farm}/varnish-secret"
+
+    on roles(:app), in: :parallel do
+      remote = "#{path}/.upload-#{id}.tar.gz"
+      upload! tarball, remote
+      execute :mkdir, "-p", rel
+      execute :tar, "-xzf", remote, "-C", rel
+      execute :rm, "-f", remote
+      execute :mkdir, "-p", "#{rel}/var", "#{rel}/public"
+      execute :ln, "-sfn", "#{path}/shared/var/log", "#{rel}/var/log"
+      execute :ln, "-sfn", "#{path}/shared/public/cache", "#{rel}/public/cache"
+      execute :ln, "-sfn", "#{path}/shared/.env.local", "#{rel}/.env.local"
+    end
+
+    on roles(:migrate) do
+      within rel do
+        execute :sh, "bin/console", "migrate"
+      end
+    end
+
+    on roles(:app), in: :sequence, wait: 0 do |host|
+      backend = host.properties.fetch(:backend)
+      on(lb) { execute "#{vadm} backend.set_health '*.#{backend}' sick" }
+      on(lb) do
+        loop do
+          n = capture("varnishstat -n #{farm}/varnish -1 -f 'VBE.*.#{backend}.conn' | awk '{s += $2} END {print s + 0}'")
+          break if n.strip == "0"
+          sleep 0.05
+        end
+      end
+      execute "ln -sfn releases/#{id} #{path}/.current.tmp && mv -fT #{path}/.current.tmp #{path}/current"
+      execute "rm -rf #{path}/shared/public/cache/*"
+      loop do
+        code = capture("curl -s -o /dev/null -w '%{http_code}' http://#{host.hostname}:8080/health")
+        break if code.strip == "200"
+        sleep 0.05
+      end
+      on(lb) { execute "#{vadm} backend.set_health '*.#{backend}' auto" }
+    end
+
+    on(lb) { execute "#{vadm} ban req.url '~' ." }
+    File.delete(tarball)
+    puts id
+  end
+end
