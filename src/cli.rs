@@ -227,6 +227,32 @@ pub fn batch_override(g: &Global, cfg: &Config) -> Result<Option<Batch>, Error> 
     Ok(Some(batch))
 }
 
+/// The deploy plan for these options: `deploy plan` prints exactly what `deploy` runs.
+pub fn deploy_plan(
+    g: &Global,
+    s: &config::StageConfig,
+    release: &str,
+    revision: &plan::Revision,
+    owner: &plan::Owner,
+    batch: Option<Batch>,
+) -> plan::Plan {
+    plan::deploy(
+        s,
+        &plan::DeployInput {
+            release,
+            revision,
+            owner,
+            batch,
+            skip_migrations: g.skip_migrations,
+            no_ban: g.no_ban,
+            upload_parallel: UPLOAD_PARALLEL,
+        },
+    )
+}
+
+/// Hosts receiving and unpacking the artifact at once.
+const UPLOAD_PARALLEL: usize = 8;
+
 fn check_release_id(id: &str) -> Result<(), Error> {
     if crate::release_id::looks_like_release_id(id) {
         Ok(())
@@ -253,18 +279,7 @@ fn plan_cmd(g: &Global, stage: &str, rollback: bool, to: Option<&str>) -> Result
         let rev = g.revision.clone().or_else(|| s.app.revision.clone()).unwrap_or_else(|| "HEAD".into());
         let revision = crate::revision::resolve(&s.app.repository, &rev)?;
         let id = crate::release_id::release_id(now, &revision.commit);
-        plan::deploy(
-            s,
-            &plan::DeployInput {
-                release: &id,
-                revision: &revision,
-                owner: &owner,
-                batch,
-                skip_migrations: g.skip_migrations,
-                no_ban: g.no_ban,
-                upload_parallel: 8,
-            },
-        )
+        deploy_plan(g, s, &id, &revision, &owner, batch)
     };
     let text = match g.output {
         Output::Json => format!("{}\n", p.to_json()),
