@@ -6,7 +6,15 @@ use crate::report::summary::Run;
 use std::time::Duration;
 
 /// Sends `run` to every webhook that wants `moment`; returns one warning per failure.
-pub async fn send(client: &reqwest::Client, hooks: &[Notify], moment: NotifyOn, run: &Run) -> Vec<String> {
+/// The body goes out with every secret read from the environment shown as `${VAR}`
+/// (`redactions`), like everything else deploy prints: failure messages can quote them.
+pub async fn send(
+    client: &reqwest::Client,
+    hooks: &[Notify],
+    moment: NotifyOn,
+    run: &Run,
+    redactions: &[(String, String)],
+) -> Vec<String> {
     let name = match moment {
         NotifyOn::Start => "start",
         NotifyOn::Success => "success",
@@ -19,7 +27,14 @@ pub async fn send(client: &reqwest::Client, hooks: &[Notify], moment: NotifyOn, 
             NotifyKind::Slack => serde_json::json!({ "text": run.headline() }),
             NotifyKind::Json => run.json(name),
         };
-        let r = client.post(&h.url).timeout(Duration::from_secs(5)).json(&body).send().await;
+        let body = crate::config::redact(redactions, &body.to_string());
+        let r = client
+            .post(&h.url)
+            .timeout(Duration::from_secs(5))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
         match r {
             Ok(resp) if resp.status().is_success() => {}
             Ok(resp) => {

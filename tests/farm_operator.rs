@@ -408,11 +408,12 @@ fn secrets_from_the_environment_never_reach_the_output() {
     let f = Farm::start(2);
     let (code, _, err) = run(&f, &["farm"]);
     assert_eq!(code, 0, "{err}");
+    let (addr, got) = webhook_listener();
     // A health URL carrying a token, and a release that fails it on web1: the token would be
     // in every error message.
     f.commit("unhealthy on web1", &[("config/break-health-on", Some("web1\n"))]);
     f.add_config(&format!(
-        "\n[stages.secret]\n{}\n[stages.secret.health]\nfrom = \"local\"\nurl = \"http://{{address}}:8080/health?token=${{DEPLOY_TEST_TOKEN}}\"\nretries = 2\ninterval = \"10ms\"\n",
+        "\n[stages.secret]\n{}\n[stages.secret.health]\nfrom = \"local\"\nurl = \"http://{{address}}:8080/health?token=${{DEPLOY_TEST_TOKEN}}\"\nretries = 2\ninterval = \"10ms\"\n\n[[stages.secret.notify]]\nkind = \"json\"\nurl = \"http://{addr}/hook\"\n",
         f.hosts_toml()
     ));
     for output in ["plain", "json"] {
@@ -429,6 +430,17 @@ fn secrets_from_the_environment_never_reach_the_output() {
         assert!(all.contains("token=${DEPLOY_TEST_TOKEN}"), "the variable's name is shown instead: {all}");
         assert!(!all.contains("tok-9f8e7d6c"), "the secret was printed ({output}):\n{all}");
     }
+    // Nor the webhooks, whose failure message quotes the health URL.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.lock().unwrap().len() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bodies: Vec<String> = got.lock().unwrap().iter().map(|(_, b)| b.to_string()).collect();
+    assert!(
+        bodies.iter().any(|b| b.contains("\"moment\":\"failure\"") && b.contains("${DEPLOY_TEST_TOKEN}")),
+        "{bodies:?}"
+    );
+    assert!(bodies.iter().all(|b| !b.contains("tok-9f8e7d6c")), "a webhook got the secret: {bodies:?}");
 }
 
 #[test]

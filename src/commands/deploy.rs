@@ -143,7 +143,14 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
                     commit: Some(revision.commit.clone()),
                     hosts: hosts.clone(),
                 });
-                super::announce(s, NotifyOn::Start, &summary(&id, "started", None, None, None), report.as_ref()).await;
+                super::announce(
+                    s,
+                    NotifyOn::Start,
+                    &summary(&id, "started", None, None, None),
+                    &cfg.redactions,
+                    report.as_ref(),
+                )
+                .await;
                 let mut run = Deploy::new(ctx.clone(), s, &p).after_lock(&locker);
                 run.auto_rollback = !g.no_auto_rollback;
                 run.run(&mut clock, Some(build)).await
@@ -175,7 +182,7 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
     let run = summary(&id, outcome, Some(code), Some(&clock), message);
     super::github_summary(&run, &cfg.redactions, report.as_ref());
     let moment = if code == 0 { NotifyOn::Success } else { NotifyOn::Failure };
-    rt.block_on(super::announce(s, moment, &run, report.as_ref()));
+    rt.block_on(super::announce(s, moment, &run, &cfg.redactions, report.as_ref()));
     report.event(&Event::Finished {
         outcome: if code == 0 { "deployed" } else { "failed" },
         exit_code: code,

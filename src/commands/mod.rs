@@ -145,13 +145,14 @@ pub async fn announce(
     s: &StageConfig,
     moment: crate::config::NotifyOn,
     run: &crate::report::summary::Run,
+    redactions: &[(String, String)],
     report: &dyn Reporter,
 ) {
     if s.notify.is_empty() {
         return;
     }
     let http = crate::transport::Http::new();
-    for w in crate::notify::send(http.client(), &s.notify, moment, run).await {
+    for w in crate::notify::send(http.client(), &s.notify, moment, run, redactions).await {
         report.event(&crate::report::Event::Warning { host: None, message: w });
     }
 }

@@ -149,7 +149,7 @@ pub fn run(g: &Global, stage: &str, to: Option<&str>) -> Result<i32, Error> {
     };
     super::github_summary(&run, &cfg.redactions, report.as_ref());
     let moment = if code == 0 { NotifyOn::Rollback } else { NotifyOn::Failure };
-    rt.block_on(super::announce(s, moment, &run, report.as_ref()));
+    rt.block_on(super::announce(s, moment, &run, &cfg.redactions, report.as_ref()));
     report.event(&Event::Finished {
         outcome: if code == 0 { "rolled back" } else { "failed" },
         exit_code: code,
