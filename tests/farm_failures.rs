@@ -177,12 +177,13 @@ fn lost_host_mid_roll_leaves_the_others_serving_the_old_release() {
     commit(&f, "next", &[]);
     let mut killed = false;
     let (code, ev, err) = f.deploy_watch(&["farm"], |e, _| {
-        if !killed && e["event"] == "host_in_service" && e["host"] == "web2" {
+        // After web1: web2's whole roll (over half a second) separates the kill from web3.
+        if !killed && e["event"] == "host_in_service" && e["host"] == "web1" {
             f.kill_sshd("web3");
             killed = true;
         }
     });
-    assert!(killed, "the roll never reached web2: {err}");
+    assert!(killed, "the roll never got past web1: {err}");
     assert!(code == 1 || code == 4, "exit {code}: {err}");
     assert!(err.contains("web3"), "{err}");
     for h in ["web1", "web2"] {
@@ -235,10 +236,11 @@ fn killed_deploy_is_recovered_by_unlock_then_deploys_again() {
     });
     assert!(killed);
     assert_eq!(code, 128 + 9);
-    // Left behind: the lock, and web2 drained with its journal saying so.
+    // Left behind: the lock, and web2 drained with its journal saying so (the kill lands a
+    // moment after the event: web2 may also have been switched by then).
     assert!(f.root("web1").join(".deploy/lock").exists());
     let journal = std::fs::read_to_string(f.root("web2").join(".deploy/journal.json")).unwrap();
-    assert!(journal.contains("draining"), "{journal}");
+    assert!(journal.contains("\"draining\"") || journal.contains("\"switching\""), "{journal}");
     assert!(!f.all_in_varnish());
     // A new deploy is refused (exit 3) while the lock is there…
     let o = f.deploy(&["farm"]);
@@ -248,10 +250,13 @@ fn killed_deploy_is_recovered_by_unlock_then_deploys_again() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("web2: on") && err.contains("in service — healthy again"), "{err}");
-    // web1 had been switched before the kill: unlock says the hosts disagree.
+    // web1 had been switched before the kill; if web2 was not, unlock says the hosts disagree.
     assert_ne!(f.current("web1").as_deref(), Some(good.as_str()));
-    assert_eq!(f.current("web2").as_deref(), Some(good.as_str()));
-    assert!(err.contains("hosts disagree"), "{err}");
+    if f.current("web2").as_deref() == Some(good.as_str()) {
+        assert!(err.contains("hosts disagree"), "{err}");
+    } else {
+        assert!(!err.contains("hosts disagree"), "{err}");
+    }
     // …and a new deploy succeeds.
     let (code, ev, err) = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
