@@ -2,19 +2,84 @@
 //! `.tar.gz` with its sha256, and kept in a local cache so the same commit and build are
 //! packed only once.
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
+/// A built release: the build folder kept in the local cache, its entries (exclusions
+/// applied) and its manifest. Tarballs are packed from it on demand: the full one for a host
+/// with nothing to start from, a delta (changed files only) for a host whose current release
+/// has a manifest. Clones share the packs made so far.
 #[derive(Debug, Clone)]
 pub struct Artifact {
+    /// The build folder.
+    pub tree: PathBuf,
+    /// sha256 of the manifest: names the release's content.
+    pub sha256: String,
+    /// Total size of the release's files.
+    pub bytes: u64,
+    pub files: usize,
+    /// Taken from the cache: nothing was built.
+    pub reused: bool,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    entries: Vec<Entry>,
+    files: Vec<FileEntry>,
+    manifest: String,
+    mtime: u64,
+    dir: PathBuf,
+    packs: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Packed>>>>,
+}
+
+/// One regular file of a release, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub mode: u32,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Dir,
+    Symlink(PathBuf),
+    /// Index into the file list.
+    File(usize),
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    rel: String,
+    mode: u32,
+    kind: Kind,
+}
+
+/// A tarball made from an artifact, ready to stream to a host.
+#[derive(Debug, Clone)]
+pub struct Packed {
     pub file: PathBuf,
     pub sha256: String,
     pub bytes: u64,
-    /// Taken from the cache: nothing was built.
-    pub reused: bool,
+    /// Files inside the tarball.
+    pub sent: usize,
+    /// Files the host hard-links from its current release instead.
+    pub linked: usize,
+    /// Bytes of those files.
+    pub linked_bytes: u64,
 }
+
+/// Where the release's bookkeeping travels inside a tarball: `.git` is never part of an
+/// export, so these names cannot clash with the app's files. The host moves the manifest out
+/// and removes `.git` before anything else sees the release.
+pub const META_DIR: &str = ".git/deploy";
 
 pub struct BuildSpec<'a> {
     pub app: &'a str,
@@ -100,44 +165,320 @@ fn key(spec: &BuildSpec) -> String {
     hex(&h.finalize()[..8])
 }
 
-/// Returns the cached artifact for this commit and build, or builds it.
+/// Builds kept per app in the cache (the newest; older ones are removed after a build).
+const KEEP_BUILDS: usize = 3;
+
+/// Returns the cached build for this commit and build, or builds it.
 pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, BuildError> {
-    let dir = cache.join(spec.app);
-    fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+    let app_dir = cache.join(spec.app);
     let name = format!("{}-{}", &spec.commit[..spec.commit.len().min(12)], key(spec));
-    let file = dir.join(format!("{name}.tar.gz"));
-    let sum_file = dir.join(format!("{name}.tar.gz.sha256"));
-    if let (false, Ok(meta), Ok(sum)) = (spec.rebuild, fs::metadata(&file), fs::read_to_string(&sum_file)) {
-        let mut parts = sum.split_whitespace();
-        if let (Some(sha), Some(size)) = (parts.next(), parts.next())
-            && size.parse::<u64>().ok() == Some(meta.len())
-        {
-            return Ok(Artifact { file, sha256: sha.to_string(), bytes: meta.len(), reused: true });
-        }
+    let dir = app_dir.join(&name);
+    let tree = dir.join("tree");
+    let done = dir.join("built");
+    if !spec.rebuild
+        && let Ok(t) = fs::read_to_string(&done)
+        && let Ok(mtime) = t.trim().parse::<u64>()
+    {
+        let (entries, files) = scan(&tree, spec.exclude)?;
+        let _ = fs::write(&done, format!("{mtime}\n")); // newest use, for pruning
+        return Ok(Artifact::new(tree, dir, entries, files, mtime, true));
     }
 
-    let work = dir.join(format!(".build-{}-{}", std::process::id(), key(spec)));
+    // Built aside, then renamed into place: two deploys of one commit may build at once.
+    let work = app_dir.join(format!(".build-{}-{name}", std::process::id()));
+    let work_tree = work.join("tree");
     let _ = fs::remove_dir_all(&work);
-    fs::create_dir_all(&work).map_err(io_err("create", &work))?;
+    fs::create_dir_all(&work_tree).map_err(io_err("create", &work_tree))?;
     let result = async {
-        let mtime = export(spec.repository, spec.commit, &work)?;
+        let mtime = export(spec.repository, spec.commit, &work_tree)?;
         for c in spec.commands {
-            let out = crate::transport::run_local(c, Some(&work), spec.env, None)
+            let out = crate::transport::run_local(c, Some(&work_tree), spec.env, None)
                 .await
                 .map_err(|e| BuildError::Io(e.message))?;
             if !out.ok() {
                 return Err(BuildError::Command { command: c.clone(), status: out.status, output: out.tail(20) });
             }
         }
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let (sha, bytes) = pack(&work, spec.exclude, &tmp, mtime)?;
-        fs::rename(&tmp, &file).map_err(io_err("rename", &tmp))?;
-        fs::write(&sum_file, format!("{sha} {bytes}\n")).map_err(io_err("write", &sum_file))?;
-        Ok(Artifact { file: file.clone(), sha256: sha, bytes, reused: false })
+        let built = work.join("built");
+        fs::write(&built, format!("{mtime}\n")).map_err(io_err("write", &built))?;
+        if spec.rebuild {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        if fs::rename(&work, &dir).is_err() && !done.exists() {
+            let _ = fs::remove_dir_all(&dir); // a build that never finished
+            fs::rename(&work, &dir).map_err(io_err("rename", &work))?;
+        }
+        // Else another deploy finished the same build first: use that one.
+        let (entries, files) = scan(&tree, spec.exclude)?;
+        Ok(Artifact::new(tree.clone(), dir.clone(), entries, files, mtime, false))
     }
     .await;
     let _ = fs::remove_dir_all(&work);
+    prune(&app_dir, &name);
     result
+}
+
+/// Removes all but the newest builds of an app (never `keep`), and tarballs of the older
+/// cache format.
+fn prune(app_dir: &Path, keep: &str) {
+    let Ok(rd) = fs::read_dir(app_dir) else { return };
+    let mut builds: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for e in rd.filter_map(Result::ok) {
+        let p = e.path();
+        let file_name = e.file_name().to_string_lossy().into_owned();
+        if file_name.starts_with(".build-") {
+            // One in progress, or left by a deploy that was killed (after a day).
+            let age = fs::metadata(&p).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            if age.is_some_and(|a| a.as_secs() > 86_400) {
+                let _ = fs::remove_dir_all(&p);
+            }
+            continue;
+        }
+        if file_name == keep {
+            continue;
+        }
+        if p.is_dir() {
+            let t = fs::metadata(p.join("built")).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            builds.push((t, p));
+        } else {
+            let _ = fs::remove_file(&p);
+        }
+    }
+    builds.sort();
+    let excess = builds.len().saturating_sub(KEEP_BUILDS - 1);
+    for (_, p) in builds.into_iter().take(excess) {
+        let _ = fs::remove_dir_all(p);
+    }
+}
+
+/// Unpacked size of the newest build of an app in the cache, if any (`deploy check`).
+pub fn newest_size(cache: &Path, app: &str) -> Option<u64> {
+    let newest = fs::read_dir(cache.join(app))
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((fs::metadata(e.path().join("built")).ok()?.modified().ok()?, e.path())))
+        .max()?;
+    let (_, files) = scan(&newest.1.join("tree"), &[]).ok()?;
+    Some(files.iter().map(|f| f.size).sum())
+}
+
+/// Walks the build folder (sorted; `exclude` and a top-level `.git` left out) and hashes
+/// every regular file.
+fn scan(tree: &Path, exclude: &[String]) -> Result<(Vec<Entry>, Vec<FileEntry>), BuildError> {
+    let mut entries = Vec::new();
+    let mut files = Vec::new();
+    walk(tree, "", exclude, &mut entries, &mut files)?;
+    Ok((entries, files))
+}
+
+fn walk(
+    root: &Path,
+    rel: &str,
+    exclude: &[String],
+    entries: &mut Vec<Entry>,
+    files: &mut Vec<FileEntry>,
+) -> Result<(), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
+    let mut list: Vec<_> = fs::read_dir(&dir).map_err(io_err("read", &dir))?.filter_map(Result::ok).collect();
+    list.sort_by_key(|e| e.file_name());
+    for e in list {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let path = e.path();
+        let meta = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
+        let ft = meta.file_type();
+        if excluded(&child, ft.is_dir(), exclude) || (rel.is_empty() && child == ".git") {
+            continue;
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        if ft.is_symlink() {
+            let target = fs::read_link(&path).map_err(io_err("readlink", &path))?;
+            entries.push(Entry { rel: child, mode, kind: Kind::Symlink(target) });
+        } else if ft.is_dir() {
+            entries.push(Entry { rel: child.clone(), mode, kind: Kind::Dir });
+            walk(root, &child, exclude, entries, files)?;
+        } else if ft.is_file() {
+            let mut h = Sha256::new();
+            let mut f = fs::File::open(&path).map_err(io_err("open", &path))?;
+            io::copy(&mut f, &mut HashWriter(&mut h)).map_err(io_err("read", &path))?;
+            entries.push(Entry { rel: child.clone(), mode, kind: Kind::File(files.len()) });
+            files.push(FileEntry { path: child, mode, size: meta.len(), sha256: hex(&h.finalize()) });
+        }
+        // sockets, fifos, devices: never part of a release
+    }
+    Ok(())
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The manifest: one JSON object per regular file, sorted by path.
+pub fn manifest_text(files: &[FileEntry]) -> String {
+    let mut s = String::with_capacity(files.len() * 120);
+    for f in files {
+        s.push_str(&serde_json::to_string(f).expect("manifest entry serializes"));
+        s.push('\n');
+    }
+    s
+}
+
+/// Reads a manifest written by [`manifest_text`]; `None` if any line is not one.
+pub fn parse_manifest(text: &str) -> Option<Vec<FileEntry>> {
+    text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// A name `sha256sum -c` reads back as written (no escaping needed).
+fn plain_name(p: &str) -> bool {
+    !p.contains(['\\', '\n', '\r'])
+}
+
+impl Artifact {
+    fn new(tree: PathBuf, dir: PathBuf, entries: Vec<Entry>, files: Vec<FileEntry>, mtime: u64, reused: bool) -> Self {
+        let manifest = manifest_text(&files);
+        let sha256 = hex(&Sha256::digest(manifest.as_bytes()));
+        Artifact {
+            tree,
+            bytes: files.iter().map(|f| f.size).sum(),
+            files: files.len(),
+            sha256,
+            reused,
+            inner: Arc::new(Inner { entries, files, manifest, mtime, dir, packs: Mutex::new(HashMap::new()) }),
+        }
+    }
+
+    pub fn manifest(&self) -> &str {
+        &self.inner.manifest
+    }
+
+    /// The whole release as one tarball (packed once, then kept in the cache).
+    pub async fn full(&self) -> Result<Packed, BuildError> {
+        self.packed("full".into(), None).await
+    }
+
+    /// A tarball holding only what differs from `base` (the manifest text of the host's current
+    /// release); the host hard-links every other file from that release and checks it against
+    /// this release's manifest. One pack per distinct base.
+    pub async fn delta(&self, base: &str) -> Result<Packed, BuildError> {
+        let key = format!("delta-{}", &hex(&Sha256::digest(base.as_bytes()))[..16]);
+        self.packed(key, Some(base.to_string())).await
+    }
+
+    async fn packed(&self, key: String, base: Option<String>) -> Result<Packed, BuildError> {
+        let cell = self.inner.packs.lock().unwrap().entry(key.clone()).or_default().clone();
+        let inner = self.inner.clone();
+        let tree = self.tree.clone();
+        let sha = self.sha256.clone();
+        cell.get_or_try_init(|| async move {
+            tokio::task::spawn_blocking(move || inner.pack(&tree, &key, base.as_deref(), &sha))
+                .await
+                .map_err(|e| BuildError::Io(format!("pack: {e}")))?
+        })
+        .await
+        .cloned()
+    }
+}
+
+impl Inner {
+    fn pack(&self, tree: &Path, key: &str, base: Option<&str>, manifest_sha: &str) -> Result<Packed, BuildError> {
+        // Which files the host can take from its current release: same path, mode and content.
+        let base_files: Vec<FileEntry> = base.and_then(parse_manifest).unwrap_or_default();
+        let base: HashMap<&str, (u32, &str)> =
+            base_files.iter().map(|f| (f.path.as_str(), (f.mode, f.sha256.as_str()))).collect();
+        let linked: Vec<bool> = self
+            .files
+            .iter()
+            .map(|f| {
+                f.path != "REVISION"
+                    && plain_name(&f.path)
+                    && base.get(f.path.as_str()).is_some_and(|(m, s)| *m == f.mode && *s == f.sha256)
+            })
+            .collect();
+        let mut links = Vec::new();
+        let mut check = format!("{manifest_sha}  {META_DIR}/manifest\n");
+        let mut linked_bytes = 0;
+        for (f, _) in self.files.iter().zip(&linked).filter(|(_, l)| **l) {
+            links.extend_from_slice(f.path.as_bytes());
+            links.push(0);
+            check.push_str(&format!("{}  {}\n", f.sha256, f.path));
+            linked_bytes += f.size;
+        }
+
+        let out = self.dir.join(format!("{key}.tar.gz"));
+        let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
+        let f = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
+        let hashing = Hashing { inner: io::BufWriter::with_capacity(1 << 20, f), hash: Sha256::new(), bytes: 0 };
+        let gz = flate2::write::GzEncoder::new(hashing, flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        let mut sent = 0;
+        let err = io_err("pack", &tmp);
+        for e in &self.entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mtime(self.mtime);
+            h.set_mode(e.mode);
+            h.set_uid(0);
+            h.set_gid(0);
+            match &e.kind {
+                Kind::Dir => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    tar.append_data(&mut h, &e.rel, io::empty()).map_err(&err)?;
+                }
+                Kind::Symlink(target) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    tar.append_link(&mut h, &e.rel, target).map_err(&err)?;
+                }
+                Kind::File(i) if linked[*i] => {}
+                Kind::File(i) => {
+                    let path = tree.join(&e.rel);
+                    let file = fs::File::open(&path).map_err(io_err("open", &path))?;
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(self.files[*i].size);
+                    tar.append_data(&mut h, &e.rel, io::BufReader::new(file)).map_err(&err)?;
+                    sent += 1;
+                }
+            }
+        }
+        for (name, mode, data) in [
+            (".git", 0o700, None),
+            (META_DIR, 0o700, None),
+            (&*format!("{META_DIR}/manifest"), 0o600, Some(self.manifest.as_bytes())),
+            (&*format!("{META_DIR}/links"), 0o600, Some(&links[..])),
+            (&*format!("{META_DIR}/check"), 0o600, Some(check.as_bytes())),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_mtime(self.mtime);
+            h.set_mode(mode);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_entry_type(if data.is_some() { tar::EntryType::Regular } else { tar::EntryType::Directory });
+            h.set_size(data.map_or(0, |d| d.len() as u64));
+            tar.append_data(&mut h, name, data.unwrap_or_default()).map_err(&err)?;
+        }
+        let gz = tar.into_inner().map_err(&err)?;
+        let mut hashing = gz.finish().map_err(&err)?;
+        hashing.flush().map_err(io_err("write", &tmp))?;
+        drop(hashing.inner);
+        fs::rename(&tmp, &out).map_err(io_err("rename", &tmp))?;
+        Ok(Packed {
+            file: out,
+            sha256: hex(&hashing.hash.finalize()),
+            bytes: hashing.bytes,
+            sent,
+            linked: linked.iter().filter(|l| **l).count(),
+            linked_bytes,
+        })
+    }
 }
 
 /// Writes the commit's tree into `dest`: files with their modes, symlinks as symlinks;
@@ -252,67 +593,6 @@ impl<W: Write> Write for Hashing<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// Packs `dir` (sorted, owner root, permission bits kept, every entry stamped with the
-/// commit's time) into a gzip
-/// tarball; returns its sha256 and size. The commit time, not a constant: web servers build
-/// ETags from size and time, and a changed file of the same size must get a new one.
-pub fn pack(dir: &Path, exclude: &[String], out: &Path, mtime: u64) -> Result<(String, u64), BuildError> {
-    let f = fs::File::create(out).map_err(io_err("create", out))?;
-    let hashing = Hashing { inner: io::BufWriter::with_capacity(1 << 20, f), hash: Sha256::new(), bytes: 0 };
-    let gz = flate2::write::GzEncoder::new(hashing, flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    add_dir(&mut tar, dir, "", exclude, mtime)?;
-    let gz = tar.into_inner().map_err(io_err("pack", out))?;
-    let mut hashing = gz.finish().map_err(io_err("pack", out))?;
-    hashing.flush().map_err(io_err("write", out))?;
-    Ok((hex(&hashing.hash.finalize()), hashing.bytes))
-}
-
-fn add_dir<W: Write>(
-    tar: &mut tar::Builder<W>,
-    root: &Path,
-    rel: &str,
-    exclude: &[String],
-    mtime: u64,
-) -> Result<(), BuildError> {
-    let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
-    let mut entries: Vec<_> = fs::read_dir(&dir).map_err(io_err("read", &dir))?.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-        let path = e.path();
-        let meta = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
-        let ft = meta.file_type();
-        if excluded(&child, ft.is_dir(), exclude) || (rel.is_empty() && child == ".git") {
-            continue;
-        }
-        let mut h = tar::Header::new_gnu();
-        h.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
-        h.set_mtime(mtime);
-        {
-            use std::os::unix::fs::PermissionsExt;
-            h.set_mode(meta.permissions().mode() & 0o7777);
-        }
-        let r = if ft.is_symlink() {
-            let target = fs::read_link(&path).map_err(io_err("readlink", &path))?;
-            h.set_size(0);
-            tar.append_link(&mut h, &child, target)
-        } else if ft.is_dir() {
-            h.set_size(0);
-            tar.append_data(&mut h, &child, io::empty())
-        } else {
-            let f = fs::File::open(&path).map_err(io_err("open", &path))?;
-            tar.append_data(&mut h, &child, io::BufReader::new(f))
-        };
-        r.map_err(io_err("pack", &path))?;
-        if ft.is_dir() {
-            add_dir(tar, root, &child, exclude, mtime)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -11,31 +11,9 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Duration;
 
-/// A digest of a release folder as shipped: every path, file content and link target, but
-/// not `var/cache`, which the prepare hook fills per host.
+/// A digest of a release folder as shipped (see `tree_listing`).
 fn tree_digest(dir: &Path) -> String {
-    fn walk(dir: &Path, rel: &str, h: &mut Sha256) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(Result::ok).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let name = format!("{rel}/{}", e.file_name().to_string_lossy());
-            if name == "/var/cache" {
-                continue;
-            }
-            let ft = e.file_type().unwrap();
-            h.update(name.as_bytes());
-            if ft.is_symlink() {
-                h.update(std::fs::read_link(e.path()).unwrap().to_string_lossy().as_bytes());
-            } else if ft.is_dir() {
-                walk(&e.path(), &name, h);
-            } else {
-                h.update(std::fs::read(e.path()).unwrap());
-            }
-        }
-    }
-    let mut h = Sha256::new();
-    walk(dir, "", &mut h);
-    deploy::artifact::hex(&h.finalize()[..8])
+    deploy::artifact::hex(&Sha256::digest(tree_listing(dir).join("\n").as_bytes())[..8])
 }
 
 fn release_header(url: &str) -> String {
@@ -296,4 +274,139 @@ fn failed_migration_stops_before_any_switch() {
     assert!(f.all_in_varnish());
     let r = get_with(&format!("{}/cart", f.varnish_url()), &[("Cookie", "cart=1")]);
     assert!(r.header("X-Release").unwrap().contains(&good));
+}
+
+/// Every path of a release with its type, mode, content and link target, but not
+/// `var/cache` (filled per host by the prepare hook).
+fn tree_listing(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(Result::ok).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = format!("{rel}/{}", e.file_name().to_string_lossy());
+            if name == "/var/cache" {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(e.path()).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                out.push(format!("{name} -> {}", std::fs::read_link(e.path()).unwrap().display()));
+            } else if meta.is_dir() {
+                out.push(format!("{name}/ {mode:o}"));
+                walk(&e.path(), &name, out);
+            } else {
+                let sum = deploy::artifact::hex(&Sha256::digest(std::fs::read(e.path()).unwrap()));
+                out.push(format!("{name} {mode:o} {sum}"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out);
+    out
+}
+
+fn inode(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().ino()
+}
+
+#[test]
+fn warm_release_is_identical_to_a_full_unpack() {
+    let f = Farm::start(2);
+    let removed = "config/routes.yaml";
+    f.commit(
+        "app files",
+        &[
+            ("src/Kernel.php", Some("<?php // kernel\n")),
+            ("src/Stable.php", Some("<?php // stable\n")),
+            (removed, Some("home: /\n")),
+        ],
+    );
+    let (code, ev1, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let first = released(&ev1);
+    for s in events(&ev1, "sent", None) {
+        assert_eq!(s["kind"], "full", "nothing to start from on a first deploy: {s}");
+        assert_eq!(s["linked"], 0);
+    }
+    let web1 = f.root("web1");
+    let before = tree_listing(&web1.join("releases").join(&first));
+
+    // A commit that changes, adds, removes, and only re-modes files, and adds a symlink.
+    let repo = f.repo();
+    std::os::unix::fs::symlink("index.html", repo.join("templates/home.html")).unwrap();
+    std::fs::set_permissions(repo.join("templates/index.html"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let commit = f.commit(
+        "warm",
+        &[("src/Kernel.php", Some("<?php // changed\n")), ("src/New.php", Some("<?php // new\n")), (removed, None)],
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, ev2, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let warm = released(&ev2);
+    assert!(warm.ends_with(&commit[..7]));
+    assert_all_on(&f, &warm);
+    let sent = events(&ev2, "sent", None);
+    assert_eq!(sent.len(), 2);
+    for s in &sent {
+        assert_eq!(s["kind"], "delta", "{s}");
+        assert!(s["linked"].as_u64().unwrap() > 5, "unchanged files are linked: {s}");
+        // Kernel.php, New.php, index.html (mode), the build's outputs that embed the commit.
+        assert!(s["files"].as_u64().unwrap() <= 16, "only what changed is sent: {s}");
+    }
+    let warm_dir = web1.join("releases").join(&warm);
+    assert!(!warm_dir.join(".git").exists(), "the bookkeeping is not left in the release");
+    assert!(web1.join(".deploy/manifests").join(&warm).is_file(), "the manifest is kept outside the release");
+    assert!(!warm_dir.join(removed).exists(), "a removed file is gone");
+    assert_eq!(
+        inode(&warm_dir.join("src/Stable.php")),
+        inode(&web1.join("releases").join(&first).join("src/Stable.php")),
+        "an unchanged file is hard-linked"
+    );
+    assert_ne!(
+        inode(&warm_dir.join("src/Kernel.php")),
+        inode(&web1.join("releases").join(&first).join("src/Kernel.php"))
+    );
+    assert_eq!(tree_listing(&web1.join("releases").join(&first)), before, "the previous release is untouched");
+
+    // A file of web2's current release edited in place (and so also the first release's,
+    // which shares it): web2's check fails, and it gets the whole release instead.
+    let stable = f.root("web2").join("releases").join(&warm).join("src/Stable.php");
+    std::fs::write(&stable, "<?php // hot fix on the server\n").unwrap();
+    f.commit("again", &[("src/Kernel.php", Some("<?php // changed again\n"))]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, ev, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let third = released(&ev);
+    assert_all_on(&f, &third);
+    let warning = events(&ev, "warning", Some("web2"));
+    assert!(
+        warning.iter().any(|w| w["message"].as_str().unwrap().contains("src/Stable.php")),
+        "the warning names the file: {warning:?}"
+    );
+    assert_eq!(events(&ev, "sent", Some("web1"))[0]["kind"], "delta");
+    let web2_sent = events(&ev, "sent", Some("web2"));
+    assert_eq!(web2_sent.last().unwrap()["kind"], "full", "{web2_sent:?}");
+    let fixed = f.root("web2").join("releases").join(&third).join("src/Stable.php");
+    assert_eq!(std::fs::read_to_string(fixed).unwrap(), "<?php // stable\n");
+
+    // The same commit again, with delta off: a full unpack. Both releases hold the same files.
+    let toml = std::fs::read_to_string(f.config()).unwrap();
+    assert!(toml.contains("\n[build]\n"));
+    std::fs::write(f.config(), toml.replace("\n[build]\n", "\n[build]\ndelta = false\n")).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, ev3, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let full = released(&ev3);
+    for s in events(&ev3, "sent", None) {
+        assert_eq!(s["kind"], "full", "{s}");
+    }
+    for h in ["web1", "web2"] {
+        let r = f.root(h).join("releases");
+        let (a, b) = (tree_listing(&r.join(&third)), tree_listing(&r.join(&full)));
+        assert!(a.len() > 20, "{a:?}");
+        assert_eq!(a, b, "{h}: the warm release differs from a full unpack");
+    }
 }

@@ -96,7 +96,18 @@ fn release_commands() {
     );
     assert_eq!(
         release::unpack(&l(), ID, "1a2b3c4d").to_string(),
-        "mkdir -p -- /var/www/shop/releases && mkdir -- /var/www/shop/releases/20261126T051944Z-1a2b3c4 && tar -xzf /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 && rm -f -- /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz && printf '%s\\n' 1a2b3c4d > /var/www/shop/releases/20261126T051944Z-1a2b3c4/REVISION"
+        "mkdir -p -- /var/www/shop/releases /var/www/shop/.deploy/manifests \
+         && mkdir -- /var/www/shop/releases/20261126T051944Z-1a2b3c4 \
+         && tar -xzf /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 \
+         && xargs -0 -r -a /var/www/shop/releases/20261126T051944Z-1a2b3c4/.git/deploy/links env -C /var/www/shop/current cp -l --parents -t /var/www/shop/releases/20261126T051944Z-1a2b3c4 -- \
+         && env -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 sha256sum -c --quiet --strict .git/deploy/check 2>&1 \
+         && mv -f -- /var/www/shop/releases/20261126T051944Z-1a2b3c4/.git/deploy/manifest /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 \
+         && rm -rf -- /var/www/shop/releases/20261126T051944Z-1a2b3c4/.git /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz \
+         && printf '%s\\n' 1a2b3c4d > /var/www/shop/releases/20261126T051944Z-1a2b3c4/REVISION"
+    );
+    assert_eq!(
+        release::manifest(&l(), ID).to_string(),
+        "cat -- /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4"
     );
     assert_eq!(release::current(&l()).to_string(), "readlink -- /var/www/shop/current");
     assert_eq!(
@@ -107,7 +118,7 @@ fn release_commands() {
     assert_eq!(release::list(&l()).to_string(), "ls -1 -- /var/www/shop/releases");
     assert_eq!(
         release::remove(&l(), &["a".into(), "b c".into()]).to_string(),
-        "rm -rf -- /var/www/shop/releases/a '/var/www/shop/releases/b c'"
+        "rm -rf -- /var/www/shop/releases/a /var/www/shop/.deploy/manifests/a '/var/www/shop/releases/b c' '/var/www/shop/.deploy/manifests/b c'"
     );
     assert_eq!(
         release::record(&l(), r#"{"release":"x"}"#).to_string(),

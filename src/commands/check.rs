@@ -86,7 +86,7 @@ async fn check_host(s: &StageConfig, ssh: &Connections, http: &Http, name: &str,
         Ok(Err(_)) => rows.push(row(name, "disk", false, "df printed no free space")),
         Err(e) => rows.push(row(name, "disk", false, e)),
     }
-    let mut tools = vec!["tar", "gzip", "sha256sum", "readlink", "ln", "mv"];
+    let mut tools = vec!["tar", "gzip", "sha256sum", "readlink", "ln", "mv", "cp", "xargs", "env"];
     if s.health.url.is_some() && s.health.from == HealthFrom::Host {
         tools.push("curl");
     }
@@ -269,14 +269,9 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
     let cfg = load(g, stage)?;
     let s = &cfg.stage;
     let hosts: Vec<String> = s.hosts.iter().map(|h| h.name.clone()).collect();
-    // Room for a release: 3× the newest artifact of this app (tarball + unpacked), at least 100 MB.
-    let newest = std::fs::read_dir(crate::artifact::cache_dir().join(&s.app.name))
-        .ok()
-        .and_then(|d| {
-            d.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).max()
-        })
-        .unwrap_or(0);
-    let need_kb = (newest * 3 / 1024).max(100 * 1024);
+    // Room for a release: 2× the newest build of this app (tarball + unpacked), at least 100 MB.
+    let newest = crate::artifact::newest_size(&crate::artifact::cache_dir(), &s.app.name).unwrap_or(0);
+    let need_kb = (newest * 2 / 1024).max(100 * 1024);
     let rt = runtime()?;
     let rows: Vec<Row> = rt.block_on(async {
         let (ssh, errors) = connect_each(s, &hosts).await;

@@ -123,7 +123,9 @@ pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
         clock.phases.push((plan::Phase::Connect, t0.elapsed()));
         let sockets = ssh.control_sockets();
         let live = Arc::new(Live { ssh, http: Http::new() });
-        let ctx = Arc::new(Ctx::new(live.clone(), report.clone(), g.verbose > 0));
+        let mut ctx = Ctx::new(live.clone(), report.clone(), g.verbose > 0);
+        ctx.delta = s.build.delta;
+        let ctx = Arc::new(ctx);
         let signals = super::watch_signals(ctx.cancel.clone(), report.clone(), sockets, stage.to_string());
 
         // Lock first; the release id is chosen while holding the lock, so it is new on every

@@ -97,7 +97,7 @@ pub fn build(t: Option<&Table>) -> Build {
             }
         })
         .collect();
-    Build { commands, exclude }
+    Build { commands, exclude, delta: t.bool("delta").unwrap_or(true) }
 }
 
 /// A list of shell commands, none of them blank.

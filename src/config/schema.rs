@@ -71,10 +71,18 @@ pub struct App {
     pub revision: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Build {
     pub commands: Vec<String>,
     pub exclude: Vec<String>,
+    /// Send a host only the files its current release lacks; hard-link the others.
+    pub delta: bool,
+}
+
+impl Default for Build {
+    fn default() -> Self {
+        Build { commands: Vec::new(), exclude: Vec::new(), delta: true }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

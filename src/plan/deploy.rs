@@ -93,7 +93,14 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         .collect();
     steps.push(Step::parallel(
         Phase::Upload,
-        format!("upload {artifact}, verify its sha256, unpack, link shared paths, prepare"),
+        if cfg.build.delta {
+            format!(
+                "upload {artifact} (only the files each host's current release lacks), verify its sha256, unpack, \
+                 hard-link the unchanged files and check them against the manifest, link shared paths, prepare"
+            )
+        } else {
+            format!("upload {artifact} (the whole release), verify its sha256, unpack, link shared paths, prepare")
+        },
         input.upload_parallel.max(1),
         upload,
     ));

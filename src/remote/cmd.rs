@@ -2,7 +2,7 @@
 //!
 //! Every word is quoted when rendered, so a value from the config or the command line can
 //! never become shell syntax. The only unquoted text in a rendered command is the operators
-//! this module writes itself (`&&`, `|`, `>`, `>>`, `<`).
+//! this module writes itself (`&&`, `|`, `>`, `>>`, `<`, `2>&1`).
 
 use serde::Serialize;
 use std::fmt;
@@ -22,6 +22,8 @@ enum Redirect {
     Append(String),
     /// `< file`
     Read(String),
+    /// `2>&1`: errors go where the output goes (read in order, as one text).
+    ErrToOut,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +94,12 @@ impl Cmd {
         self
     }
 
+    /// `2>&1` on the last simple command.
+    pub fn errors_to_output(mut self) -> Self {
+        self.last().redirect = Some(Redirect::ErrToOut);
+        self
+    }
+
     /// `< path` on the last simple command.
     pub fn read_from(mut self, path: impl Into<String>) -> Self {
         self.last().redirect = Some(Redirect::Read(path.into()));
@@ -134,6 +142,7 @@ fn write_simple(f: &mut fmt::Formatter<'_>, s: &Simple) -> fmt::Result {
         Some(Redirect::Write(p)) => write!(f, " > {}", quote(p)),
         Some(Redirect::Append(p)) => write!(f, " >> {}", quote(p)),
         Some(Redirect::Read(p)) => write!(f, " < {}", quote(p)),
+        Some(Redirect::ErrToOut) => f.write_str(" 2>&1"),
         None => Ok(()),
     }
 }

@@ -57,6 +57,16 @@ impl Layout {
         format!("{}/.deploy/releases.jsonl", self.root)
     }
 
+    /// The manifests of the releases on this host (outside the releases, which stay exactly
+    /// the app's files).
+    pub fn manifests(&self) -> String {
+        format!("{}/.deploy/manifests", self.root)
+    }
+
+    pub fn manifest(&self, id: &str) -> String {
+        format!("{}/.deploy/manifests/{id}", self.root)
+    }
+
     pub fn incoming(&self, id: &str) -> String {
         format!("{}/.deploy/incoming/{id}.tar.gz", self.root)
     }

@@ -13,17 +13,44 @@ pub fn receive(l: &Layout, id: &str) -> Cmd {
         .and(Cmd::new("sha256sum").args(["--", &file]))
 }
 
-/// Unpacks the verified artifact into a new `releases/<id>` and writes `REVISION`.
+/// Unpacks the verified tarball into a new `releases/<id>`, then hard-links the files it
+/// leaves out (a delta) from the current release, checks every linked file against the new
+/// release's manifest with `sha256sum`, keeps the manifest outside the release, and writes
+/// `REVISION`. A full tarball lists no links, so nothing is read from `current`.
 pub fn unpack(l: &Layout, id: &str, commit: &str) -> Cmd {
     let file = l.incoming(id);
     let dir = l.release(id);
+    let meta = format!("{dir}/{}", crate::artifact::META_DIR);
     // `mkdir` without -p: never unpack over an existing (maybe live) release.
     Cmd::new("mkdir")
-        .args(["-p", "--", &l.releases()])
+        .args(["-p", "--", &l.releases(), &l.manifests()])
         .and(Cmd::new("mkdir").args(["--", &dir]))
         .and(Cmd::new("tar").args(["-xzf", &file, "-C", &dir]))
-        .and(Cmd::new("rm").args(["-f", "--", &file]))
+        .and(Cmd::new("xargs").args(["-0", "-r", "-a", &format!("{meta}/links")]).args([
+            "env",
+            "-C",
+            &l.current(),
+            "cp",
+            "-l",
+            "--parents",
+            "-t",
+            &dir,
+            "--",
+        ]))
+        .and(
+            Cmd::new("env")
+                .args(["-C", &dir, "sha256sum", "-c", "--quiet", "--strict"])
+                .arg(format!("{}/check", crate::artifact::META_DIR))
+                .errors_to_output(),
+        )
+        .and(Cmd::new("mv").args(["-f", "--", &format!("{meta}/manifest"), &l.manifest(id)]))
+        .and(Cmd::new("rm").args(["-rf", "--", &format!("{dir}/.git"), &file]))
         .and(Cmd::new("printf").args(["%s\\n", commit]).write_to(format!("{dir}/REVISION")))
+}
+
+/// The manifest of a release on the host (none for releases made before manifests).
+pub fn manifest(l: &Layout, id: &str) -> Cmd {
+    Cmd::new("cat").args(["--", &l.manifest(id)])
 }
 
 /// The release `current` points to (`releases/<id>`), if any.
@@ -53,7 +80,7 @@ pub fn list(l: &Layout) -> Cmd {
 
 /// Removes the given releases (chosen by the runner: never `current` or the rollback target).
 pub fn remove(l: &Layout, ids: &[String]) -> Cmd {
-    Cmd::new("rm").args(["-rf", "--"]).args(ids.iter().map(|id| l.release(id)))
+    Cmd::new("rm").args(["-rf", "--"]).args(ids.iter().flat_map(|id| [l.release(id), l.manifest(id)]))
 }
 
 /// Appends one JSON line to the release log.

@@ -205,9 +205,16 @@ impl Reporter for Human {
                 s.push_str(&format!("\n  {}", cells.join("  ")));
                 self.println(&s);
             }
-            Event::Output { .. } | Event::Warning { .. } | Event::Built { .. } | Event::Started { .. } => {
+            Event::Output { .. }
+            | Event::Warning { .. }
+            | Event::Built { .. }
+            | Event::Sent { .. }
+            | Event::Started { .. } => {
                 if self.quiet && !matches!(e, Event::Warning { .. }) {
                     return;
+                }
+                if matches!(e, Event::Sent { .. }) && !self.verbose {
+                    return; // one line per host: the summary and `-v` say it
                 }
                 if let Some(l) = line(e, self.verbose) {
                     self.println(&l);

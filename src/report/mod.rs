@@ -39,6 +39,16 @@ pub enum Event {
         reused: bool,
         took: Duration,
     },
+    /// A tarball reached a host: the whole release, or only what its current release lacks.
+    Sent {
+        host: String,
+        /// `full` or `delta`.
+        kind: &'static str,
+        bytes: u64,
+        files: usize,
+        linked: usize,
+        linked_bytes: u64,
+    },
     /// One action finished on (or about) a host.
     Done {
         host: String,
@@ -145,6 +155,9 @@ impl Event {
             }
             Event::Built { file, bytes, sha256, reused, took } => {
                 json!({"event": "built", "file": file, "bytes": bytes, "sha256": sha256, "reused": reused, "seconds": secs(*took)})
+            }
+            Event::Sent { host, kind, bytes, files, linked, linked_bytes } => {
+                json!({"event": "sent", "host": host, "kind": kind, "bytes": bytes, "files": files, "linked": linked, "linked_bytes": linked_bytes})
             }
             Event::Done { host, what, on, took } => {
                 json!({"event": done_name(*what), "host": host, "action": what.label(), "on": on, "seconds": secs(*took)})

@@ -36,6 +36,14 @@ pub fn line(e: &Event, verbose: bool) -> Option<String> {
             &sha256[..12],
             if *reused { " reused from the cache".to_string() } else { format!(" built in {}", human_duration(*took)) }
         ),
+        Event::Sent { host, kind: "delta", bytes, files, linked, linked_bytes } => format!(
+            "{host}: sent {files} changed files ({:.1} MB); {linked} unchanged files ({:.1} MB) hard-linked from the current release",
+            *bytes as f64 / 1e6,
+            *linked_bytes as f64 / 1e6
+        ),
+        Event::Sent { host, bytes, files, .. } => {
+            format!("{host}: sent the whole release ({files} files, {:.1} MB)", *bytes as f64 / 1e6)
+        }
         Event::Done { host, what, on, took } => {
             if !verbose && matches!(what, crate::plan::What::Journal | crate::plan::What::ReadCurrent) {
                 return None;

@@ -17,6 +17,7 @@ pub const EVENTS: &[(&str, &[&str])] = &[
     ("phase_started", &["phase"]),
     ("phase_finished", &["phase", "seconds"]),
     ("built", &["file", "bytes", "sha256", "reused", "seconds"]),
+    ("sent", &["host", "kind", "bytes", "files", "linked", "linked_bytes"]),
     ("host_connected", STEP),
     ("host_locked", STEP),
     ("host_current", STEP),

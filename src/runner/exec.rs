@@ -235,6 +235,22 @@ impl<T: Transport> Ctx<T> {
 pub const DID_NOT_FINISH: &str = "did not finish within";
 
 impl Failure {
+    /// The command could not be run (or its connection was lost).
+    pub fn transport(host: &str, what: What, e: crate::transport::TransportError) -> Failure {
+        Failure { host: host.to_string(), what, message: e.message, output: String::new(), lost: e.lost }
+    }
+
+    /// The tarball for a host could not be made (locally).
+    pub fn packing(host: &str, what: What, e: crate::artifact::BuildError) -> Failure {
+        Failure {
+            host: host.to_string(),
+            what,
+            message: format!("packing the release: {e}"),
+            output: String::new(),
+            lost: false,
+        }
+    }
+
     /// The command ran to its end (and failed): its effect is known not to have happened.
     /// A lost connection or a timeout leaves it unknown.
     pub fn completed(&self) -> bool {

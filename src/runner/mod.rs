@@ -28,13 +28,15 @@ pub struct Ctx<T: Transport> {
     pub t: Arc<T>,
     pub report: Arc<dyn Reporter>,
     pub verbose: bool,
+    /// Send only what a host's current release lacks (`build.delta`).
+    pub delta: bool,
     /// Set by the first Ctrl-C or SIGTERM: finish the action in flight, then stop and undo.
     pub cancel: Arc<AtomicBool>,
 }
 
 impl<T: Transport> Ctx<T> {
     pub fn new(t: Arc<T>, report: Arc<dyn Reporter>, verbose: bool) -> Self {
-        Ctx { t, report, verbose, cancel: Arc::default() }
+        Ctx { t, report, verbose, delta: true, cancel: Arc::default() }
     }
 
     pub fn cancelled(&self) -> bool {
@@ -54,6 +56,8 @@ pub struct State {
     pub drained: BTreeSet<String>,
     /// Releases cleanup must never remove (the one being rolled out).
     pub protect: Vec<String>,
+    /// The release this run makes or rolls to.
+    pub release: String,
 }
 
 pub type Shared = Arc<Mutex<State>>;
@@ -76,6 +80,9 @@ impl<T: Transport> Ctx<T> {
         layout: &Layout,
         interruptible: bool,
     ) -> Result<(), Failure> {
+        // The receive action, and whether it sent a delta: an unpack that fails on a delta
+        // (the current release no longer matches its manifest) is retried with everything.
+        let mut received: Option<(&Action, bool)> = None;
         for a in &h.actions {
             if interruptible && self.cancelled() {
                 return Err(Failure {
@@ -91,33 +98,48 @@ impl<T: Transport> Ctx<T> {
                 (Run::Ssh { .. }, _) => {}
                 (Run::Shell { stdin: Some(_), .. }, What::Receive) => {
                     let art = artifact.expect("receive after build");
-                    let out = self.exec(&h.host, a, Some(&art.file)).await?;
-                    let got = out.stdout.split_whitespace().next().unwrap_or("");
-                    if got != art.sha256 {
-                        return Err(Failure {
-                            host: h.host.clone(),
-                            what: a.what,
-                            message: format!(
-                                "checksum mismatch: sent {}, host has {}",
-                                art.sha256,
-                                if got.is_empty() { "nothing" } else { got }
-                            ),
-                            output: out.tail(5),
-                            lost: false,
-                        });
+                    let packed = self.pack_for(&h.host, a, art, state, layout).await?;
+                    self.send(&h.host, a, &packed).await?;
+                    received = Some((a, packed.linked > 0));
+                }
+                (_, What::Unpack) if matches!(received, Some((_, true))) => {
+                    // Counted before the command: a failed unpack leaves a folder to remove.
+                    state.lock().unwrap().unpacked.insert(h.host.clone());
+                    let Err(f) = self.exec(&h.host, a, None).await else { continue };
+                    if !f.completed() {
+                        return Err(f);
                     }
+                    let id = state.lock().unwrap().release.clone();
+                    self.report.event(&Event::Warning {
+                        host: Some(h.host.clone()),
+                        message: format!(
+                            "unpacking the delta failed, sending the whole release instead: {}",
+                            f.output
+                                .lines()
+                                .find(|l| l.ends_with(": FAILED"))
+                                .or_else(|| f.output.lines().next())
+                                .unwrap_or(&f.message)
+                        ),
+                    });
+                    let remove = release::remove(layout, std::slice::from_ref(&id));
+                    let gone =
+                        self.t.run(&a.on, &remove, None).await.map_err(|e| Failure::transport(&h.host, a.what, e))?;
+                    if !gone.ok() {
+                        return Err(f);
+                    }
+                    let full = artifact
+                        .expect("receive after build")
+                        .full()
+                        .await
+                        .map_err(|e| Failure::packing(&h.host, a.what, e))?;
+                    self.send(&h.host, received.expect("received").0, &full).await?;
+                    self.exec(&h.host, a, None).await?;
                 }
                 (_, What::ReadCurrent) => {
                     // No `current` yet (a first deploy) is not an error.
                     let start = Instant::now();
                     let Run::Shell { cmd, .. } = &a.run else { unreachable!() };
-                    let out = self.t.run(&a.on, cmd, None).await.map_err(|e| Failure {
-                        host: h.host.clone(),
-                        what: a.what,
-                        message: e.message,
-                        output: String::new(),
-                        lost: e.lost,
-                    })?;
+                    let out = self.t.run(&a.on, cmd, None).await.map_err(|e| Failure::transport(&h.host, a.what, e))?;
                     let prev = if out.ok() { release_of(&out.stdout) } else { None };
                     state.lock().unwrap().previous.insert(h.host.clone(), prev);
                     self.report.event(&Event::Done {
@@ -131,6 +153,10 @@ impl<T: Transport> Ctx<T> {
                     if a.what == What::Switch {
                         // Recorded before the command: a lost connection may still have switched.
                         state.lock().unwrap().switched.push(h.host.clone());
+                    }
+                    if a.what == What::Unpack {
+                        // Counted before the command: a failed unpack leaves a folder to remove.
+                        state.lock().unwrap().unpacked.insert(h.host.clone());
                     }
                     if a.what == What::Drain {
                         // Counted as drained before the command: a lost connection may have drained it.
@@ -146,9 +172,6 @@ impl<T: Transport> Ctx<T> {
                     let mut s = state.lock().unwrap();
                     match a.what {
                         What::Lock => s.locked.push(h.host.clone()),
-                        What::Unpack => {
-                            s.unpacked.insert(h.host.clone());
-                        }
                         What::WaitHealthy => {
                             s.drained.remove(&h.host);
                         }
@@ -162,6 +185,61 @@ impl<T: Transport> Ctx<T> {
             }
         }
         Ok(())
+    }
+
+    /// Streams a tarball to a host and checks the sha256 the host computed.
+    async fn send(&self, host: &str, a: &Action, packed: &crate::artifact::Packed) -> Result<(), Failure> {
+        let out = self.exec(host, a, Some(&packed.file)).await?;
+        let got = out.stdout.split_whitespace().next().unwrap_or("");
+        if got != packed.sha256 {
+            return Err(Failure {
+                host: host.to_string(),
+                what: a.what,
+                message: format!(
+                    "checksum mismatch: sent {}, host has {}",
+                    packed.sha256,
+                    if got.is_empty() { "nothing" } else { got }
+                ),
+                output: out.tail(5),
+                lost: false,
+            });
+        }
+        self.report.event(&Event::Sent {
+            host: host.to_string(),
+            kind: if packed.linked > 0 { "delta" } else { "full" },
+            bytes: packed.bytes,
+            files: packed.sent,
+            linked: packed.linked,
+            linked_bytes: packed.linked_bytes,
+        });
+        Ok(())
+    }
+
+    /// The tarball for one host: a delta against its current release when that release has
+    /// a manifest (and `build.delta` is on), else the whole release.
+    async fn pack_for(
+        &self,
+        host: &str,
+        a: &Action,
+        art: &Artifact,
+        state: &Shared,
+        layout: &Layout,
+    ) -> Result<crate::artifact::Packed, Failure> {
+        let base = state.lock().unwrap().previous.get(host).cloned().flatten();
+        let mut packed = None;
+        if self.delta
+            && let Some(base) = base
+            && let Ok(out) = self.t.run(&a.on, &release::manifest(layout, &base), None).await
+            && out.ok()
+            && crate::artifact::parse_manifest(&out.stdout).is_some_and(|m| !m.is_empty())
+        {
+            packed = Some(art.delta(&out.stdout).await);
+        }
+        let packed = match packed {
+            Some(p) => p,
+            None => art.full().await,
+        };
+        packed.map_err(|e| Failure::packing(host, a.what, e))
     }
 
     /// Removes all but the newest `keep` releases; never `current` or the rollback target.
@@ -296,7 +374,7 @@ pub struct Deploy<'a, T: Transport> {
 
 impl<'a, T: Transport> Deploy<'a, T> {
     pub fn new(ctx: Arc<Ctx<T>>, cfg: &'a StageConfig, plan: &'a Plan) -> Self {
-        let state = State { protect: vec![plan.release.clone()], ..State::default() };
+        let state = State { protect: vec![plan.release.clone()], release: plan.release.clone(), ..State::default() };
         Deploy {
             ctx,
             cfg,
@@ -371,7 +449,7 @@ impl<'a, T: Transport> Deploy<'a, T> {
                 Phase::Build => match build.take().expect("one build").await {
                     Ok(Ok((a, took))) => {
                         self.report(Event::Built {
-                            file: a.file.display().to_string(),
+                            file: a.tree.display().to_string(),
                             bytes: a.bytes,
                             sha256: a.sha256.clone(),
                             reused: a.reused,
