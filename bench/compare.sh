@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Side-by-side rolling releases on one farm, tools interleaved (A B A B …), hosts reset
-# between runs, every run verified. Prints median/min/max wall time per tool.
+# Side-by-side rolling releases on one farm, tools interleaved (A B C D, A B C D …), hosts
+# reset between runs, every run verified. Prints, per mode and tool: median/min/max wall time,
+# the median time of each phase, the rolling phase per host, and the cost of one remote command.
 #
 #   bench/compare.sh [HOSTS] [RUNS]        (default 8 hosts, 3 runs; as root)
+#   TOOLS="deploy bash" MODES=warm bench/compare.sh 4 5
 #
 # Tools: `deploy` (default settings), the bash + ControlMaster limit
 # (bench/tools/bash-deploy.sh), Capistrano 3.17 (bench/tools/capistrano, Debian package) and
-# Ansible (bench/tools/ansible-deploy.yml, ansible-core from PyPI in ~/.cache/deploy-bench). The workload: a ~20 MB app of ~2,000 files (half text, half
-# incompressible), a fresh commit each run; upload + unpack + shared links on all hosts, one
-# migration, host by host drain → switch → clear the cache folder → health → undrain, one ban.
+# Ansible (bench/tools/ansible-deploy.yml, ansible-core from PyPI in ~/.cache/deploy-bench).
+# The workload: a ~20 MB app of ~2,000 files (half text, half incompressible), a fresh commit
+# each run; upload + unpack + shared links on all hosts, one migration, host by host drain →
+# switch → clear the cache folder → health → undrain, one ban.
+# Modes: `cold`, the hosts' current release is unknown to every tool (deploy finds no
+# manifest, so it sends everything, like the others); `warm`, the new commit rewrites 20 of
+# the 2,000 files (1%) and the hosts' current release is deploy's own.
+# Phases: prepare (start → migration: build, connect, lock, upload, unpack, links), migrate,
+# roll, finish (ban, release log, cleanup, unlock, exit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-HOSTS=${1:-8} RUNS=${2:-3} TOOLS=${TOOLS:-deploy bash capistrano ansible}
+HOSTS=${1:-8} RUNS=${2:-3} TOOLS=${TOOLS:-deploy bash capistrano ansible} MODES=${MODES:-cold warm}
 case " $TOOLS " in *" capistrano "*) command -v cap >/dev/null || apt-get install -y -qq capistrano ruby-ed25519 ruby-bcrypt-pbkdf >/dev/null ;; esac
 ANSIBLE=/root/.cache/deploy-bench/ansible
 case " $TOOLS " in *" ansible "*)
@@ -44,7 +52,7 @@ for i in range(2000):
 PY
 git -C "$REPO" add -A && git -C "$REPO" -c user.name=b -c user.email=b@localhost commit -qm "20 MB app"
 export DEPLOY_CACHE_DIR=$DIR/cache
-"$DEPLOY" -c "$FARM/Deploy.toml" farm --output plain 2>/dev/null   # a first release to roll from
+"$DEPLOY" -c "$FARM/Deploy.toml" farm --output plain >/dev/null 2>&1   # a first release to roll from
 base=$(readlink "$FARM/hosts/web1/www/shop/current")
 
 # Capistrano's stage file and Ansible's inventory for this farm.
@@ -73,19 +81,36 @@ inventory = $DIR/inventory
 host_key_checking = True
 forks = 8
 retry_files_enabled = False
+log_path = $DIR/ansible-run.log
 [ssh_connection]
 pipelining = True
 ssh_args = -F $FARM/ssh_config -o ControlMaster=auto -o ControlPersist=60s
 control_path_dir = $DIR/cp
 CFG
 
-reset_hosts() { # every host back on the base release, nothing else
+reset_hosts() { # $1 = mode; every host back on the base release, nothing else
   for h in $FARM_APP_HOSTS; do
     local root=$FARM/hosts/$h/www/shop
     find "$root/releases" -mindepth 1 -maxdepth 1 ! -name "${base#releases/}" -exec rm -rf {} +
+    find "$root/.deploy/manifests" -mindepth 1 -maxdepth 1 ! -name "${base#releases/}" -exec rm -f {} + 2>/dev/null || true
     ln -sfn "$base" "$root/current"
-    rm -rf "$root/.deploy/lock" "$root/.deploy/journal.json"
+    rm -rf "$root/.deploy/lock" "$root/.deploy/journal.json" "$root/.deploy/incoming"
+    if [ "$1" = cold ]; then
+      mkdir -p "$DIR/aside/$h" && mv "$root/.deploy/manifests/${base#releases/}" "$DIR/aside/$h/" 2>/dev/null || true
+    elif [ -f "$DIR/aside/$h/${base#releases/}" ]; then
+      mv "$DIR/aside/$h/${base#releases/}" "$root/.deploy/manifests/"
+    fi
   done
+}
+
+change() { # $1 = mode, $2 = label: a new commit
+  echo "$2" > "$REPO/public/run.txt"
+  if [ "$1" = warm ]; then # rewrite 20 of the 2,000 files
+    for i in $(seq 0 100 1900); do
+      printf '<?php // %s\n' "$2" > "$REPO/src/mod$(printf %02d $((i % 40)))/f$i.php"
+    done
+  fi
+  git -C "$REPO" add -A && git -C "$REPO" -c user.name=b -c user.email=b@localhost commit -qm "$2"
 }
 
 verify() { # every host serves $1
@@ -94,35 +119,119 @@ verify() { # every host serves $1
   done
 }
 
-declare -A times
-for ((r = 1; r <= RUNS; r++)); do
-  for tool in $TOOLS; do
-    reset_hosts
-    echo "run $r $tool" > "$REPO/public/run.txt"
-    git -C "$REPO" add -A && git -C "$REPO" -c user.name=b -c user.email=b@localhost commit -qm "run $r $tool"
-    start=$(date +%s.%N)
-    case $tool in
-      deploy) id=$("$DEPLOY" -c "$FARM/Deploy.toml" farm --output json | python3 -c 'import json,sys; print([json.loads(l)["release"] for l in sys.stdin if "deploy_started" in l][0])') ;;
-      bash) id=$(bench/tools/bash-deploy.sh "$FARM" "$REPO") ;;
-      capistrano) id=$(cd bench/tools/capistrano && FARM=$FARM REPO=$REPO cap bench bench:release 2>/dev/null | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}$' | tail -1) ;;
-      ansible)
-        commit=$(git -C "$REPO" rev-parse HEAD)
-        id=$(date -u +%Y%m%dT%H%M%SZ)-${commit:0:7}
-        git -C "$REPO" archive --format=tar HEAD | gzip -1 > "$DIR/$id.tar.gz"
-        ANSIBLE_CONFIG=$DIR/ansible.cfg "$ANSIBLE/bin/ansible-playbook" bench/tools/ansible-deploy.yml \
-          -e "farm=$FARM repo_tarball=$DIR/$id.tar.gz release_id=$id" >"$DIR/ansible.log" 2>&1 || { cat "$DIR/ansible.log" >&2; exit 1; }
-        ;;
-    esac
-    end=$(date +%s.%N)
-    verify "$id"
-    times[$tool]+="$(echo "$end - $start" | bc) "
+# One tool's phase boundaries as "phase seconds-since-start" lines, from its marks.
+phases() { # tool start end
+  case $1 in
+    deploy) python3 - "$2" "$3" "$DIR/deploy.json" <<'PY' ;;
+import datetime, json, sys
+start, end = float(sys.argv[1]), float(sys.argv[2])
+ev = [json.loads(l) for l in open(sys.argv[3]) if l.startswith("{")]
+t = lambda e: datetime.datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).timestamp()
+at = {e["phase"]: t(e) for e in ev if e["event"] == "phase_started"}
+roll_end = next(t(e) for e in ev if e["event"] == "phase_finished" and e["phase"] == "roll")
+mig = at.get("migrate", at["roll"])
+print(f"prepare {mig - start:.3f}\nmigrate {at['roll'] - mig:.3f}\nroll {roll_end - at['roll']:.3f}\nfinish {end - roll_end:.3f}")
+cmd = sorted(e["seconds"] for e in ev if e["event"] == "host_activated")
+print(f"command {cmd[len(cmd) // 2]:.4f}")
+PY
+    ansible) python3 - "$2" "$3" "$DIR/ansible-run.log" <<'PY' ;;
+import datetime, re, sys
+start, end = float(sys.argv[1]), float(sys.argv[2])
+at = {}
+for l in open(sys.argv[3]):
+    m = re.match(r"(\d+-\d+-\d+ \d+:\d+:\d+),(\d+) .*PLAY \[(.*?)\]", l)
+    if m:
+        ts = datetime.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S").timestamp() + int(m[2]) / 1000
+        at[m[3]] = ts
+print(f"prepare {at['migrate once'] - start:.3f}\nmigrate {at['roll'] - at['migrate once']:.3f}\nroll {at['ban'] - at['roll']:.3f}\nfinish {end - at['ban']:.3f}")
+PY
+    *) awk -v s="$2" -v e="$3" '{t[$1] = $2} END {printf "prepare %.3f\nmigrate %.3f\nroll %.3f\nfinish %.3f\n", t["migrate"] - s, t["roll"] - t["migrate"], t["finish"] - t["roll"], e - t["finish"]}' "$DIR/marks" ;;
+  esac
+}
+
+declare -A times phase
+for mode in $MODES; do
+  for ((r = 1; r <= RUNS; r++)); do
+    for tool in $TOOLS; do
+      reset_hosts "$mode"
+      change "$mode" "$mode run $r $tool"
+      rm -f "$DIR/marks" "$DIR/ansible-run.log"
+      export MARKS=$DIR/marks
+      start=$(date +%s.%N)
+      case $tool in
+        deploy)
+          /usr/bin/time -f '%M' -o "$DIR/rss" "$DEPLOY" -c "$FARM/Deploy.toml" farm --output json > "$DIR/deploy.json"
+          id=$(python3 -c 'import json,sys; print([json.loads(l)["release"] for l in open(sys.argv[1]) if "deploy_started" in l][0])' "$DIR/deploy.json")
+          sent=$(python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["kind"] for l in open(sys.argv[1]) if "\"sent\"" in l})))' "$DIR/deploy.json")
+          [ "$sent" = "$( [ "$mode" = warm ] && echo delta || echo full)" ] || { echo "deploy sent $sent in $mode mode" >&2; exit 1; }
+          times[rss]+="$(cat "$DIR/rss") "
+          ;;
+        bash) id=$(bench/tools/bash-deploy.sh "$FARM" "$REPO") ;;
+        capistrano) id=$(cd bench/tools/capistrano && FARM=$FARM REPO=$REPO cap bench bench:release 2>/dev/null | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}$' | tail -1) ;;
+        ansible)
+          commit=$(git -C "$REPO" rev-parse HEAD)
+          id=$(date -u +%Y%m%dT%H%M%SZ)-${commit:0:7}
+          git -C "$REPO" archive --format=tar HEAD | gzip -1 > "$DIR/$id.tar.gz"
+          ANSIBLE_CONFIG=$DIR/ansible.cfg "$ANSIBLE/bin/ansible-playbook" bench/tools/ansible-deploy.yml \
+            -e "farm=$FARM repo_tarball=$DIR/$id.tar.gz release_id=$id" >"$DIR/ansible.log" 2>&1 || { cat "$DIR/ansible.log" >&2; exit 1; }
+          rm -f "$DIR/$id.tar.gz"
+          ;;
+      esac
+      end=$(date +%s.%N)
+      verify "$id"
+      times[$mode/$tool]+="$(echo "$end - $start" | bc) "
+      while read -r p v; do phase[$mode/$tool/$p]+="$v "; done < <(phases "$tool" "$start" "$end")
+    done
   done
 done
 
-echo "rolling release of a ~20 MB, 2,000-file app to $HOSTS hosts behind Varnish, $RUNS runs each (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-11s %8s %8s %8s\n' tool median min max
+# The cost of one remote command, for the tools that have no event for it: N sequential
+# no-op commands on one host, minus the same run with none, divided by N.
+N=20
+overhead() { # tool n → seconds for the whole run
+  local s; s=$(date +%s.%N)
+  case $1 in
+    bash)
+      local ctl; ctl=$(mktemp -d /tmp/bench-ctl.XXXXXX)
+      ssh -F "$FARM/ssh_config" -o ControlMaster=yes -o ControlPath="$ctl/m" -o ControlPersist=60 -f -N "${FARM_APP_ADDRS%% *}"
+      for ((i = 0; i < $2; i++)); do ssh -F "$FARM/ssh_config" -o ControlPath="$ctl/m" "${FARM_APP_ADDRS%% *}" true; done
+      ssh -F "$FARM/ssh_config" -o ControlPath="$ctl/m" -O exit "${FARM_APP_ADDRS%% *}" 2>/dev/null; rm -rf "$ctl" ;;
+    capistrano) (cd bench/tools/capistrano && FARM=$FARM REPO=$REPO N=$2 cap bench bench:noop >/dev/null 2>&1) ;;
+    ansible) ANSIBLE_CONFIG=$DIR/ansible.cfg "$ANSIBLE/bin/ansible-playbook" bench/tools/ansible-noop.yml -e "n=$2" >/dev/null 2>&1 ;;
+  esac
+  echo "$(date +%s.%N) - $s" | bc
+}
+declare -A per_cmd
 for tool in $TOOLS; do
-  sorted=$(tr ' ' '\n' <<< "${times[$tool]}" | grep . | sort -n)
-  n=$(wc -l <<< "$sorted")
-  printf '%-11s %7.2fs %7.2fs %7.2fs\n' "$tool" "$(sed -n "$(((n + 1) / 2))p" <<< "$sorted")" "$(head -1 <<< "$sorted")" "$(tail -1 <<< "$sorted")"
+  [ "$tool" = deploy ] && continue
+  t0=$(overhead "$tool" 0); tn=$(overhead "$tool" $N)
+  per_cmd[$tool]=$(echo "($tn - $t0) / $N" | bc -l)
 done
+
+median() { tr ' ' '\n' <<< "$1" | grep . | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+echo "rolling release of a ~20 MB, 2,000-file app to $HOSTS hosts behind Varnish, $RUNS runs per tool and mode"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+for mode in $MODES; do
+  echo
+  echo "$mode:"
+  printf '%-11s %8s %8s %8s | %8s %8s %8s %8s | %9s %9s\n' tool median min max prepare migrate roll finish roll/host command
+  ref=""
+  for tool in $TOOLS; do
+    sorted=$(tr ' ' '\n' <<< "${times[$mode/$tool]}" | grep . | sort -g)
+    med=$(median "${times[$mode/$tool]}")
+    cmd=${per_cmd[$tool]:-$(median "${phase[$mode/$tool/command]:-}")}
+    printf '%-11s %7.2fs %7.2fs %7.2fs | %7.2fs %7.2fs %7.2fs %7.2fs | %7.0fms %7.1fms\n' "$tool" "$med" \
+      "$(head -1 <<< "$sorted")" "$(tail -1 <<< "$sorted")" \
+      "$(median "${phase[$mode/$tool/prepare]}")" "$(median "${phase[$mode/$tool/migrate]}")" \
+      "$(median "${phase[$mode/$tool/roll]}")" "$(median "${phase[$mode/$tool/finish]}")" \
+      "$(echo "$(median "${phase[$mode/$tool/roll]}") * 1000 / $HOSTS" | bc -l)" "$(echo "${cmd:-0} * 1000" | bc -l)"
+  done
+  for tool in $TOOLS; do
+    [ "$tool" = deploy ] && continue
+    case " $TOOLS " in *" deploy "*)
+      printf '  %s / deploy: %.2f×\n' "$tool" "$(echo "$(median "${times[$mode/$tool]}") / $(median "${times[$mode/deploy]}")" | bc -l)" ;;
+    esac
+  done
+done
+case " $TOOLS " in *" deploy "*) echo; echo "deploy peak RSS (largest of deploy and its ssh children): median $(median "${times[rss]}") KiB" ;; esac
+echo "(command: deploy's median activate step — one remote command — in these runs; others: ($N no-op commands − none) / $N)"

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -337,9 +337,22 @@ pub fn parse_manifest(text: &str) -> Option<Vec<FileEntry>> {
     text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-/// A name `sha256sum -c` reads back as written (no escaping needed).
+/// A name that reads back unchanged from a line-based listing.
 fn plain_name(p: &str) -> bool {
     !p.contains(['\\', '\n', '\r'])
+}
+
+/// One file's identity on a host, as `find -printf '%i %s %T@ %p\0'` prints it: inode, size,
+/// modification time. Unchanged since a release was unpacked (and its tarball's sha256
+/// checked) means not written to since: an edit in place changes the time, a replacement the
+/// inode. Keyed by path, without the leading `./`.
+pub fn parse_listing(text: &str) -> HashMap<&str, &str> {
+    text.split('\0')
+        .filter_map(|rec| {
+            let path = rec.splitn(4, ' ').nth(3)?;
+            Some((path.strip_prefix("./").unwrap_or(path), rec))
+        })
+        .collect()
 }
 
 impl Artifact {
@@ -366,20 +379,26 @@ impl Artifact {
     }
 
     /// A tarball holding only what differs from `base` (the manifest text of the host's current
-    /// release); the host hard-links every other file from that release and checks it against
-    /// this release's manifest. One pack per distinct base.
-    pub async fn delta(&self, base: &str) -> Result<Packed, BuildError> {
-        let key = format!("delta-{}", &hex(&Sha256::digest(base.as_bytes()))[..16]);
-        self.packed(key, Some(base.to_string())).await
+    /// release), and the files in `untrusted` (changed on the host since that release was
+    /// unpacked); the host hard-links every other file from its current release. One pack per
+    /// distinct base and untrusted set.
+    pub async fn delta(&self, base: &str, untrusted: &BTreeSet<String>) -> Result<Packed, BuildError> {
+        let mut h = Sha256::new();
+        h.update(base.as_bytes());
+        for u in untrusted {
+            h.update(b"\0");
+            h.update(u.as_bytes());
+        }
+        let key = format!("delta-{}", &hex(&h.finalize())[..16]);
+        self.packed(key, Some((base.to_string(), untrusted.clone()))).await
     }
 
-    async fn packed(&self, key: String, base: Option<String>) -> Result<Packed, BuildError> {
+    async fn packed(&self, key: String, base: Option<(String, BTreeSet<String>)>) -> Result<Packed, BuildError> {
         let cell = self.inner.packs.lock().unwrap().entry(key.clone()).or_default().clone();
         let inner = self.inner.clone();
         let tree = self.tree.clone();
-        let sha = self.sha256.clone();
         cell.get_or_try_init(|| async move {
-            tokio::task::spawn_blocking(move || inner.pack(&tree, &key, base.as_deref(), &sha))
+            tokio::task::spawn_blocking(move || inner.pack(&tree, &key, base.as_ref().map(|(b, u)| (b.as_str(), u))))
                 .await
                 .map_err(|e| BuildError::Io(format!("pack: {e}")))?
         })
@@ -389,9 +408,11 @@ impl Artifact {
 }
 
 impl Inner {
-    fn pack(&self, tree: &Path, key: &str, base: Option<&str>, manifest_sha: &str) -> Result<Packed, BuildError> {
-        // Which files the host can take from its current release: same path, mode and content.
-        let base_files: Vec<FileEntry> = base.and_then(parse_manifest).unwrap_or_default();
+    fn pack(&self, tree: &Path, key: &str, base: Option<(&str, &BTreeSet<String>)>) -> Result<Packed, BuildError> {
+        // Which files the host can take from its current release: same path, mode and content,
+        // and not changed there since.
+        let untrusted = base.map(|(_, u)| u);
+        let base_files: Vec<FileEntry> = base.and_then(|(b, _)| parse_manifest(b)).unwrap_or_default();
         let base: HashMap<&str, (u32, &str)> =
             base_files.iter().map(|f| (f.path.as_str(), (f.mode, f.sha256.as_str()))).collect();
         let linked: Vec<bool> = self
@@ -400,16 +421,15 @@ impl Inner {
             .map(|f| {
                 f.path != "REVISION"
                     && plain_name(&f.path)
+                    && untrusted.is_some_and(|u| !u.contains(&f.path))
                     && base.get(f.path.as_str()).is_some_and(|(m, s)| *m == f.mode && *s == f.sha256)
             })
             .collect();
         let mut links = Vec::new();
-        let mut check = format!("{manifest_sha}  {META_DIR}/manifest\n");
         let mut linked_bytes = 0;
         for (f, _) in self.files.iter().zip(&linked).filter(|(_, l)| **l) {
             links.extend_from_slice(f.path.as_bytes());
             links.push(0);
-            check.push_str(&format!("{}  {}\n", f.sha256, f.path));
             linked_bytes += f.size;
         }
 
@@ -454,7 +474,6 @@ impl Inner {
             (META_DIR, 0o700, None),
             (&*format!("{META_DIR}/manifest"), 0o600, Some(self.manifest.as_bytes())),
             (&*format!("{META_DIR}/links"), 0o600, Some(&links[..])),
-            (&*format!("{META_DIR}/check"), 0o600, Some(check.as_bytes())),
         ] {
             let mut h = tar::Header::new_gnu();
             h.set_mtime(self.mtime);
@@ -598,6 +617,14 @@ impl<W: Write> Write for Hashing<W> {
 #[cfg(test)]
 mod tests {
     use super::excluded;
+
+    #[test]
+    fn listing_records_by_path() {
+        let l = super::parse_listing("12 5 1700000000.5 ./a b.php\x0013 0 1.0 ./src/x\x00");
+        assert_eq!(l.get("a b.php"), Some(&"12 5 1700000000.5 ./a b.php"));
+        assert_eq!(l.get("src/x"), Some(&"13 0 1.0 ./src/x"));
+        assert_eq!(l.len(), 2);
+    }
 
     #[test]
     fn exclude_patterns() {

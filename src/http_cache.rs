@@ -36,6 +36,7 @@ pub fn ban(cache: &HttpCache) -> Vec<Action> {
                 timeout: TIMEOUT,
             },
             until: None,
+            with_next: false,
         }],
         HttpCache::Command { host, commands } => commands
             .iter()

@@ -2,7 +2,7 @@
 //! The plan is built with a fixed release id, commit and owner, so the text is stable.
 
 use deploy::config::{self, Batch};
-use deploy::plan::{self, DeployInput, Owner, Phase, Revision, RollbackInput, What};
+use deploy::plan::{self, DeployInput, Owner, Phase, Revision, RollbackInput, Run, What};
 use std::path::Path;
 
 const COMMIT: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
@@ -207,12 +207,18 @@ fn steps_in_spec_order_and_per_host_order() {
                 "{}",
                 h.host
             );
-            // The journal is written before each state change.
+            // The journal is written before each state change: just before the drain and the
+            // undrain, and by the switch command itself, first.
             let whats: Vec<What> = h.actions.iter().map(|a| a.what).collect();
-            for w in [What::Drain, What::Switch, What::Undrain] {
+            for w in [What::Drain, What::Undrain] {
                 let i = whats.iter().position(|x| *x == w).unwrap();
                 assert_eq!(whats[i - 1], What::Journal, "journal before {w:?} on {}", h.host);
+                assert!(!h.actions[i - 1].with_next, "the journal is written before {w:?} starts");
             }
+            let switch = h.actions.iter().find(|a| a.what == What::Switch).unwrap();
+            let Run::Shell { cmd, .. } = &switch.run else { panic!("switch is a command") };
+            let cmd = cmd.to_string();
+            assert!(cmd.find("journal.json").unwrap() < cmd.find("ln -sfn").unwrap(), "{cmd}");
         }
     }
     // Workers are not drained; the ban comes once, after the last host.

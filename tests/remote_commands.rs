@@ -100,14 +100,18 @@ fn release_commands() {
          && mkdir -- /var/www/shop/releases/20261126T051944Z-1a2b3c4 \
          && tar -xzf /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 \
          && xargs -0 -r -a /var/www/shop/releases/20261126T051944Z-1a2b3c4/.git/deploy/links env -C /var/www/shop/current cp -l --parents -t /var/www/shop/releases/20261126T051944Z-1a2b3c4 -- \
-         && env -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 sha256sum -c --quiet --strict .git/deploy/check 2>&1 \
          && mv -f -- /var/www/shop/releases/20261126T051944Z-1a2b3c4/.git/deploy/manifest /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 \
          && rm -rf -- /var/www/shop/releases/20261126T051944Z-1a2b3c4/.git /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz \
+         && env -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 find . -type f -printf '%i %s %T@ %p\\0' > /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4.files \
          && printf '%s\\n' 1a2b3c4d > /var/www/shop/releases/20261126T051944Z-1a2b3c4/REVISION"
     );
     assert_eq!(
         release::manifest(&l(), ID).to_string(),
         "cat -- /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4"
+    );
+    assert_eq!(
+        release::current_listing(&l()).to_string(),
+        "env -C /var/www/shop/current find . -type f -printf '%i %s %T@ %p\\0'"
     );
     assert_eq!(release::current(&l()).to_string(), "readlink -- /var/www/shop/current");
     assert_eq!(
@@ -118,7 +122,7 @@ fn release_commands() {
     assert_eq!(release::list(&l()).to_string(), "ls -1 -- /var/www/shop/releases");
     assert_eq!(
         release::remove(&l(), &["a".into(), "b c".into()]).to_string(),
-        "rm -rf -- /var/www/shop/releases/a /var/www/shop/.deploy/manifests/a '/var/www/shop/releases/b c' '/var/www/shop/.deploy/manifests/b c'"
+        "rm -rf -- /var/www/shop/releases/a /var/www/shop/.deploy/manifests/a /var/www/shop/.deploy/manifests/a.files '/var/www/shop/releases/b c' '/var/www/shop/.deploy/manifests/b c' '/var/www/shop/.deploy/manifests/b c.files'"
     );
     assert_eq!(
         release::record(&l(), r#"{"release":"x"}"#).to_string(),

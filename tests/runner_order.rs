@@ -212,7 +212,7 @@ fn a_deploy_in_spec_order() {
             "{h}: order"
         );
         let journal_before_switch =
-            lines[..switch].iter().rposition(|(o, l)| o == h && l.contains("journal.json")).unwrap();
+            lines[..=switch].iter().rposition(|(o, l)| o == h && l.contains("journal.json")).unwrap();
         assert!(lines[journal_before_switch].1.contains("switching"), "journal written before the switch");
         previous_back = undrain;
     }

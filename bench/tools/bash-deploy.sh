@@ -12,6 +12,7 @@ CTL=$(mktemp -d /tmp/bash-deploy.XXXXXX)
 trap 'for a in $FARM_APP_ADDRS $FARM_LB; do ssh -F "$FARM/ssh_config" -o ControlPath="$CTL/%h" -O exit "$a" 2>/dev/null; done; rm -rf "$CTL"' EXIT
 ssh_() { ssh -F "$FARM/ssh_config" -o ControlMaster=auto -o ControlPath="$CTL/%h" -o ControlPersist=60 "$@"; }
 VADM="varnishadm -T $FARM_LB:6082 -S $FARM/varnish-secret"
+mark() { [ -z "${MARKS:-}" ] || echo "$1 $(date +%s.%N)" >> "$MARKS"; }   # phase boundaries for bench/compare.sh
 
 commit=$(git -C "$REPO" rev-parse HEAD)
 id=$(date -u +%Y%m%dT%H%M%SZ)-${commit:0:7}
@@ -29,9 +30,11 @@ done
 wait
 
 # One migration, on the first host.
+mark migrate
 first=${FARM_APP_ADDRS%% *}
 ssh_ "$first" "cd $P/releases/$id && sh bin/console migrate" >/dev/null
 
+mark roll
 # Host by host: drain, wait for in-flight requests, switch, clear the cache, health, undrain.
 i=0
 for a in $FARM_APP_ADDRS; do
@@ -43,5 +46,6 @@ for a in $FARM_APP_ADDRS; do
   ssh_ "$FARM_LB" "$VADM backend.set_health '*.web$i' auto" >/dev/null
 done
 
+mark finish
 ssh_ "$FARM_LB" "$VADM ban req.url '~' ." >/dev/null
 echo "$id"

@@ -50,6 +50,7 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         on: Target::Local,
         run: Run::Export { commit: input.revision.commit.clone() },
         until: None,
+        with_next: false,
     }];
     for c in &cfg.build.commands {
         let env = build_env(cfg, &input.revision.commit).into_iter().map(|(k, v)| format!("{k}={v}"));
@@ -60,6 +61,7 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         on: Target::Local,
         run: Run::Pack { file: artifact.clone(), exclude: cfg.build.exclude.clone() },
         until: None,
+        with_next: false,
     });
     steps.push(Step::parallel(
         Phase::Build,
@@ -79,6 +81,7 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
                     on: Target::Host(h.name.clone()),
                     run: Run::Shell { cmd: release::receive(&l, id), stdin: Some(artifact.clone()) },
                     until: None,
+                    with_next: false,
                 },
                 Action::on_host(What::Unpack, &h.name, release::unpack(&l, id, &input.revision.commit)),
             ];
@@ -96,7 +99,7 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         if cfg.build.delta {
             format!(
                 "upload {artifact} (only the files each host's current release lacks), verify its sha256, unpack, \
-                 hard-link the unchanged files and check them against the manifest, link shared paths, prepare"
+                 hard-link the unchanged files from the current release, link shared paths, prepare"
             )
         } else {
             format!("upload {artifact} (the whole release), verify its sha256, unpack, link shared paths, prepare")
@@ -236,6 +239,7 @@ pub(super) fn connect_step(cfg: &StageConfig) -> Step {
                 on: Target::Host(h.name.clone()),
                 run: Run::Ssh { destination: destination(cfg, h) },
                 until: None,
+                with_next: false,
             }],
         })
         .collect();
@@ -340,14 +344,22 @@ pub(crate) fn roll_host(
         }));
     }
     if let Some(op) = crate::balancer::drain(b, &h.name) {
+        // The capacity check on the balancer and the journal on the host, at the same time.
+        if let Some(c) = a.last_mut().filter(|c| c.what == What::Capacity) {
+            c.with_next = true;
+        }
         a.push(Action::on_host(What::Journal, &h.name, journal::write(l, &entry(journal::State::Draining))));
         a.push(on(op, What::Drain));
         if let Some((op, read)) = crate::balancer::in_flight(b, &h.name) {
             a.push(on(op, What::WaitDrained).until(Until::Idle { read, timeout: cfg.rolling.drain_timeout }));
         }
     }
-    a.push(Action::on_host(What::Journal, &h.name, journal::write(l, &entry(journal::State::Switching))));
-    a.push(Action::on_host(What::Switch, &h.name, release::switch(l, id)));
+    // The journal entry, then the switch, in one command.
+    a.push(Action::on_host(
+        What::Switch,
+        &h.name,
+        journal::write(l, &entry(journal::State::Switching)).and(release::switch(l, id)),
+    ));
     let mut activate: Vec<&String> = cfg.hooks.activate.iter().collect();
     if h.has(Role::Worker) {
         activate.extend(&cfg.hooks.worker.activate);
@@ -376,13 +388,16 @@ pub(crate) fn undrain_actions(cfg: &StageConfig, l: &Layout, id: &str, h: &Host)
         let hc = &cfg.health;
         let timeout = hc.interval * hc.retries + hc.timeout;
         if let Some((op, read)) = crate::balancer::probe(b, &h.name) {
-            a.push(on(op, What::WaitProbe).until(Until::ProbeHealthy { read, timeout }));
+            // The journal entry is written while the balancer's check is awaited.
+            a.push(on(op, What::WaitProbe).until(Until::ProbeHealthy { read, timeout }).with_next());
         }
         let entry = journal::Entry { stage: &cfg.stage, host: &h.name, release: id, state: journal::State::Undraining };
         a.push(Action::on_host(What::Journal, &h.name, journal::write(l, &entry)));
         a.push(on(op, What::Undrain));
         if let Some((op, read)) = crate::balancer::healthy(b, &h.name) {
-            a.push(on(op, What::WaitHealthy).until(Until::InService { read, timeout }));
+            // The journal is cleared while the balancer is watched: a crash in between leaves
+            // the host serving, as a crash just after would.
+            a.push(on(op, What::WaitHealthy).until(Until::InService { read, timeout }).with_next());
         }
     }
     a.push(Action::on_host(What::Journal, &h.name, journal::clear(l)));
@@ -408,6 +423,7 @@ pub(crate) fn health_action(cfg: &StageConfig, h: &Host) -> Option<Action> {
                 timeout: hc.timeout,
             },
             until: Some(until),
+            with_next: false,
         },
     })
 }
@@ -466,6 +482,7 @@ pub(super) fn finish_step(cfg: &StageConfig, l: &Layout, record: &str) -> Step {
                     on: Target::Host(h.name.clone()),
                     run: Run::Cleanup { keep: cfg.app.keep_releases, list: release::list(l) },
                     until: None,
+                    with_next: false,
                 },
                 Action::on_host(What::Unlock, &h.name, lock::release(l)),
             ],

@@ -121,11 +121,14 @@ fn action_line(a: &Action, group_host: Option<&str>) -> String {
             let _ = write!(s, "git tree of {commit} into a clean folder (no .git, nothing untracked)");
         }
         Run::Pack { file, exclude } => {
-            let _ = write!(s, "tar + gzip into {file}");
+            let _ = write!(s, "manifest of every file (path, mode, size, sha256)");
             if !exclude.is_empty() {
                 let _ = write!(s, " without {}", exclude.join(" "));
             }
-            let _ = write!(s, ", sha256 (reused if this commit and build were packed before)");
+            let _ = write!(
+                s,
+                "; {file} packed on demand, whole or only what a host lacks (reused if this commit and build were built before)"
+            );
         }
         Run::Http { method, url, headers, expect_status, timeout } => {
             let _ = write!(s, "local$ {method} {url}");
@@ -167,6 +170,9 @@ fn action_line(a: &Action, group_host: Option<&str>) -> String {
             Until::Status { expect, .. } => write!(s, "\n{:<18}expect status {expect}", ""),
             Until::Silent => write!(s, "\n{:<18}expect no output (an answer is an error)", ""),
         };
+    }
+    if a.with_next {
+        let _ = write!(s, "\n{:<18}at the same time as the next step", "");
     }
     s
 }

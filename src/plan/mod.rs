@@ -122,6 +122,10 @@ pub struct Action {
     /// For waits: poll until the output says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<Until>,
+    /// Runs at the same time as the next action (a journal write on the app host beside a
+    /// check on the balancer: neither depends on the other, and both must succeed).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub with_next: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -334,7 +338,7 @@ mod secs {
 
 impl Action {
     pub fn shell(what: What, on: Target, cmd: Cmd) -> Action {
-        Action { what, on, run: Run::Shell { cmd, stdin: None }, until: None }
+        Action { what, on, run: Run::Shell { cmd, stdin: None }, until: None, with_next: false }
     }
 
     pub fn on_host(what: What, host: &str, cmd: Cmd) -> Action {
@@ -343,6 +347,11 @@ impl Action {
 
     pub fn until(mut self, u: Until) -> Action {
         self.until = Some(u);
+        self
+    }
+
+    pub fn with_next(mut self) -> Action {
+        self.with_next = true;
         self
     }
 }

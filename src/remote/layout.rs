@@ -67,6 +67,11 @@ impl Layout {
         format!("{}/.deploy/manifests/{id}", self.root)
     }
 
+    /// Inode, size and time of every file of a release, as unpacked.
+    pub fn listing(&self, id: &str) -> String {
+        format!("{}/.deploy/manifests/{id}.files", self.root)
+    }
+
     pub fn incoming(&self, id: &str) -> String {
         format!("{}/.deploy/incoming/{id}.tar.gz", self.root)
     }

@@ -14,8 +14,8 @@ pub fn receive(l: &Layout, id: &str) -> Cmd {
 }
 
 /// Unpacks the verified tarball into a new `releases/<id>`, then hard-links the files it
-/// leaves out (a delta) from the current release, checks every linked file against the new
-/// release's manifest with `sha256sum`, keeps the manifest outside the release, and writes
+/// leaves out (a delta) from the current release, keeps the manifest outside the release with
+/// a listing of every file's inode, size and time (what the next delta trusts), and writes
 /// `REVISION`. A full tarball lists no links, so nothing is read from `current`.
 pub fn unpack(l: &Layout, id: &str, commit: &str) -> Cmd {
     let file = l.incoming(id);
@@ -37,20 +37,30 @@ pub fn unpack(l: &Layout, id: &str, commit: &str) -> Cmd {
             &dir,
             "--",
         ]))
-        .and(
-            Cmd::new("env")
-                .args(["-C", &dir, "sha256sum", "-c", "--quiet", "--strict"])
-                .arg(format!("{}/check", crate::artifact::META_DIR))
-                .errors_to_output(),
-        )
         .and(Cmd::new("mv").args(["-f", "--", &format!("{meta}/manifest"), &l.manifest(id)]))
         .and(Cmd::new("rm").args(["-rf", "--", &format!("{dir}/.git"), &file]))
+        .and(listing(&dir).write_to(l.listing(id)))
         .and(Cmd::new("printf").args(["%s\\n", commit]).write_to(format!("{dir}/REVISION")))
+}
+
+/// Every file under `dir`: `inode size mtime ./path`, NUL-terminated.
+fn listing(dir: &str) -> Cmd {
+    Cmd::new("env").args(["-C", dir, "find", ".", "-type", "f", "-printf", "%i %s %T@ %p\\0"])
 }
 
 /// The manifest of a release on the host (none for releases made before manifests).
 pub fn manifest(l: &Layout, id: &str) -> Cmd {
     Cmd::new("cat").args(["--", &l.manifest(id)])
+}
+
+/// The listing written when a release was unpacked.
+pub fn unpacked_listing(l: &Layout, id: &str) -> Cmd {
+    Cmd::new("cat").args(["--", &l.listing(id)])
+}
+
+/// The same listing of the current release, now.
+pub fn current_listing(l: &Layout) -> Cmd {
+    listing(&l.current())
 }
 
 /// The release `current` points to (`releases/<id>`), if any.
@@ -80,7 +90,7 @@ pub fn list(l: &Layout) -> Cmd {
 
 /// Removes the given releases (chosen by the runner: never `current` or the rollback target).
 pub fn remove(l: &Layout, ids: &[String]) -> Cmd {
-    Cmd::new("rm").args(["-rf", "--"]).args(ids.iter().flat_map(|id| [l.release(id), l.manifest(id)]))
+    Cmd::new("rm").args(["-rf", "--"]).args(ids.iter().flat_map(|id| [l.release(id), l.manifest(id), l.listing(id)]))
 }
 
 /// Appends one JSON line to the release log.

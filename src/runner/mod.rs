@@ -80,10 +80,8 @@ impl<T: Transport> Ctx<T> {
         layout: &Layout,
         interruptible: bool,
     ) -> Result<(), Failure> {
-        // The receive action, and whether it sent a delta: an unpack that fails on a delta
-        // (the current release no longer matches its manifest) is retried with everything.
-        let mut received: Option<(&Action, bool)> = None;
-        for a in &h.actions {
+        let mut actions = h.actions.iter();
+        while let Some(a) = actions.next() {
             if interruptible && self.cancelled() {
                 return Err(Failure {
                     host: h.host.clone(),
@@ -93,6 +91,15 @@ impl<T: Transport> Ctx<T> {
                     lost: false,
                 });
             }
+            if a.with_next
+                && let Some(next) = actions.next()
+            {
+                // Both run to their end; the first failure is reported.
+                let (x, y) = tokio::join!(self.plain(h, a, state), self.plain(h, next, state));
+                x?;
+                y?;
+                continue;
+            }
             match (&a.run, a.what) {
                 (Run::Cleanup { keep, list }, _) => self.cleanup(&h.host, a, *keep, list, state, layout).await?,
                 (Run::Ssh { .. }, _) => {}
@@ -100,40 +107,6 @@ impl<T: Transport> Ctx<T> {
                     let art = artifact.expect("receive after build");
                     let packed = self.pack_for(&h.host, a, art, state, layout).await?;
                     self.send(&h.host, a, &packed).await?;
-                    received = Some((a, packed.linked > 0));
-                }
-                (_, What::Unpack) if matches!(received, Some((_, true))) => {
-                    // Counted before the command: a failed unpack leaves a folder to remove.
-                    state.lock().unwrap().unpacked.insert(h.host.clone());
-                    let Err(f) = self.exec(&h.host, a, None).await else { continue };
-                    if !f.completed() {
-                        return Err(f);
-                    }
-                    let id = state.lock().unwrap().release.clone();
-                    self.report.event(&Event::Warning {
-                        host: Some(h.host.clone()),
-                        message: format!(
-                            "unpacking the delta failed, sending the whole release instead: {}",
-                            f.output
-                                .lines()
-                                .find(|l| l.ends_with(": FAILED"))
-                                .or_else(|| f.output.lines().next())
-                                .unwrap_or(&f.message)
-                        ),
-                    });
-                    let remove = release::remove(layout, std::slice::from_ref(&id));
-                    let gone =
-                        self.t.run(&a.on, &remove, None).await.map_err(|e| Failure::transport(&h.host, a.what, e))?;
-                    if !gone.ok() {
-                        return Err(f);
-                    }
-                    let full = artifact
-                        .expect("receive after build")
-                        .full()
-                        .await
-                        .map_err(|e| Failure::packing(&h.host, a.what, e))?;
-                    self.send(&h.host, received.expect("received").0, &full).await?;
-                    self.exec(&h.host, a, None).await?;
                 }
                 (_, What::ReadCurrent) => {
                     // No `current` yet (a first deploy) is not an error.
@@ -149,40 +122,44 @@ impl<T: Transport> Ctx<T> {
                         took: start.elapsed(),
                     });
                 }
-                _ => {
-                    if a.what == What::Switch {
-                        // Recorded before the command: a lost connection may still have switched.
-                        state.lock().unwrap().switched.push(h.host.clone());
-                    }
-                    if a.what == What::Unpack {
-                        // Counted before the command: a failed unpack leaves a folder to remove.
-                        state.lock().unwrap().unpacked.insert(h.host.clone());
-                    }
-                    if a.what == What::Drain {
-                        // Counted as drained before the command: a lost connection may have drained it.
-                        state.lock().unwrap().drained.insert(h.host.clone());
-                    }
-                    if let Err(f) = self.exec(&h.host, a, None).await {
-                        if a.what == What::Drain && f.completed() {
-                            // The balancer refused: the host was not drained.
-                            state.lock().unwrap().drained.remove(&h.host);
-                        }
-                        return Err(f);
-                    }
-                    let mut s = state.lock().unwrap();
-                    match a.what {
-                        What::Lock => s.locked.push(h.host.clone()),
-                        What::WaitHealthy => {
-                            s.drained.remove(&h.host);
-                        }
-                        What::Undrain if !has_wait_healthy(h) => {
-                            s.drained.remove(&h.host);
-                        }
-                        What::Unlock => s.locked.retain(|x| x != &h.host),
-                        _ => {}
-                    }
-                }
+                _ => self.plain(h, a, state).await?,
             }
+        }
+        Ok(())
+    }
+
+    /// Runs an action that needs nothing but its command, keeping `state` up to date.
+    async fn plain(&self, h: &HostActions, a: &Action, state: &Shared) -> Result<(), Failure> {
+        if a.what == What::Switch {
+            // Recorded before the command: a lost connection may still have switched.
+            state.lock().unwrap().switched.push(h.host.clone());
+        }
+        if a.what == What::Unpack {
+            // Counted before the command: a failed unpack leaves a folder to remove.
+            state.lock().unwrap().unpacked.insert(h.host.clone());
+        }
+        if a.what == What::Drain {
+            // Counted as drained before the command: a lost connection may have drained it.
+            state.lock().unwrap().drained.insert(h.host.clone());
+        }
+        if let Err(f) = self.exec(&h.host, a, None).await {
+            if a.what == What::Drain && f.completed() {
+                // The balancer refused: the host was not drained.
+                state.lock().unwrap().drained.remove(&h.host);
+            }
+            return Err(f);
+        }
+        let mut s = state.lock().unwrap();
+        match a.what {
+            What::Lock => s.locked.push(h.host.clone()),
+            What::WaitHealthy => {
+                s.drained.remove(&h.host);
+            }
+            What::Undrain if !has_wait_healthy(h) => {
+                s.drained.remove(&h.host);
+            }
+            What::Unlock => s.locked.retain(|x| x != &h.host),
+            _ => {}
         }
         Ok(())
     }
@@ -229,11 +206,34 @@ impl<T: Transport> Ctx<T> {
         let mut packed = None;
         if self.delta
             && let Some(base) = base
-            && let Ok(out) = self.t.run(&a.on, &release::manifest(layout, &base), None).await
-            && out.ok()
-            && crate::artifact::parse_manifest(&out.stdout).is_some_and(|m| !m.is_empty())
         {
-            packed = Some(art.delta(&out.stdout).await);
+            // The current release's manifest; its files as unpacked; and as they are now.
+            let cmds = [
+                release::manifest(layout, &base),
+                release::unpacked_listing(layout, &base),
+                release::current_listing(layout),
+            ];
+            let (manifest, then, now) = tokio::join!(
+                self.t.run(&a.on, &cmds[0], None),
+                self.t.run(&a.on, &cmds[1], None),
+                self.t.run(&a.on, &cmds[2], None),
+            );
+            if let Ok(m) = manifest
+                && m.ok()
+                && let Some(files) = crate::artifact::parse_manifest(&m.stdout).filter(|f| !f.is_empty())
+            {
+                let (then, now) = (then.ok().filter(|o| o.ok()), now.ok().filter(|o| o.ok()));
+                let then = then.as_ref().map(|o| crate::artifact::parse_listing(&o.stdout)).unwrap_or_default();
+                let now = now.as_ref().map(|o| crate::artifact::parse_listing(&o.stdout)).unwrap_or_default();
+                let untrusted: std::collections::BTreeSet<String> = files
+                    .iter()
+                    .filter(|f| {
+                        !then.contains_key(f.path.as_str()) || then.get(f.path.as_str()) != now.get(f.path.as_str())
+                    })
+                    .map(|f| f.path.clone())
+                    .collect();
+                packed = Some(art.delta(&m.stdout, &untrusted).await);
+            }
         }
         let packed = match packed {
             Some(p) => p,

@@ -5,7 +5,21 @@ lock "~> 3.17"
 set :application, "shop"
 set :deploy_to, "/var/www/shop"
 
+# Phase boundaries for bench/compare.sh.
+def mark(phase)
+  File.open(ENV["MARKS"], "a") { |f| f.puts "#{phase} #{Time.now.to_f}" } if ENV["MARKS"]
+end
+
 namespace :bench do
+  # N sequential no-op commands on the first app host: compare.sh times N=0 and N=20 to get
+  # the cost of one remote command.
+  task :noop do
+    n = ENV.fetch("N", "0").to_i
+    on roles(:app).first do
+      n.times { execute :true }
+    end
+  end
+
   task :release do
     farm = ENV.fetch("FARM")
     repo = ENV.fetch("REPO")
@@ -30,12 +44,14 @@ namespace :bench do
       execute :ln, "-sfn", "#{path}/shared/.env.local", "#{rel}/.env.local"
     end
 
+    mark "migrate"
     on roles(:migrate) do
       within rel do
         execute :sh, "bin/console", "migrate"
       end
     end
 
+    mark "roll"
     on roles(:app), in: :sequence, wait: 0 do |host|
       backend = host.properties.fetch(:backend)
       on(lb) { execute "#{vadm} backend.set_health '*.#{backend}' sick" }
@@ -56,6 +72,7 @@ namespace :bench do
       on(lb) { execute "#{vadm} backend.set_health '*.#{backend}' auto" }
     end
 
+    mark "finish"
     on(lb) { execute "#{vadm} ban req.url '~' ." }
     File.delete(tarball)
     puts id
