@@ -29,8 +29,10 @@ DIR=$(mktemp -d /tmp/deploy-compare.XXXXXX)
 chmod 755 "$DIR"   # varnishd reads its VCL as its own user
 FARM=$DIR/farm
 trap 'tests/farm/farm.sh down "$FARM" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
-cargo build --release --quiet
-DEPLOY=$PWD/target/release/deploy
+# DEPLOY_PROFILE=debug: the test build (the CI smoke run); figures want the release build.
+PROFILE=${DEPLOY_PROFILE:-release}
+if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
+DEPLOY=$PWD/target/$PROFILE/deploy
 tests/farm/farm.sh up "$FARM" "$HOSTS" >/dev/null
 . "$FARM/farm.env"
 REPO=$FARM/shop
@@ -92,13 +94,15 @@ reset_hosts() { # $1 = mode; every host back on the base release, nothing else
   for h in $FARM_APP_HOSTS; do
     local root=$FARM/hosts/$h/www/shop
     find "$root/releases" -mindepth 1 -maxdepth 1 ! -name "${base#releases/}" -exec rm -rf {} +
-    find "$root/.deploy/manifests" -mindepth 1 -maxdepth 1 ! -name "${base#releases/}" -exec rm -f {} + 2>/dev/null || true
+    find "$root/.deploy/manifests" -mindepth 1 -maxdepth 1 ! -name "${base#releases/}*" -exec rm -f {} + 2>/dev/null || true
     ln -sfn "$base" "$root/current"
     rm -rf "$root/.deploy/lock" "$root/.deploy/journal.json" "$root/.deploy/incoming"
+    # The base release's manifest and file listing: put aside for a cold run, back for a warm one.
+    mkdir -p "$DIR/aside/$h"
     if [ "$1" = cold ]; then
-      mkdir -p "$DIR/aside/$h" && mv "$root/.deploy/manifests/${base#releases/}" "$DIR/aside/$h/" 2>/dev/null || true
-    elif [ -f "$DIR/aside/$h/${base#releases/}" ]; then
-      mv "$DIR/aside/$h/${base#releases/}" "$root/.deploy/manifests/"
+      mv "$root/.deploy/manifests/${base#releases/}"* "$DIR/aside/$h/" 2>/dev/null || true
+    else
+      mv "$DIR/aside/$h/"* "$root/.deploy/manifests/" 2>/dev/null || true
     fi
   done
 }

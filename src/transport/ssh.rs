@@ -12,6 +12,9 @@ use tokio::sync::Semaphore;
 
 /// sshd allows 10 sessions per connection by default (`MaxSessions`); stay well below.
 const IN_FLIGHT_PER_HOST: usize = 4;
+/// Connections being opened at once: a key exchange costs both ends CPU, and a hundred at
+/// once from one machine would time out on their own load.
+const OPENING_AT_ONCE: usize = 16;
 
 #[derive(Debug, Clone, Default)]
 pub struct SshOptions {
@@ -105,9 +108,12 @@ impl Connections {
     /// Opens what it can: the connections that worked, and the errors of the others.
     pub async fn open_each(opts: &SshOptions, dests: Vec<Destination>) -> (Connections, Vec<ConnectError>) {
         let mut set = tokio::task::JoinSet::new();
+        let opening = Arc::new(Semaphore::new(OPENING_AT_ONCE));
         for d in dests {
             let opts = opts.clone();
+            let opening = opening.clone();
             set.spawn(async move {
+                let _slot = opening.acquire_owned().await.expect("semaphore");
                 let mut b = SessionBuilder::default();
                 // A master left behind by a killed deploy goes away on its own after 10 idle minutes.
                 b.known_hosts_check(KnownHosts::Strict)
