@@ -58,6 +58,16 @@ pub struct State {
     pub protect: Vec<String>,
     /// The release this run makes or rolls to.
     pub release: String,
+    /// Read while the build ran: each host's current release, and what a delta needs of it
+    /// (its manifest, and the files changed on the host since it was unpacked).
+    pub prefetched: BTreeMap<String, (Option<String>, Option<Base>)>,
+}
+
+/// What a delta for one host is made against.
+#[derive(Debug, Clone)]
+pub struct Base {
+    pub manifest: String,
+    pub untrusted: BTreeSet<String>,
 }
 
 pub type Shared = Arc<Mutex<State>>;
@@ -109,11 +119,12 @@ impl<T: Transport> Ctx<T> {
                     self.send(&h.host, a, &packed).await?;
                 }
                 (_, What::ReadCurrent) => {
-                    // No `current` yet (a first deploy) is not an error.
                     let start = Instant::now();
-                    let Run::Shell { cmd, .. } = &a.run else { unreachable!() };
-                    let out = self.t.run(&a.on, cmd, None).await.map_err(|e| Failure::transport(&h.host, a.what, e))?;
-                    let prev = if out.ok() { release_of(&out.stdout) } else { None };
+                    let prefetched = state.lock().unwrap().prefetched.get(&h.host).map(|p| p.0.clone());
+                    let prev = match prefetched {
+                        Some(p) => p,
+                        None => self.read_current(&h.host, a).await?,
+                    };
                     state.lock().unwrap().previous.insert(h.host.clone(), prev);
                     self.report.event(&Event::Done {
                         host: h.host.clone(),
@@ -126,6 +137,48 @@ impl<T: Transport> Ctx<T> {
             }
         }
         Ok(())
+    }
+
+    /// The release `current` points to; no `current` yet (a first deploy) is not an error.
+    async fn read_current(&self, host: &str, a: &Action) -> Result<Option<String>, Failure> {
+        let Run::Shell { cmd, .. } = &a.run else { unreachable!("read current is a command") };
+        let out = self.t.run(&a.on, cmd, None).await.map_err(|e| Failure::transport(host, a.what, e))?;
+        Ok(if out.ok() { release_of(&out.stdout) } else { None })
+    }
+
+    /// Reads, for one host, its current release and (with `build.delta`) what a delta
+    /// against it needs; failures are left for the upload step to meet and report.
+    async fn prefetch(&self, h: &HostActions, state: &Shared, layout: &Layout) {
+        let Some(a) = h.actions.iter().find(|a| a.what == What::ReadCurrent) else { return };
+        let Ok(prev) = self.read_current(&h.host, a).await else { return };
+        let base = match &prev {
+            Some(id) if self.delta => self.base(a, id, layout).await,
+            _ => None,
+        };
+        state.lock().unwrap().prefetched.insert(h.host.clone(), (prev, base));
+    }
+
+    /// The current release's manifest, and which of its files changed on the host since it
+    /// was unpacked (its listing then and now, read at once); `None` without a manifest.
+    async fn base(&self, a: &Action, id: &str, layout: &Layout) -> Option<Base> {
+        let cmds =
+            [release::manifest(layout, id), release::unpacked_listing(layout, id), release::current_listing(layout)];
+        let (manifest, then, now) = tokio::join!(
+            self.t.run(&a.on, &cmds[0], None),
+            self.t.run(&a.on, &cmds[1], None),
+            self.t.run(&a.on, &cmds[2], None),
+        );
+        let m = manifest.ok().filter(|m| m.ok())?;
+        let files = crate::artifact::parse_manifest(&m.stdout).filter(|f| !f.is_empty())?;
+        let (then, now) = (then.ok().filter(|o| o.ok()), now.ok().filter(|o| o.ok()));
+        let then = then.as_ref().map(|o| crate::artifact::parse_listing(&o.stdout)).unwrap_or_default();
+        let now = now.as_ref().map(|o| crate::artifact::parse_listing(&o.stdout)).unwrap_or_default();
+        let untrusted = files
+            .iter()
+            .filter(|f| !then.contains_key(f.path.as_str()) || then.get(f.path.as_str()) != now.get(f.path.as_str()))
+            .map(|f| f.path.clone())
+            .collect();
+        Some(Base { manifest: m.stdout, untrusted })
     }
 
     /// Runs an action that needs nothing but its command, keeping `state` up to date.
@@ -202,39 +255,19 @@ impl<T: Transport> Ctx<T> {
         state: &Shared,
         layout: &Layout,
     ) -> Result<crate::artifact::Packed, Failure> {
-        let base = state.lock().unwrap().previous.get(host).cloned().flatten();
-        let mut packed = None;
-        if self.delta
-            && let Some(base) = base
-        {
-            // The current release's manifest; its files as unpacked; and as they are now.
-            let cmds = [
-                release::manifest(layout, &base),
-                release::unpacked_listing(layout, &base),
-                release::current_listing(layout),
-            ];
-            let (manifest, then, now) = tokio::join!(
-                self.t.run(&a.on, &cmds[0], None),
-                self.t.run(&a.on, &cmds[1], None),
-                self.t.run(&a.on, &cmds[2], None),
-            );
-            if let Ok(m) = manifest
-                && m.ok()
-                && let Some(files) = crate::artifact::parse_manifest(&m.stdout).filter(|f| !f.is_empty())
-            {
-                let (then, now) = (then.ok().filter(|o| o.ok()), now.ok().filter(|o| o.ok()));
-                let then = then.as_ref().map(|o| crate::artifact::parse_listing(&o.stdout)).unwrap_or_default();
-                let now = now.as_ref().map(|o| crate::artifact::parse_listing(&o.stdout)).unwrap_or_default();
-                let untrusted: std::collections::BTreeSet<String> = files
-                    .iter()
-                    .filter(|f| {
-                        !then.contains_key(f.path.as_str()) || then.get(f.path.as_str()) != now.get(f.path.as_str())
-                    })
-                    .map(|f| f.path.clone())
-                    .collect();
-                packed = Some(art.delta(&m.stdout, &untrusted).await);
-            }
-        }
+        let (current, prefetched) = {
+            let s = state.lock().unwrap();
+            (s.previous.get(host).cloned().flatten(), s.prefetched.get(host).map(|p| p.1.clone()))
+        };
+        let base = match (prefetched, current) {
+            (Some(b), _) => b,
+            (None, Some(id)) if self.delta => self.base(a, &id, layout).await,
+            _ => None,
+        };
+        let packed = match base {
+            Some(b) => Some(art.delta(&b.manifest, &b.untrusted).await),
+            None => None,
+        };
         let packed = match packed {
             Some(p) => p,
             None => art.full().await,
@@ -419,6 +452,29 @@ impl<'a, T: Transport> Deploy<'a, T> {
         });
     }
 
+    /// Waits for the build; meanwhile reads what the upload needs from every host.
+    async fn built_while_prefetching(
+        &self,
+        build: tokio::task::JoinHandle<Result<(Artifact, Duration), BuildError>>,
+    ) -> Result<Result<(Artifact, Duration), BuildError>, tokio::task::JoinError> {
+        let mut set = JoinSet::new();
+        for h in self
+            .plan
+            .steps
+            .iter()
+            .filter(|s| s.phase == Phase::Upload)
+            .flat_map(|s| s.batches.iter().flat_map(|b| &b.hosts))
+        {
+            let (ctx, h, state, layout) = (self.ctx.clone(), h.clone(), self.state.clone(), self.layout.clone());
+            set.spawn(async move { ctx.prefetch(&h, &state, &layout).await });
+        }
+        let built = build.await;
+        if built.as_ref().is_ok_and(|b| b.is_ok()) {
+            set.join_all().await;
+        } // else: the deploy stops; what was read is not needed
+        built
+    }
+
     /// Runs the plan. `build` yields the artifact (started by the caller, so it can run
     /// while hosts are being connected and locked).
     pub async fn run(
@@ -446,7 +502,7 @@ impl<'a, T: Transport> Deploy<'a, T> {
             self.report(Event::PhaseStarted { phase: step.phase });
             let r = match step.phase {
                 Phase::Connect => Ok(()),
-                Phase::Build => match build.take().expect("one build").await {
+                Phase::Build => match self.built_while_prefetching(build.take().expect("one build")).await {
                     Ok(Ok((a, took))) => {
                         self.report(Event::Built {
                             file: a.tree.display().to_string(),
