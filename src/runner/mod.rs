@@ -61,12 +61,22 @@ pub struct State {
     /// Read while the build ran: each host's current release, and what a delta needs of it
     /// (its manifest, and the files changed on the host since it was unpacked).
     pub prefetched: BTreeMap<String, (Option<String>, Option<Base>)>,
+    /// Manifests by release id, read from the first host that has the release and shared by
+    /// the others (64 hosts on one release hold one copy).
+    pub manifests: BTreeMap<String, Arc<tokio::sync::OnceCell<Option<Arc<BaseManifest>>>>>,
+}
+
+/// A release's manifest as read from a host.
+#[derive(Debug)]
+pub struct BaseManifest {
+    pub text: String,
+    pub files: Vec<crate::artifact::FileEntry>,
 }
 
 /// What a delta for one host is made against.
 #[derive(Debug, Clone)]
 pub struct Base {
-    pub manifest: String,
+    pub manifest: Arc<BaseManifest>,
     pub untrusted: BTreeSet<String>,
 }
 
@@ -152,7 +162,7 @@ impl<T: Transport> Ctx<T> {
         let Some(a) = h.actions.iter().find(|a| a.what == What::ReadCurrent) else { return };
         let Ok(prev) = self.read_current(&h.host, a).await else { return };
         let base = match &prev {
-            Some(id) if self.delta => self.base(a, id, layout).await,
+            Some(id) if self.delta => self.base(a, id, layout, state).await,
             _ => None,
         };
         state.lock().unwrap().prefetched.insert(h.host.clone(), (prev, base));
@@ -160,25 +170,31 @@ impl<T: Transport> Ctx<T> {
 
     /// The current release's manifest, and which of its files changed on the host since it
     /// was unpacked (its listing then and now, read at once); `None` without a manifest.
-    async fn base(&self, a: &Action, id: &str, layout: &Layout) -> Option<Base> {
-        let cmds =
-            [release::manifest(layout, id), release::unpacked_listing(layout, id), release::current_listing(layout)];
-        let (manifest, then, now) = tokio::join!(
-            self.t.run(&a.on, &cmds[0], None),
-            self.t.run(&a.on, &cmds[1], None),
-            self.t.run(&a.on, &cmds[2], None),
-        );
-        let m = manifest.ok().filter(|m| m.ok())?;
-        let files = crate::artifact::parse_manifest(&m.stdout).filter(|f| !f.is_empty())?;
+    async fn base(&self, a: &Action, id: &str, layout: &Layout, state: &Shared) -> Option<Base> {
+        let cell = state.lock().unwrap().manifests.entry(id.to_string()).or_default().clone();
+        let manifest = async {
+            cell.get_or_init(|| async {
+                let out = self.t.run(&a.on, &release::manifest(layout, id), None).await.ok().filter(|o| o.ok())?;
+                let files = crate::artifact::parse_manifest(&out.stdout).filter(|f| !f.is_empty())?;
+                Some(Arc::new(BaseManifest { text: out.stdout, files }))
+            })
+            .await
+            .clone()
+        };
+        let listings = [release::unpacked_listing(layout, id), release::current_listing(layout)];
+        let (manifest, then, now) =
+            tokio::join!(manifest, self.t.run(&a.on, &listings[0], None), self.t.run(&a.on, &listings[1], None));
+        let manifest = manifest?;
         let (then, now) = (then.ok().filter(|o| o.ok()), now.ok().filter(|o| o.ok()));
         let then = then.as_ref().map(|o| crate::artifact::parse_listing(&o.stdout)).unwrap_or_default();
         let now = now.as_ref().map(|o| crate::artifact::parse_listing(&o.stdout)).unwrap_or_default();
-        let untrusted = files
+        let untrusted = manifest
+            .files
             .iter()
             .filter(|f| !then.contains_key(f.path.as_str()) || then.get(f.path.as_str()) != now.get(f.path.as_str()))
             .map(|f| f.path.clone())
             .collect();
-        Some(Base { manifest: m.stdout, untrusted })
+        Some(Base { manifest, untrusted })
     }
 
     /// Runs an action that needs nothing but its command, keeping `state` up to date.
@@ -261,11 +277,11 @@ impl<T: Transport> Ctx<T> {
         };
         let base = match (prefetched, current) {
             (Some(b), _) => b,
-            (None, Some(id)) if self.delta => self.base(a, &id, layout).await,
+            (None, Some(id)) if self.delta => self.base(a, &id, layout, state).await,
             _ => None,
         };
         let packed = match base {
-            Some(b) => Some(art.delta(&b.manifest, &b.untrusted).await),
+            Some(b) => Some(art.delta(&b.manifest.text, &b.untrusted).await),
             None => None,
         };
         let packed = match packed {
@@ -457,6 +473,8 @@ impl<'a, T: Transport> Deploy<'a, T> {
         &self,
         build: tokio::task::JoinHandle<Result<(Artifact, Duration), BuildError>>,
     ) -> Result<Result<(Artifact, Duration), BuildError>, tokio::task::JoinError> {
+        // Each host's listings are held until its delta is worked out: 16 hosts at a time.
+        let slots = Arc::new(Semaphore::new(16));
         let mut set = JoinSet::new();
         for h in self
             .plan
@@ -466,7 +484,11 @@ impl<'a, T: Transport> Deploy<'a, T> {
             .flat_map(|s| s.batches.iter().flat_map(|b| &b.hosts))
         {
             let (ctx, h, state, layout) = (self.ctx.clone(), h.clone(), self.state.clone(), self.layout.clone());
-            set.spawn(async move { ctx.prefetch(&h, &state, &layout).await });
+            let slots = slots.clone();
+            set.spawn(async move {
+                let _slot = slots.acquire_owned().await.expect("semaphore");
+                ctx.prefetch(&h, &state, &layout).await
+            });
         }
         let built = build.await;
         if built.as_ref().is_ok_and(|b| b.is_ok()) {
