@@ -27,7 +27,9 @@ case " $TOOLS " in *" ansible "*)
 esac
 # On tmpfs by default: the 8 hosts share one disk here, and its write-back stalls (not the
 # tools) would decide the figures. BENCH_DIR=/tmp measures on disk.
-DIR=$(mktemp -d "${BENCH_DIR:-/dev/shm}/deploy-compare.XXXXXX")
+shm=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')
+[ "${shm:-0}" -gt 2000000 ] && default_dir=/dev/shm || default_dir=/tmp   # a container's 64 MB /dev/shm is too small
+DIR=$(mktemp -d "${BENCH_DIR:-$default_dir}/deploy-compare.XXXXXX")
 chmod 755 "$DIR"   # varnishd reads its VCL as its own user
 FARM=$DIR/farm
 trap 'tests/farm/farm.sh down "$FARM" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
@@ -60,6 +62,7 @@ export DEPLOY_CACHE_DIR=$DIR/cache
 base=$(readlink "$FARM/hosts/web1/www/shop/current")
 
 # Capistrano's stage file and Ansible's inventory for this farm.
+mkdir -p bench/tools/capistrano/config/deploy
 {
   i=0
   for a in $FARM_APP_ADDRS; do

@@ -15,7 +15,9 @@ COUNTS=${*:-8 16 32 64} RUNS=${RUNS:-2}
 PROFILE=${DEPLOY_PROFILE:-release}
 if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
 DEPLOY=$PWD/target/$PROFILE/deploy
-DIR=$(mktemp -d "${BENCH_DIR:-/dev/shm}/deploy-scale.XXXXXX")   # tmpfs: see bench/compare.sh
+shm=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')
+[ "${shm:-0}" -gt 2000000 ] && default_dir=/dev/shm || default_dir=/tmp
+DIR=$(mktemp -d "${BENCH_DIR:-$default_dir}/deploy-scale.XXXXXX")   # tmpfs: see bench/compare.sh
 chmod 755 "$DIR"
 trap '[ -f "$DIR/farm/farm.env" ] && tests/farm/farm.sh down "$DIR/farm" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
 
