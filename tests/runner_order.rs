@@ -292,3 +292,29 @@ fn a_hanging_balancer_command_is_a_failure_not_a_hang() {
     assert!(lines.iter().any(|(o, l)| o == "web1" && l.contains(&format!("ln -sfn -- releases/{PREV}"))));
     assert!(!lines.iter().any(|(o, l)| o == "web2" && l.starts_with("ln -sfn")));
 }
+
+#[test]
+fn a_failed_capacity_check_stops_before_the_drain_and_clears_the_journal_written_beside_it() {
+    // web2's capacity check (the second full `backend.list`) fails; its journal entry was
+    // written at the same time.
+    let lists = std::sync::atomic::AtomicUsize::new(0);
+    let t = Recording::new(move |on, line| {
+        (on == "lb" && line.ends_with("backend.list") && lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1)
+            .then(|| Output { status: Some(1), stdout: String::new(), stderr: "CLI communication error".into() })
+    });
+    let (r, _) = run(t.clone());
+    assert!(matches!(r, Err(Error::Deploy { .. })), "{r:?}");
+    let lines = t.lines();
+    let written = lines
+        .iter()
+        .position(|(o, l)| o == "web2" && l.contains("\"state\":\"draining\""))
+        .expect("web2's journal written beside its capacity check");
+    let cleared = lines
+        .iter()
+        .rposition(|(o, l)| o == "web2" && l.starts_with("rm -f -- /srv/shop/.deploy/journal.json"))
+        .expect("web2's journal cleared");
+    assert!(cleared > written);
+    assert!(!lines.iter().any(|(_, l)| l.contains("set_health '*.web2' sick")), "web2 was drained");
+    // web1, already rolled, is put back on the previous release.
+    assert!(lines.iter().any(|(o, l)| o == "web1" && l.contains(&format!("ln -sfn -- releases/{PREV}"))));
+}
