@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -342,14 +342,14 @@ fn plain_name(p: &str) -> bool {
     !p.contains(['\\', '\n', '\r'])
 }
 
-/// One file's identity on a host, as `find -printf '%i %s %T@ %p\0'` prints it: inode, size,
-/// modification time. Unchanged since a release was unpacked (and its tarball's sha256
+/// Files on a host as `remote::release::STAT_FORMAT` lists them: inode, size, time, mode,
+/// owner, group, `./path`. Unchanged since a release was unpacked (and its tarball's sha256
 /// checked) means not written to since: an edit in place changes the time, a replacement the
 /// inode. Keyed by path, without the leading `./`.
 pub fn parse_listing(text: &str) -> HashMap<&str, &str> {
     text.split('\0')
         .filter_map(|rec| {
-            let path = rec.splitn(4, ' ').nth(3)?;
+            let path = rec.splitn(7, ' ').nth(6)?;
             Some((path.strip_prefix("./").unwrap_or(path), rec))
         })
         .collect()
@@ -379,21 +379,26 @@ impl Artifact {
     }
 
     /// A tarball holding only what differs from `base` (the manifest text of the host's current
-    /// release), and the files in `untrusted` (changed on the host since that release was
-    /// unpacked); the host hard-links every other file from its current release. One pack per
-    /// distinct base and untrusted set.
-    pub async fn delta(&self, base: &str, untrusted: &BTreeSet<String>) -> Result<Packed, BuildError> {
+    /// release), and every file not in `trusted` (path → its listing record, for the files
+    /// unchanged on the host since that release was unpacked); the host hard-links the other
+    /// files from its current release and checks each against its record. One pack per base
+    /// and trusted set (records hold inode numbers: in practice one per host).
+    pub async fn delta(&self, base: &str, trusted: &BTreeMap<String, String>) -> Result<Packed, BuildError> {
         let mut h = Sha256::new();
         h.update(base.as_bytes());
-        for u in untrusted {
+        for r in trusted.values() {
             h.update(b"\0");
-            h.update(u.as_bytes());
+            h.update(r.as_bytes());
         }
         let key = format!("delta-{}", &hex(&h.finalize())[..16]);
-        self.packed(key, Some((base.to_string(), untrusted.clone()))).await
+        self.packed(key, Some((base.to_string(), trusted.clone()))).await
     }
 
-    async fn packed(&self, key: String, base: Option<(String, BTreeSet<String>)>) -> Result<Packed, BuildError> {
+    async fn packed(
+        &self,
+        key: String,
+        base: Option<(String, BTreeMap<String, String>)>,
+    ) -> Result<Packed, BuildError> {
         let cell = self.inner.packs.lock().unwrap().entry(key.clone()).or_default().clone();
         let inner = self.inner.clone();
         let tree = self.tree.clone();
@@ -408,10 +413,15 @@ impl Artifact {
 }
 
 impl Inner {
-    fn pack(&self, tree: &Path, key: &str, base: Option<(&str, &BTreeSet<String>)>) -> Result<Packed, BuildError> {
+    fn pack(
+        &self,
+        tree: &Path,
+        key: &str,
+        base: Option<(&str, &BTreeMap<String, String>)>,
+    ) -> Result<Packed, BuildError> {
         // Which files the host can take from its current release: same path, mode and content,
         // and not changed there since.
-        let untrusted = base.map(|(_, u)| u);
+        let trusted = base.map(|(_, t)| t);
         let base_files: Vec<FileEntry> = base.and_then(|(b, _)| parse_manifest(b)).unwrap_or_default();
         let base: HashMap<&str, (u32, &str)> =
             base_files.iter().map(|f| (f.path.as_str(), (f.mode, f.sha256.as_str()))).collect();
@@ -421,15 +431,20 @@ impl Inner {
             .map(|f| {
                 f.path != "REVISION"
                     && plain_name(&f.path)
-                    && untrusted.is_some_and(|u| !u.contains(&f.path))
+                    && trusted.is_some_and(|t| t.contains_key(&f.path))
                     && base.get(f.path.as_str()).is_some_and(|(m, s)| *m == f.mode && *s == f.sha256)
             })
             .collect();
+        // `./path`: never read as an option; the host lists each linked file as `expect` says.
         let mut links = Vec::new();
+        let mut expect = Vec::new();
         let mut linked_bytes = 0;
         for (f, _) in self.files.iter().zip(&linked).filter(|(_, l)| **l) {
-            links.extend_from_slice(f.path.as_bytes());
-            links.push(0);
+            links.extend_from_slice(format!("./{}\0", f.path).as_bytes());
+            if let Some(r) = trusted.and_then(|t| t.get(&f.path)) {
+                expect.extend_from_slice(r.as_bytes());
+                expect.push(0);
+            }
             linked_bytes += f.size;
         }
 
@@ -474,6 +489,7 @@ impl Inner {
             (META_DIR, 0o700, None),
             (&*format!("{META_DIR}/manifest"), 0o600, Some(self.manifest.as_bytes())),
             (&*format!("{META_DIR}/links"), 0o600, Some(&links[..])),
+            (&*format!("{META_DIR}/expect"), 0o600, Some(&expect[..])),
         ] {
             let mut h = tar::Header::new_gnu();
             h.set_mtime(self.mtime);
@@ -620,9 +636,9 @@ mod tests {
 
     #[test]
     fn listing_records_by_path() {
-        let l = super::parse_listing("12 5 1700000000.5 ./a b.php\x0013 0 1.0 ./src/x\x00");
-        assert_eq!(l.get("a b.php"), Some(&"12 5 1700000000.5 ./a b.php"));
-        assert_eq!(l.get("src/x"), Some(&"13 0 1.0 ./src/x"));
+        let l = super::parse_listing("12 5 1700000000 644 0 0 ./a b.php\x0013 0 1 755 33 33 ./src/x\x00");
+        assert_eq!(l.get("a b.php"), Some(&"12 5 1700000000 644 0 0 ./a b.php"));
+        assert_eq!(l.get("src/x"), Some(&"13 0 1 755 33 33 ./src/x"));
         assert_eq!(l.len(), 2);
     }
 

@@ -404,4 +404,35 @@ fn warm_release_is_identical_to_a_full_unpack() {
         assert!(a.len() > 20, "{a:?}");
         assert_eq!(a, b, "{h}: the warm release differs from a full unpack");
     }
+
+    // Delta on again; on web2 a trusted file cannot be hard-linked (immutable: link(2) says
+    // EPERM, and its listing is unchanged). web2's unpack fails its link check, and web2 gets
+    // the whole release instead; web1 still gets a delta.
+    std::fs::write(f.config(), toml).unwrap();
+    let pinned = f.root("web2").join("releases").join(&full).join("bin/console");
+    struct Immutable(std::path::PathBuf);
+    impl Drop for Immutable {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("chattr").arg("-i").arg(&self.0).status();
+        }
+    }
+    let st = std::process::Command::new("chattr").arg("+i").arg(&pinned).status().expect("chattr (e2fsprogs)");
+    assert!(st.success(), "chattr +i {}", pinned.display());
+    let _guard = Immutable(pinned);
+    f.commit("once more", &[("src/Kernel.php", Some("<?php // and again\n"))]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, ev, err) = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    let last = released(&ev);
+    assert_all_on(&f, &last);
+    let warning = events(&ev, "warning", Some("web2"));
+    assert!(
+        warning.iter().any(|w| w["message"].as_str().unwrap().starts_with("warm release: hard-linking")),
+        "{warning:?}"
+    );
+    assert_eq!(events(&ev, "sent", Some("web1"))[0]["kind"], "delta");
+    let web2: Vec<_> = events(&ev, "sent", Some("web2")).iter().map(|s| s["kind"].clone()).collect();
+    assert_eq!(web2, ["delta", "full"], "web2 got a delta, then the whole release");
+    let r = f.root("web2").join("releases");
+    assert_eq!(tree_listing(&r.join(&last)).len(), tree_listing(&r.join(&full)).len());
 }

@@ -94,24 +94,35 @@ fn release_commands() {
         release::receive(&l(), ID).to_string(),
         "mkdir -p -- /var/www/shop/.deploy/incoming /var/www/shop/shared && cat > /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz && sha256sum -- /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz"
     );
-    assert_eq!(
-        release::unpack(&l(), ID, "1a2b3c4d").to_string(),
-        "mkdir -p -- /var/www/shop/releases /var/www/shop/.deploy/manifests \
-         && mkdir -- /var/www/shop/releases/20261126T051944Z-1a2b3c4 \
-         && tar -xzf /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 \
-         && xargs -0 -r -a /var/www/shop/releases/20261126T051944Z-1a2b3c4/.git/deploy/links env -C /var/www/shop/current cp -l --parents -t /var/www/shop/releases/20261126T051944Z-1a2b3c4 -- \
-         && mv -f -- /var/www/shop/releases/20261126T051944Z-1a2b3c4/.git/deploy/manifest /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 \
-         && rm -rf -- /var/www/shop/releases/20261126T051944Z-1a2b3c4/.git /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz \
-         && env -C /var/www/shop/releases/20261126T051944Z-1a2b3c4 find . -type f -printf '%i %s %T@ %p\\0' > /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4.files \
-         && printf '%s\\n' 1a2b3c4d > /var/www/shop/releases/20261126T051944Z-1a2b3c4/REVISION"
-    );
+    // The unpack: these parts, in this order; the link and listing scripts are constants and
+    // every path is an argument after them.
+    let unpack = release::unpack(&l(), ID, "1a2b3c4d").to_string();
+    let r = "/var/www/shop/releases/20261126T051944Z-1a2b3c4";
+    let mut at = 0;
+    for part in [
+        "mkdir -p -- /var/www/shop/releases /var/www/shop/.deploy/manifests && ".to_string(),
+        format!("mkdir -- {r} && "),
+        format!("tar -xzf /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz -C {r} && "),
+        "sh -c 'cur=$1 rel=$2 meta=$3\n".to_string(),
+        format!("' sh /var/www/shop/current {r} {r}/.git/deploy '%i %s %Y %a %u %g %n\\0' && "),
+        format!("mv -f -- {r}/.git/deploy/manifest /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 && "),
+        format!("rm -rf -- {r}/.git /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz && "),
+        "sh -c 'cd \"$1\" && find . -type f -print0 | xargs -0 -r stat --printf \"$3\" -- > \"$2\" || rm -f -- \"$2\"; true' "
+            .to_string(),
+        format!("sh {r} /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4.files '%i %s %Y %a %u %g %n\\0' && "),
+        format!("printf '%s\\n' 1a2b3c4d > {r}/REVISION"),
+    ] {
+        let i = unpack[at..].find(&part).unwrap_or_else(|| panic!("`{part}` not in order in:\n{unpack}"));
+        at += i + part.len();
+    }
+    assert_eq!(at, unpack.len(), "nothing after REVISION: {unpack}");
     assert_eq!(
         release::manifest(&l(), ID).to_string(),
         "cat -- /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4"
     );
     assert_eq!(
         release::current_listing(&l()).to_string(),
-        "env -C /var/www/shop/current find . -type f -printf '%i %s %T@ %p\\0'"
+        r#"sh -c 'cd "$1" && find . -type f -print0 | xargs -0 -r stat --printf "$2" --' sh /var/www/shop/current '%i %s %Y %a %u %g %n\0'"#
     );
     assert_eq!(release::current(&l()).to_string(), "readlink -- /var/www/shop/current");
     assert_eq!(

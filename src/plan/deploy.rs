@@ -395,9 +395,7 @@ pub(crate) fn undrain_actions(cfg: &StageConfig, l: &Layout, id: &str, h: &Host)
         a.push(Action::on_host(What::Journal, &h.name, journal::write(l, &entry)));
         a.push(on(op, What::Undrain));
         if let Some((op, read)) = crate::balancer::healthy(b, &h.name) {
-            // The journal is cleared while the balancer is watched: a crash in between leaves
-            // the host serving, as a crash just after would.
-            a.push(on(op, What::WaitHealthy).until(Until::InService { read, timeout }).with_next());
+            a.push(on(op, What::WaitHealthy).until(Until::InService { read, timeout }));
         }
     }
     a.push(Action::on_host(What::Journal, &h.name, journal::clear(l)));

@@ -77,7 +77,8 @@ pub struct BaseManifest {
 #[derive(Debug, Clone)]
 pub struct Base {
     pub manifest: Arc<BaseManifest>,
-    pub untrusted: BTreeSet<String>,
+    /// The files unchanged since the release was unpacked: path → listing record.
+    pub trusted: BTreeMap<String, String>,
 }
 
 pub type Shared = Arc<Mutex<State>>;
@@ -100,6 +101,9 @@ impl<T: Transport> Ctx<T> {
         layout: &Layout,
         interruptible: bool,
     ) -> Result<(), Failure> {
+        // The receive action, and whether it sent a delta: a delta whose linked files turn out
+        // to have changed on the host (checked while unpacking) is replaced by the whole release.
+        let mut received: Option<(&Action, bool)> = None;
         let mut actions = h.actions.iter();
         while let Some(a) = actions.next() {
             if interruptible && self.cancelled() {
@@ -127,6 +131,29 @@ impl<T: Transport> Ctx<T> {
                     let art = artifact.expect("receive after build");
                     let packed = self.pack_for(&h.host, a, art, state, layout).await?;
                     self.send(&h.host, a, &packed).await?;
+                    received = Some((a, packed.linked > 0));
+                }
+                (_, What::Unpack) if matches!(received, Some((_, true))) => {
+                    let Err(f) = self.plain(h, a, state).await else { continue };
+                    // Only the link check's own failures (after the release folder was made).
+                    let Some(why) = f.output.lines().find(|l| l.starts_with("warm release:")) else {
+                        return Err(f);
+                    };
+                    self.report.event(&Event::Warning {
+                        host: Some(h.host.clone()),
+                        message: format!("{why}; sending the whole release instead"),
+                    });
+                    let id = state.lock().unwrap().release.clone();
+                    let remove = release::remove(layout, std::slice::from_ref(&id));
+                    let gone =
+                        self.t.run(&a.on, &remove, None).await.map_err(|e| Failure::transport(&h.host, a.what, e))?;
+                    if !gone.ok() {
+                        return Err(f);
+                    }
+                    let art = artifact.expect("receive after build");
+                    let full = art.full().await.map_err(|e| Failure::packing(&h.host, a.what, e))?;
+                    self.send(&h.host, received.expect("received").0, &full).await?;
+                    self.plain(h, a, state).await?;
                 }
                 (_, What::ReadCurrent) => {
                     let start = Instant::now();
@@ -188,13 +215,15 @@ impl<T: Transport> Ctx<T> {
         let (then, now) = (then.ok().filter(|o| o.ok()), now.ok().filter(|o| o.ok()));
         let then = then.as_ref().map(|o| crate::artifact::parse_listing(&o.stdout)).unwrap_or_default();
         let now = now.as_ref().map(|o| crate::artifact::parse_listing(&o.stdout)).unwrap_or_default();
-        let untrusted = manifest
+        let trusted = manifest
             .files
             .iter()
-            .filter(|f| !then.contains_key(f.path.as_str()) || then.get(f.path.as_str()) != now.get(f.path.as_str()))
-            .map(|f| f.path.clone())
+            .filter_map(|f| {
+                let rec = then.get(f.path.as_str())?;
+                (now.get(f.path.as_str()) == Some(rec)).then(|| (f.path.clone(), rec.to_string()))
+            })
             .collect();
-        Some(Base { manifest, untrusted })
+        Some(Base { manifest, trusted })
     }
 
     /// Runs an action that needs nothing but its command, keeping `state` up to date.
@@ -202,10 +231,6 @@ impl<T: Transport> Ctx<T> {
         if a.what == What::Switch {
             // Recorded before the command: a lost connection may still have switched.
             state.lock().unwrap().switched.push(h.host.clone());
-        }
-        if a.what == What::Unpack {
-            // Counted before the command: a failed unpack leaves a folder to remove.
-            state.lock().unwrap().unpacked.insert(h.host.clone());
         }
         if a.what == What::Drain {
             // Counted as drained before the command: a lost connection may have drained it.
@@ -221,6 +246,9 @@ impl<T: Transport> Ctx<T> {
         let mut s = state.lock().unwrap();
         match a.what {
             What::Lock => s.locked.push(h.host.clone()),
+            What::Unpack => {
+                s.unpacked.insert(h.host.clone());
+            }
             What::WaitHealthy => {
                 s.drained.remove(&h.host);
             }
@@ -281,7 +309,7 @@ impl<T: Transport> Ctx<T> {
             _ => None,
         };
         let packed = match base {
-            Some(b) => Some(art.delta(&b.manifest.text, &b.untrusted).await),
+            Some(b) => Some(art.delta(&b.manifest.text, &b.trusted).await),
             None => None,
         };
         let packed = match packed {
@@ -669,9 +697,18 @@ impl<'a, T: Transport> Deploy<'a, T> {
         let held: Vec<&Failure> = failures.iter().filter(|f| f.output.contains("File exists")).collect();
         let mut holders = Vec::new();
         for f in &held {
-            let owner =
-                self.ctx.t.run(&crate::plan::Target::Host(f.host.clone()), &lock::owner(&self.layout), None).await;
-            let text = owner.map(|o| o.stdout.trim().to_string()).unwrap_or_default();
+            // The holder writes its name right after making the lock, in the same command: a
+            // lock met in between has no owner file yet, so look again a few times.
+            let mut text = String::new();
+            for _ in 0..5 {
+                let owner =
+                    self.ctx.t.run(&crate::plan::Target::Host(f.host.clone()), &lock::owner(&self.layout), None).await;
+                text = owner.map(|o| o.stdout.trim().to_string()).unwrap_or_default();
+                if !text.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             holders.push((f.host.clone(), text));
         }
         self.unlock_all().await;
