@@ -369,10 +369,6 @@ impl Artifact {
         }
     }
 
-    pub fn manifest(&self) -> &str {
-        &self.inner.manifest
-    }
-
     /// The whole release as one tarball (packed once, then kept in the cache).
     pub async fn full(&self) -> Result<Packed, BuildError> {
         self.packed("full".into(), None).await
