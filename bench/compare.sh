@@ -19,44 +19,22 @@
 # roll, finish (ban, release log, cleanup, unlock, exit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 HOSTS=${1:-8} RUNS=${2:-3} TOOLS=${TOOLS:-deploy bash capistrano ansible} MODES=${MODES:-cold warm}
 case " $TOOLS " in *" capistrano "*) command -v cap >/dev/null || apt-get install -y -qq capistrano ruby-ed25519 ruby-bcrypt-pbkdf >/dev/null ;; esac
 ANSIBLE=/root/.cache/deploy-bench/ansible
 case " $TOOLS " in *" ansible "*)
   [ -x "$ANSIBLE/bin/ansible-playbook" ] || { python3 -m venv "$ANSIBLE" && "$ANSIBLE/bin/pip" install -q 'ansible-core>=2.19,<2.20'; } ;;
 esac
-# On tmpfs by default: the 8 hosts share one disk here, and its write-back stalls (not the
-# tools) would decide the figures. BENCH_DIR=/tmp measures on disk.
-shm=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')
-[ "${shm:-0}" -gt 2000000 ] && default_dir=/dev/shm || default_dir=/tmp   # a container's 64 MB /dev/shm is too small
-DIR=$(mktemp -d "${BENCH_DIR:-$default_dir}/deploy-compare.XXXXXX")
-chmod 755 "$DIR"   # varnishd reads its VCL as its own user
+DIR=$(bench_dir deploy-compare)
 FARM=$DIR/farm
 trap 'tests/farm/farm.sh down "$FARM" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
-# DEPLOY_PROFILE=debug: the test build (the CI smoke run); figures want the release build.
-PROFILE=${DEPLOY_PROFILE:-release}
-if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
-DEPLOY=$PWD/target/$PROFILE/deploy
+build_deploy
 tests/farm/farm.sh up "$FARM" "$HOSTS" >/dev/null
 . "$FARM/farm.env"
 REPO=$FARM/shop
 
-# The bench workload: no app restart in the activate hook, only the cache folder cleared.
-sed -i 's|^activate = .*|activate = ["rm -rf public/cache/*"]|; s|^prepare = .*|prepare = []|' "$FARM/Deploy.toml"
-python3 - "$REPO" <<'PY'
-import os, random, sys
-repo = sys.argv[1]
-rnd = random.Random(42)
-for i in range(2000):
-    d = os.path.join(repo, "src", f"mod{i % 40:02}")
-    os.makedirs(d, exist_ok=True)
-    if i % 2 == 0:
-        body = "".join(f"<?php // line {l} of file {i}: template text that repeats\n" for l in range(200)).encode()
-    else:
-        body = rnd.randbytes(10_000)
-    open(os.path.join(d, f"f{i}.{'php' if i % 2 == 0 else 'bin'}"), "wb").write(body)
-PY
-git -C "$REPO" add -A && git -C "$REPO" -c user.name=b -c user.email=b@localhost commit -qm "20 MB app"
+bench_app "$FARM"
 export DEPLOY_CACHE_DIR=$DIR/cache
 "$DEPLOY" -c "$FARM/Deploy.toml" farm --output plain >/dev/null 2>&1   # a first release to roll from
 base=$(readlink "$FARM/hosts/web1/www/shop/current")
@@ -114,12 +92,8 @@ reset_hosts() { # $1 = mode; every host back on the base release, nothing else
 
 change() { # $1 = mode, $2 = label: a new commit
   echo "$2" > "$REPO/public/run.txt"
-  if [ "$1" = warm ]; then # rewrite 20 of the 2,000 files
-    for i in $(seq 0 100 1900); do
-      printf '<?php // %s\n' "$2" > "$REPO/src/mod$(printf %02d $((i % 40)))/f$i.php"
-    done
-  fi
-  git -C "$REPO" add -A && git -C "$REPO" -c user.name=b -c user.email=b@localhost commit -qm "$2"
+  [ "$1" = warm ] && change_1pct "$REPO" "$2"
+  bench_commit "$REPO" "$2"
 }
 
 verify() { # every host serves $1

@@ -10,15 +10,10 @@
 # (connections opened 16 at a time, uploads 8 hosts at a time, roll 1 host at a time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 COUNTS=${*:-8 16 32 64} RUNS=${RUNS:-2}
-# DEPLOY_PROFILE=debug: the test build (the CI smoke run); figures want the release build.
-PROFILE=${DEPLOY_PROFILE:-release}
-if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
-DEPLOY=$PWD/target/$PROFILE/deploy
-shm=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')
-[ "${shm:-0}" -gt 2000000 ] && default_dir=/dev/shm || default_dir=/tmp
-DIR=$(mktemp -d "${BENCH_DIR:-$default_dir}/deploy-scale.XXXXXX")   # tmpfs: see bench/compare.sh
-chmod 755 "$DIR"
+build_deploy
+DIR=$(bench_dir deploy-scale)
 trap '[ -f "$DIR/farm/farm.env" ] && tests/farm/farm.sh down "$DIR/farm" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
 
 one() { # mode label → "wall prepare roll finish rss sent-kind"
@@ -46,24 +41,14 @@ for n in $COUNTS; do
   tests/farm/farm.sh up "$DIR/farm" "$n" >/dev/null
   REPO=$DIR/farm/shop
   export DEPLOY_CACHE_DIR=$DIR/cache
-  sed -i 's|^activate = .*|activate = ["rm -rf public/cache/*"]|; s|^prepare = .*|prepare = []|' "$DIR/farm/Deploy.toml"
-  python3 - "$REPO" <<'PY'
-import os, random, sys
-rnd = random.Random(42)
-for i in range(2000):
-    d = os.path.join(sys.argv[1], "src", f"mod{i % 40:02}")
-    os.makedirs(d, exist_ok=True)
-    body = "".join(f"<?php // line {l} of file {i}: template text that repeats\n" for l in range(200)).encode() if i % 2 == 0 else rnd.randbytes(10_000)
-    open(os.path.join(d, f"f{i}.{'php' if i % 2 == 0 else 'bin'}"), "wb").write(body)
-PY
-  git -C "$REPO" add -A && git -C "$REPO" -c user.name=b -c user.email=b@localhost commit -qm "20 MB app"
+  bench_app "$DIR/farm"
   one > /dev/null # a first release, so the others roll from one that serves
   for ((r = 0; r <= RUNS; r++)); do
     mode=warm
     # Cold: every host's current release unknown (no manifest), so each gets the whole tarball.
     [ $r = 0 ] && mode=cold && rm -f "$DIR"/farm/hosts/*/www/shop/.deploy/manifests/*
-    for i in $(seq 0 100 1900); do printf '<?php // run %s\n' "$r" > "$REPO/src/mod$(printf %02d $((i % 40)))/f$i.php"; done
-    git -C "$REPO" add -A && git -C "$REPO" -c user.name=b -c user.email=b@localhost commit -qm "run $r"
+    change_1pct "$REPO" "run $r"
+    bench_commit "$REPO" "run $r"
     sleep 1 # release ids have one-second resolution
     read -r wall conn prep roll fin rss kinds < <(one)
     printf '%6s %5s %7ss %7ss %7ss %7ss %7ss %7.0fms %7.1f MB %s\n' "$n" "$mode" "$wall" "$conn" "$prep" "$roll" "$fin" \

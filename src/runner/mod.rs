@@ -330,13 +330,7 @@ impl<T: Transport> Ctx<T> {
         layout: &Layout,
     ) -> Result<(), Failure> {
         let start = Instant::now();
-        let out = self.t.run(&a.on, list, None).await.map_err(|e| Failure {
-            host: host.into(),
-            what: a.what,
-            message: e.message,
-            output: String::new(),
-            lost: e.lost,
-        })?;
+        let out = self.t.run(&a.on, list, None).await.map_err(|e| Failure::transport(host, a.what, e))?;
         let mut ids: Vec<String> = out
             .stdout
             .lines()
