@@ -1,7 +1,7 @@
 //! `deploy`: rolling, zero-downtime releases to app servers behind a balancer.
 //!
-//! Config → Plan (pure data) → Runner. This crate holds the config, the plan and every
-//! remote command; the binary in `main.rs` is the command line around it.
+//! Config → Plan (pure data) → Runner. ARCHITECTURE.md is the map: which folder holds what,
+//! the direction of dependencies, and the invariants.
 
 pub mod artifact;
 pub mod balancer;
@@ -10,14 +10,12 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod http_cache;
-pub mod init;
-pub mod notify;
 pub mod plan;
 pub mod release_id;
 pub mod remote;
 pub mod report;
-pub mod revision;
 pub mod runner;
+pub mod settings;
 pub mod transport;
 pub mod who;
 

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 pub fn user() -> String {
     ["USER", "LOGNAME"]
         .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
         .or_else(user_from_passwd)
         .unwrap_or_else(|| "unknown".into())
 }
@@ -14,21 +14,21 @@ pub fn user() -> String {
 /// The name of this process's uid in /etc/passwd (cron and CI jobs often have no `$USER`).
 fn user_from_passwd() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.to_string();
+    let uid = status.lines().find_map(|line| line.strip_prefix("Uid:"))?.split_whitespace().next()?.to_string();
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        (f.nth(1)? == uid).then(|| name.to_string())
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_string())
     })
 }
 
 pub fn machine() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
+        .map(|name| name.trim().to_string())
         .ok()
-        .filter(|s| !s.is_empty())
+        .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "unknown".into())
 }
 

@@ -1,9 +1,7 @@
 //! The real binary: help, init, plan, exit codes.
 
-mod support;
-
+use crate::support::*;
 use std::path::Path;
-use support::*;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

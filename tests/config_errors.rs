@@ -5,12 +5,10 @@
 //! before the file is written), so the line and column asserted are exactly where the
 //! offending token stands.
 
-mod support;
-
+use crate::support::*;
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::path::Path;
-use support::*;
 
 const BASE: &str = r#"[app]
 name = "shop"

@@ -1,6 +1,6 @@
 //! Precedence: recipe < Deploy.toml < stage override, key by key; `${VAR}` expansion.
 
-use deploy::config::{self, Balancer, Batch, HealthFrom};
+use deploy::config::{self, Balancer, BatchSize, HealthFrom};
 use std::path::Path;
 use std::time::Duration;
 
@@ -79,7 +79,7 @@ fn file_wins_over_recipe_key_by_key() {
     assert_eq!(p.hooks.activate, ["sudo systemctl reload php8.3-fpm"]);
     assert_eq!(p.health.url.as_deref(), Some("http://{address}:8080/health"));
     assert_eq!(p.health.retries, 7);
-    assert_eq!(p.rolling.batch, Batch::Count(2));
+    assert_eq!(p.rolling.batch, BatchSize::Count(2));
     assert_eq!(p.rolling.drain_timeout, Duration::from_secs(45));
     assert_eq!(p.rolling.min_in_service, 1, "default with a balancer and 3 app hosts");
     assert_eq!(p.ssh.user.as_deref(), Some("deployer"));
@@ -93,7 +93,7 @@ fn stage_wins_over_file_key_by_key() {
     assert_eq!(s.app.path, "/var/www/shop-staging");
     assert_eq!(s.app.name, "shop", "inherited next to the overridden path");
     assert_eq!(s.app.revision.as_deref(), Some("develop"));
-    assert_eq!(s.rolling.batch, Batch::Percent(100));
+    assert_eq!(s.rolling.batch, BatchSize::Percent(100));
     assert_eq!(s.rolling.min_in_service, 0);
     assert_eq!(s.rolling.drain_timeout, Duration::from_secs(45), "inherited from the file");
     assert_eq!(s.health.from, HealthFrom::Local);

@@ -1,10 +1,7 @@
 //! Before anything changes: host keys checked strictly, authentication, unreachable hosts,
 //! a dirty working copy. Each must stop the deploy with nothing changed on any host.
 
-#[path = "farm/mod.rs"]
-mod farm;
-
-use farm::Farm;
+use crate::farm::Farm;
 use std::process::Command;
 
 /// Adds a stage `NAME` to the farm's config whose ssh config is the farm's, edited by `edit`.
@@ -123,6 +120,6 @@ fn dirty_working_copy_is_refused_unless_allowed() {
     // --allow-dirty deploys HEAD as committed, without the local change.
     let o = f.deploy(&["farm", "--allow-dirty", "--output", "plain"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let page = farm::http::get(&format!("http://{}:8080/", f.hosts[0].1));
+    let page = crate::farm::http::get(&format!("http://{}:8080/", f.hosts[0].1));
     assert!(!page.body.contains("UNCOMMITTED"), "{}", page.body);
 }

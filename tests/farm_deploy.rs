@@ -1,12 +1,9 @@
 //! End to end, on a local farm of real sshd hosts behind real Varnish and HAProxy: the
 //! rolling release of the example shop, with the real binary.
 
-#[path = "farm/mod.rs"]
-mod farm;
-
-use farm::http::{get, get_with};
-use farm::load::Load;
-use farm::{Farm, epoch, events};
+use crate::farm::http::{get, get_with};
+use crate::farm::load::Load;
+use crate::farm::{self, Farm, Run, epoch, events};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Duration;
@@ -40,20 +37,13 @@ fn assert_all_on(f: &Farm, release: &str) {
     }
 }
 
-fn released(events: &[serde_json::Value]) -> String {
-    events.iter().find(|e| e["event"] == "deploy_started").expect("deploy_started")["release"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn rolling_release_behind_varnish() {
     let f = Farm::start(4);
     // Cache the home page in Varnish before the deploy: the ban must drop it.
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev, stderr: err, release } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    let first = released(&ev);
+    let first = release.expect("a release");
     let cached = get(&format!("{}/", f.varnish_url()));
     assert!(cached.body.contains(&first[17..]), "{}", cached.body);
     assert_eq!(get(&format!("{}/", f.varnish_url())).header("X-Cache"), Some("HIT"));
@@ -63,9 +53,9 @@ fn rolling_release_behind_varnish() {
     let mut last_events = ev;
     for n in 2..=4 {
         f.commit(&format!("release {n}"), &[("templates/index.html", Some(&format!("<p>v{n} commit @COMMIT@</p>\n")))]);
-        let (code, ev, err) = f.deploy_json(&["farm"]);
+        let Run { code, events: ev, stderr: err, release } = f.deploy_json(&["farm"]);
         assert_eq!(code, 0, "deploy {n}: {err}");
-        last = released(&ev);
+        last = release.expect("a release");
         last_events = ev;
     }
     assert_all_on(&f, &last);
@@ -130,14 +120,14 @@ fn rolling_release_behind_varnish() {
 #[test]
 fn rolling_release_behind_haproxy() {
     let f = Farm::start(4);
-    let (code, ev, err) = f.deploy_json(&["farm-haproxy"]);
+    let Run { code, stderr: err, release, .. } = f.deploy_json(&["farm-haproxy"]);
     assert_eq!(code, 0, "{err}");
-    let first = released(&ev);
+    let first = release.expect("a release");
     assert_all_on(&f, &first);
     f.commit("second", &[("templates/index.html", Some("<p>second @COMMIT@</p>\n"))]);
-    let (code, ev, err) = f.deploy_json(&["farm-haproxy"]);
+    let Run { code, events: ev, stderr: err, release } = f.deploy_json(&["farm-haproxy"]);
     assert_eq!(code, 0, "{err}");
-    let second = released(&ev);
+    let second = release.expect("a release");
     assert_all_on(&f, &second);
     // Every server drained and made ready again through the runtime API.
     for (h, _) in &f.hosts {
@@ -194,7 +184,7 @@ fn deploy_under_load(f: &Farm, stage: &str, url_addr: &str) -> (farm::load::Repo
 #[test]
 fn zero_failed_requests_under_load_and_errors_without_draining() {
     let f = Farm::start(4);
-    let (code, _, err) = f.deploy_json(&["farm"]);
+    let Run { code, stderr: err, .. } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
     let varnish = f.varnish_url().trim_start_matches("http://").to_string();
 
@@ -227,26 +217,26 @@ fn zero_failed_requests_under_load_and_errors_without_draining() {
 #[test]
 fn same_commit_reuses_the_artifact_then_a_new_commit_builds() {
     let f = Farm::start(2);
-    let (code, ev1, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev1, stderr: err, release: first } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(events(&ev1, "built", None)[0]["reused"], false);
     std::thread::sleep(Duration::from_millis(1100)); // release ids have one-second resolution
-    let (code, ev2, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev2, stderr: err, release } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
     let b2 = events(&ev2, "built", None)[0];
     assert_eq!(b2["reused"], true, "same commit, same build: {b2}");
     assert_eq!(b2["sha256"], events(&ev1, "built", None)[0]["sha256"]);
-    let second = released(&ev2);
-    assert_ne!(second, released(&ev1));
+    let second = release.expect("a release");
+    assert_ne!(second, first.expect("a release"));
     assert_all_on(&f, &second);
 
     let commit = f.commit("new page", &[("templates/index.html", Some("<p>brand new @COMMIT@</p>\n"))]);
-    let (code, ev3, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev3, stderr: err, release } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
     let b3 = events(&ev3, "built", None)[0];
     assert_eq!(b3["reused"], false);
     assert_ne!(b3["sha256"], b2["sha256"]);
-    let third = released(&ev3);
+    let third = release.expect("a release");
     assert!(third.ends_with(&commit[..7]));
     assert_all_on(&f, &third);
     assert!(get(&format!("http://{}:8080/", f.hosts[0].1)).body.contains("brand new"));
@@ -255,16 +245,16 @@ fn same_commit_reuses_the_artifact_then_a_new_commit_builds() {
 #[test]
 fn failed_migration_stops_before_any_switch() {
     let f = Farm::start(3);
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, stderr: err, release, .. } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    let good = released(&ev);
+    let good = release.expect("a release");
     f.commit("bad migration", &[("migrations/0002_broken.sql", Some("ALTER TABLE carts FAIL;\n"))]);
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev, stderr: err, release } = f.deploy_json(&["farm"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("migrate on web1 failed"), "{err}");
     let failed = events(&ev, "failed", Some("web1"));
     assert!(failed[0]["output"].as_str().unwrap().contains("migration 0002_broken.sql failed"), "{failed:?}");
-    let bad = released(&ev);
+    let bad = release.expect("a release");
     for (h, _) in &f.hosts {
         assert_eq!(f.current(h).as_deref(), Some(good.as_str()), "{h} switched");
         assert!(!f.releases(h).contains(&bad), "{h} keeps the unused release");
@@ -323,9 +313,9 @@ fn warm_release_is_identical_to_a_full_unpack() {
             (removed, Some("home: /\n")),
         ],
     );
-    let (code, ev1, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev1, stderr: err, release } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    let first = released(&ev1);
+    let first = release.expect("a release");
     for s in events(&ev1, "sent", None) {
         assert_eq!(s["kind"], "full", "nothing to start from on a first deploy: {s}");
         assert_eq!(s["linked"], 0);
@@ -343,9 +333,9 @@ fn warm_release_is_identical_to_a_full_unpack() {
         &[("src/Kernel.php", Some("<?php // changed\n")), ("src/New.php", Some("<?php // new\n")), (removed, None)],
     );
     std::thread::sleep(Duration::from_millis(1100));
-    let (code, ev2, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev2, stderr: err, release } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    let warm = released(&ev2);
+    let warm = release.expect("a release");
     assert!(warm.ends_with(&commit[..7]));
     assert_all_on(&f, &warm);
     let sent = events(&ev2, "sent", None);
@@ -377,9 +367,9 @@ fn warm_release_is_identical_to_a_full_unpack() {
     std::fs::write(&stable, "<?php // hot fix on the server\n").unwrap();
     f.commit("again", &[("src/Kernel.php", Some("<?php // changed again\n"))]);
     std::thread::sleep(Duration::from_millis(1100));
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev, stderr: err, release } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    let third = released(&ev);
+    let third = release.expect("a release");
     assert_all_on(&f, &third);
     let (s1, s2) = (events(&ev, "sent", Some("web1"))[0], events(&ev, "sent", Some("web2"))[0]);
     assert_eq!((&s1["kind"], &s2["kind"]), (&"delta".into(), &"delta".into()));
@@ -392,9 +382,9 @@ fn warm_release_is_identical_to_a_full_unpack() {
     assert!(toml.contains("\n[build]\n"));
     std::fs::write(f.config(), toml.replace("\n[build]\n", "\n[build]\ndelta = false\n")).unwrap();
     std::thread::sleep(Duration::from_millis(1100));
-    let (code, ev3, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev3, stderr: err, release } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    let full = released(&ev3);
+    let full = release.expect("a release");
     for s in events(&ev3, "sent", None) {
         assert_eq!(s["kind"], "full", "{s}");
     }
@@ -421,9 +411,9 @@ fn warm_release_is_identical_to_a_full_unpack() {
     let _guard = Immutable(pinned);
     f.commit("once more", &[("src/Kernel.php", Some("<?php // and again\n"))]);
     std::thread::sleep(Duration::from_millis(1100));
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev, stderr: err, release } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    let last = released(&ev);
+    let last = release.expect("a release");
     assert_all_on(&f, &last);
     let warning = events(&ev, "warning", Some("web2"));
     assert!(

@@ -3,32 +3,20 @@
 //! continuous HTTP load through Varnish and ends with every host healthy and in the balancer,
 //! all hosts on one release, no lock left, and not one failed request.
 
-#[path = "farm/mod.rs"]
-mod farm;
-
-use farm::load::{Load, Report};
-use farm::{Farm, events};
+use crate::farm::load::{Load, Report};
+use crate::farm::{Farm, Run, events};
 use std::time::Duration;
 
 /// A farm with one good release deployed, and load running through Varnish.
 fn loaded_farm(hosts: usize) -> (Farm, String, Load) {
     let f = Farm::start(hosts);
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, stderr: err, release, .. } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    let good = release_of(&ev);
+    let good = release.expect("a release");
     let addr = f.varnish_url().trim_start_matches("http://").to_string();
     let load = Load::start(&addr, "/cart", 4, Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(300));
     (f, good, load)
-}
-
-fn release_of(ev: &[serde_json::Value]) -> String {
-    ev.iter()
-        .find(|e| e["event"].as_str().is_some_and(|n| n.ends_with("_started")) && e["release"].is_string())
-        .expect("started")["release"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 fn commit(f: &Farm, what: &str, extra: &[(&str, Option<&str>)]) -> String {
@@ -67,16 +55,16 @@ fn assert_safe(f: &Farm, load: Load, release: &str) -> Report {
 fn rollback_goes_back_and_never_bounces() {
     let (f, first, load) = loaded_farm(3);
     commit(&f, "second", &[]);
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, stderr: err, release, .. } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    let second = release_of(&ev);
+    let second = release.expect("a release");
     commit(&f, "third", &[]);
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, stderr: err, release, .. } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    let third = release_of(&ev);
+    let third = release.expect("a release");
 
     // third → second; no build, no upload, no migration; says migrations stay.
-    let (code, ev, err) = f.deploy_json(&["rollback", "farm"]);
+    let Run { code, events: ev, stderr: err, .. } = f.deploy_json(&["rollback", "farm"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(f.common_release().as_deref(), Some(second.as_str()));
     assert!(events(&ev, "built", None).is_empty() && events(&ev, "host_received", None).is_empty());
@@ -88,11 +76,11 @@ fn rollback_goes_back_and_never_bounces() {
     );
     assert_eq!(events(&ev, "host_drained", None).len(), 3, "rolled like a deploy");
     // A second rollback goes to the one before, not back to the bad one.
-    let (code, _, err) = f.deploy_json(&["rollback", "farm"]);
+    let Run { code, stderr: err, .. } = f.deploy_json(&["rollback", "farm"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(f.common_release().as_deref(), Some(first.as_str()));
     // --to goes anywhere that is on every host.
-    let (code, _, err) = f.deploy_json(&["rollback", "farm", "--to", &third]);
+    let Run { code, stderr: err, .. } = f.deploy_json(&["rollback", "farm", "--to", &third]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(f.common_release().as_deref(), Some(third.as_str()));
     // An id missing on a host is refused, naming the host, with nothing changed.
@@ -108,8 +96,8 @@ fn failing_release(f: &Farm, file: &str, host: &str, extra: &[&str]) -> (i32, Ve
     commit(f, "bad", &[(file, Some(&format!("{host}\n")))]);
     let mut args = vec!["farm"];
     args.extend(extra);
-    let (code, ev, err) = f.deploy_json(&args);
-    let bad = release_of(&ev);
+    let Run { code, events: ev, stderr: err, release } = f.deploy_json(&args);
+    let bad = release.expect("a release");
     (code, ev, err, bad)
 }
 
@@ -176,7 +164,7 @@ fn lost_host_mid_roll_leaves_the_others_serving_the_old_release() {
     let (f, good, load) = loaded_farm(3);
     commit(&f, "next", &[]);
     let mut killed = false;
-    let (code, ev, err) = f.deploy_watch(&["farm"], |e, _| {
+    let Run { code, stderr: err, .. } = f.deploy_watch(&["farm"], |e, _| {
         // After web1: web2's whole roll (over half a second) separates the kill from web3.
         if !killed && e["event"] == "host_in_service" && e["host"] == "web1" {
             f.kill_sshd("web3");
@@ -193,7 +181,6 @@ fn lost_host_mid_roll_leaves_the_others_serving_the_old_release() {
     if code == 4 {
         assert!(err.contains("deploy unlock farm"), "exit 4 says how to fix: {err}");
     }
-    let _ = ev;
     // The host comes back; `deploy unlock` clears what the lost connection left.
     f.start_sshd("web3");
     let o = f.deploy(&["unlock", "farm"]);
@@ -206,7 +193,7 @@ fn first_interrupt_rolls_back_cleanly() {
     let (f, good, load) = loaded_farm(3);
     commit(&f, "next", &[]);
     let mut sent = false;
-    let (code, ev, err) = f.deploy_watch(&["farm"], |e, pid| {
+    let Run { code, events: ev, stderr: err, .. } = f.deploy_watch(&["farm"], |e, pid| {
         if !sent && e["event"] == "host_switched" && e["host"] == "web2" {
             let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
             sent = true;
@@ -228,7 +215,7 @@ fn killed_deploy_is_recovered_by_unlock_then_deploys_again() {
     let (f, good, load) = loaded_farm(3);
     commit(&f, "next", &[]);
     let mut killed = false;
-    let (code, _, _) = f.deploy_watch(&["farm"], |e, pid| {
+    let Run { code, .. } = f.deploy_watch(&["farm"], |e, pid| {
         if !killed && e["event"] == "host_drained" && e["host"] == "web2" {
             let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             killed = true;
@@ -258,9 +245,9 @@ fn killed_deploy_is_recovered_by_unlock_then_deploys_again() {
         assert!(!err.contains("hosts disagree"), "{err}");
     }
     // …and a new deploy succeeds.
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, stderr: err, release, .. } = f.deploy_json(&["farm"]);
     assert_eq!(code, 0, "{err}");
-    assert_safe(&f, load, &release_of(&ev));
+    assert_safe(&f, load, &release.expect("a release"));
 }
 
 #[test]
@@ -291,14 +278,13 @@ fn two_deploys_at_once_one_runs_the_other_exits_3_or_waits() {
     // With --lock-wait the second one waits, then runs: it starts once the first holds the lock.
     commit(&f, "after", &[]);
     let mut b = None;
-    let (code, ev, err) = f.deploy_watch(&["farm"], |e, _| {
+    let Run { code, stderr: err, release, .. } = f.deploy_watch(&["farm"], |e, _| {
         if b.is_none() && e["event"] == "deploy_started" {
             b = Some(spawn(&["--lock-wait", "2m"]));
         }
     });
     assert_eq!(code, 0, "{err}");
-    let a_release =
-        ev.iter().find(|e| e["event"] == "deploy_started").unwrap()["release"].as_str().unwrap().to_string();
+    let a_release = release.expect("a release");
     let b = b.expect("the second deploy started").wait_with_output().unwrap();
     let b_err = String::from_utf8_lossy(&b.stderr);
     assert_eq!(b.status.code(), Some(0), "{b_err}");
@@ -317,7 +303,7 @@ fn two_deploys_at_once_one_runs_the_other_exits_3_or_waits() {
 fn build_and_migration_failures_change_nothing() {
     let (f, good, load) = loaded_farm(3);
     commit(&f, "broken build", &[("config/break-build", Some("syntax error in app.js"))]);
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev, stderr: err, .. } = f.deploy_json(&["farm"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("build failed") && err.contains("syntax error in app.js"), "{err}");
     assert!(events(&ev, "host_drained", None).is_empty() && events(&ev, "host_switched", None).is_empty());
@@ -328,7 +314,7 @@ fn build_and_migration_failures_change_nothing() {
         "fixed build, broken migration",
         &[("config/break-build", None), ("migrations/0002_x.sql", Some("ALTER FAIL;\n"))],
     );
-    let (code, ev, err) = f.deploy_json(&["farm"]);
+    let Run { code, events: ev, stderr: err, .. } = f.deploy_json(&["farm"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("migrate on web1 failed"), "{err}");
     assert!(events(&ev, "host_drained", None).is_empty() && events(&ev, "host_switched", None).is_empty());
@@ -343,7 +329,7 @@ fn host_lost_during_upload_stops_before_any_switch() {
     let (f, good, load) = loaded_farm(3);
     commit(&f, "next", &[]);
     let mut killed = false;
-    let (code, ev, err) = f.deploy_watch(&["farm"], |e, _| {
+    let Run { code, events: ev, stderr: err, release } = f.deploy_watch(&["farm"], |e, _| {
         if !killed && e["event"] == "deploy_started" {
             f.kill_sshd("web2");
             killed = true;
@@ -352,7 +338,7 @@ fn host_lost_during_upload_stops_before_any_switch() {
     assert!(killed);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no host was switched"), "{err}");
-    let bad = release_of(&ev);
+    let bad = release.expect("a release");
     assert!(events(&ev, "host_drained", None).is_empty() && events(&ev, "host_switched", None).is_empty());
     for h in ["web1", "web3"] {
         assert!(!f.root(h).join(".deploy/lock").exists(), "{h}: lock left on a reachable host");
@@ -392,5 +378,6 @@ fn a_balancer_that_refuses_the_drain_stops_the_deploy() {
 }
 
 fn run_json(f: &Farm, args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
-    f.deploy_json(args)
+    let run = f.deploy_json(args);
+    (run.code, run.events, run.stderr)
 }

@@ -2,11 +2,8 @@
 //! event stream, the GitHub step summary, webhooks, every exit code from a real scenario,
 //! escape-free output without a terminal, and the live human view in a real terminal (tmux).
 
-#[path = "farm/mod.rs"]
-mod farm;
-
+use crate::farm::{Farm, Run, events};
 use deploy::report::schema;
-use farm::{Farm, events};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
@@ -215,7 +212,7 @@ fn json_events_summary_and_webhooks() {
     // The GitHub step summary.
     let md = std::fs::read_to_string(&summary).unwrap();
     let release = events(&ev, "deploy_started", None)[0]["release"].as_str().unwrap().to_string();
-    let commit = farm::git(&f.repo(), &["rev-parse", "HEAD"]);
+    let commit = crate::farm::git(&f.repo(), &["rev-parse", "HEAD"]);
     for want in [
         format!("| release | `{release}` |"),
         format!("| commit | `{commit}` |"),
@@ -278,7 +275,7 @@ fn every_exit_code_from_a_real_scenario() {
     // 4: failed and the switched host cannot be restored (its ssh is gone right after the switch).
     f.commit("healthy again", &[("config/break-health-on", None)]);
     let mut killed = false;
-    let (code, _, err) = f.deploy_watch(&["farm"], |e, _| {
+    let Run { code, stderr: err, .. } = f.deploy_watch(&["farm"], |e, _| {
         if !killed && e["event"] == "host_switched" && e["host"] == "web2" {
             f.kill_sshd("web2");
             killed = true;

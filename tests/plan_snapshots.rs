@@ -1,7 +1,7 @@
 //! `deploy plan` output for every recipe and for batch 1, 2 and "50%", as reviewed snapshots.
 //! The plan is built with a fixed release id, commit and owner, so the text is stable.
 
-use deploy::config::{self, Batch};
+use deploy::config::{self, BatchSize};
 use deploy::plan::{self, DeployInput, Owner, Phase, Revision, RollbackInput, Run, What};
 use std::path::Path;
 
@@ -26,7 +26,7 @@ fn load(text: &str) -> config::Config {
     }
 }
 
-fn deploy_plan(cfg: &config::Config, batch: Option<Batch>) -> plan::Plan {
+fn deploy_plan(cfg: &config::Config, batch: Option<BatchSize>) -> plan::Plan {
     let rev = Revision { requested: "main".into(), commit: COMMIT.into() };
     plan::deploy(
         &cfg.stage,
@@ -37,6 +37,7 @@ fn deploy_plan(cfg: &config::Config, batch: Option<Batch>) -> plan::Plan {
             batch,
             skip_migrations: false,
             no_ban: false,
+            auto_rollback: true,
             upload_parallel: 8,
         },
     )
@@ -129,7 +130,7 @@ headers = { Authorization = "Bearer ${CDN_TOKEN}" }
 fn batches() {
     let cfg = load(FOUR_BEHIND_HAPROXY);
     for (name, batch) in
-        [("batch_1", None), ("batch_2", Some(Batch::Count(2))), ("batch_50_percent", Some(Batch::Percent(50)))]
+        [("batch_1", None), ("batch_2", Some(BatchSize::Count(2))), ("batch_50_percent", Some(BatchSize::Percent(50)))]
     {
         let p = deploy_plan(&cfg, batch);
         insta::assert_snapshot!(name, cfg.redact(&p.to_string()));
@@ -145,9 +146,9 @@ fn batch_shapes() {
         roll.batches.iter().map(|b| b.hosts.iter().map(|h| h.host.clone()).collect::<Vec<_>>()).collect::<Vec<_>>()
     };
     assert_eq!(hosts_per_batch(None), [["web1"], ["web2"], ["web3"], ["web4"]]);
-    assert_eq!(hosts_per_batch(Some(Batch::Count(2))), [["web1", "web2"], ["web3", "web4"]]);
-    assert_eq!(hosts_per_batch(Some(Batch::Percent(50))), [["web1", "web2"], ["web3", "web4"]]);
-    assert_eq!(hosts_per_batch(Some(Batch::Percent(10))), [["web1"], ["web2"], ["web3"], ["web4"]]);
+    assert_eq!(hosts_per_batch(Some(BatchSize::Count(2))), [["web1", "web2"], ["web3", "web4"]]);
+    assert_eq!(hosts_per_batch(Some(BatchSize::Percent(50))), [["web1", "web2"], ["web3", "web4"]]);
+    assert_eq!(hosts_per_batch(Some(BatchSize::Percent(10))), [["web1"], ["web2"], ["web3"], ["web4"]]);
 }
 
 #[test]
@@ -238,6 +239,7 @@ fn rollback_plan() {
             owner: &owner(),
             batch: None,
             no_ban: false,
+            auto_rollback: true,
         },
     );
     let phases: Vec<Phase> = p.steps.iter().map(|s| s.phase).collect();

@@ -2,7 +2,8 @@
 //! `/bin/sh` that hostile values stay data.
 
 use deploy::config::{Balancer, HttpCache};
-use deploy::plan::{Run, Target};
+use deploy::http_cache::Ban;
+use deploy::remote::Target;
 use deploy::remote::hooks::{HookEnv, run as hook, templated};
 use deploy::remote::{Cmd, Layout, health, journal, lock, quote, release, shared};
 use std::process::Command;
@@ -275,7 +276,7 @@ fn varnish_balancer_commands() {
     );
     let (op, read) = deploy::balancer::in_flight(&b, "web1").unwrap();
     assert_eq!(op.cmd.to_string(), "varnishstat -n '/var/lib/varnish/my inst' -1 -f 'VBE.*.web1.conn'");
-    assert_eq!(read, deploy::plan::Reading::VarnishStat);
+    assert_eq!(read, deploy::balancer::Reading::VarnishStat);
     let (op, _) = deploy::balancer::healthy(&b, "web1").unwrap();
     assert_eq!(op.cmd.to_string(), "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.list '*.web1'");
 }
@@ -301,7 +302,7 @@ fn haproxy_balancer_commands() {
         op.cmd.to_string(),
         "printf '%s\\n' 'show stat' | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock"
     );
-    assert_eq!(read, deploy::plan::Reading::HaproxyStat { backend: "app".into(), server: "web1".into() });
+    assert_eq!(read, deploy::balancer::Reading::HaproxyStat { backend: "app".into(), server: "web1".into() });
 }
 
 #[test]
@@ -342,10 +343,10 @@ fn cache_bans() {
         secret: "/etc/varnish/secret".into(),
         bans: vec!["req.http.host ~ shop.example".into(), "req.url ~ ^/api; rm -rf /".into()],
     };
-    let lines: Vec<String> = deploy::http_cache::ban(&v)
+    let lines: Vec<String> = deploy::http_cache::bans(&v)
         .into_iter()
-        .map(|a| match a.run {
-            Run::Shell { cmd, .. } => cmd.to_string(),
+        .map(|ban| match ban {
+            Ban::Shell { cmd, .. } => cmd.to_string(),
             other => panic!("{other:?}"),
         })
         .collect();
@@ -357,9 +358,9 @@ fn cache_bans() {
         ]
     );
     let c = HttpCache::Command { host: Some("lb1".into()), commands: vec!["cdn purge --all".into()] };
-    let a = deploy::http_cache::ban(&c);
-    assert_eq!(a[0].on, Target::Host("lb1".into()));
-    assert!(matches!(&a[0].run, Run::Shell { cmd, .. } if cmd.to_string() == "sh -c 'cdn purge --all'"));
+    let bans = deploy::http_cache::bans(&c);
+    assert!(matches!(&bans[0], Ban::Shell { on, cmd, .. }
+        if *on == Target::Host("lb1".into()) && cmd.to_string() == "sh -c 'cdn purge --all'"));
     let h = HttpCache::Http {
         host: None,
         method: "BAN".into(),
@@ -367,5 +368,5 @@ fn cache_bans() {
         headers: vec![],
         expect_status: None,
     };
-    assert!(matches!(&deploy::http_cache::ban(&h)[0].run, Run::Http { method, .. } if method == "BAN"));
+    assert!(matches!(&deploy::http_cache::bans(&h)[0], Ban::Http { method, .. } if method == "BAN"));
 }

@@ -3,11 +3,10 @@
 
 use deploy::artifact::{self, BuildSpec};
 use deploy::config;
-use deploy::error::Error;
 use deploy::plan::{self, DeployInput, Owner, Revision, Target};
 use deploy::remote::Cmd;
 use deploy::report::Silent;
-use deploy::runner::{Clock, Ctx, Deploy};
+use deploy::runner::{Aftermath, Clock, Context, RunError, Runner};
 use deploy::transport::{Output, Request, Transport, TransportError};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -106,11 +105,11 @@ host = "lb"
 "#;
 
 /// Runs a deploy of a one-commit repository through `t`.
-fn run(t: Arc<Recording>) -> (Result<(), Error>, String) {
+fn run(t: Arc<Recording>) -> (Result<(), RunError>, String) {
     run_on(t, tokio::runtime::Runtime::new().unwrap())
 }
 
-fn run_on(t: Arc<Recording>, rt: tokio::runtime::Runtime) -> (Result<(), Error>, String) {
+fn run_on(t: Arc<Recording>, rt: tokio::runtime::Runtime) -> (Result<(), RunError>, String) {
     let repo = tempfile::tempdir().unwrap();
     std::fs::write(repo.path().join("index.html"), "hi").unwrap();
     let git = |args: &[&str]| {
@@ -141,6 +140,7 @@ fn run_on(t: Arc<Recording>, rt: tokio::runtime::Runtime) -> (Result<(), Error>,
             batch: None,
             skip_migrations: false,
             no_ban: false,
+            auto_rollback: true,
             upload_parallel: 8,
         },
     );
@@ -160,8 +160,8 @@ fn run_on(t: Arc<Recording>, rt: tokio::runtime::Runtime) -> (Result<(), Error>,
             let t0 = Instant::now();
             artifact::build(&spec, &cache_path).await.map(|a| (a, t0.elapsed()))
         });
-        let ctx = Arc::new(Ctx::new(t.clone(), Arc::new(Silent), false));
-        let run = Deploy::new(ctx, &cfg.stage, &p);
+        let ctx = Arc::new(Context::new(t.clone(), Arc::new(Silent), false));
+        let run = Runner::new(ctx, &cfg.stage, &p);
         let mut clock = Clock::new(Instant::now());
         run.run(&mut clock, Some(build)).await
     });
@@ -232,7 +232,7 @@ fn a_failed_health_check_rolls_switched_hosts_back() {
             .then(|| ok("500"))
     });
     let (r, id) = run(t.clone());
-    assert!(matches!(r, Err(Error::Deploy { .. })), "{r:?}");
+    assert!(matches!(r, Err(RunError::Failed { aftermath: Aftermath::RolledBack, .. })), "{r:?}");
     let lines = t.lines();
     // web2 is switched back to the previous release, web1 too; web3 never touched.
     for h in ["web1", "web2"] {
@@ -265,7 +265,7 @@ fn a_held_lock_stops_everything() {
         })
     });
     let (r, _) = run(t.clone());
-    assert!(matches!(&r, Err(Error::Locked { holders }) if holders[0].0 == "web1"), "{r:?}");
+    assert!(matches!(&r, Err(RunError::Locked { holders }) if holders[0].host == "web1"), "{r:?}");
     let lines = t.lines();
     assert!(!lines.iter().any(|(o, _)| o == "web2" || o == "web3"), "other hosts touched: {lines:#?}");
     assert!(!lines.iter().any(|(_, l)| l.contains("set_health") || l.contains("cat >")));
@@ -279,7 +279,8 @@ fn a_hanging_balancer_command_is_a_failure_not_a_hang() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
     let (r, _) = run_on(t.clone(), rt);
     match r {
-        Err(Error::Deploy { message }) => {
+        Err(err @ RunError::Failed { aftermath: Aftermath::RolledBack, .. }) => {
+            let message = err.to_string();
             assert!(message.contains("drain on lb did not finish within 60s"), "{message}");
             assert!(message.contains("rolled back"), "{message}");
         }
@@ -303,7 +304,7 @@ fn a_failed_capacity_check_stops_before_the_drain_and_clears_the_journal_written
             .then(|| Output { status: Some(1), stdout: String::new(), stderr: "CLI communication error".into() })
     });
     let (r, _) = run(t.clone());
-    assert!(matches!(r, Err(Error::Deploy { .. })), "{r:?}");
+    assert!(matches!(r, Err(RunError::Failed { aftermath: Aftermath::RolledBack, .. })), "{r:?}");
     let lines = t.lines();
     let written = lines
         .iter()

@@ -1,7 +1,7 @@
 //! A balancer driven by the user's own commands (nginx, a cloud load balancer's CLI…).
 
 use super::Op;
-use crate::plan::Target;
+use crate::remote::Target;
 use crate::remote::hooks::templated;
 
 /// Runs on the configured host, or on the deploying machine when none is set.

@@ -1,13 +1,17 @@
-//! Balancer operations as plan values: where each command runs, what it is, and how the
-//! runner reads its output.
+//! Balancer operations as values: where each command runs, what it is, and how its output
+//! is read. The readers live beside the commands whose output they read (varnish.rs,
+//! haproxy.rs); [`Reading`] says which one applies.
 
 mod command;
 mod haproxy;
 mod varnish;
 
+pub use haproxy::cli_level as haproxy_cli_level;
+pub use varnish::{admin as varnishadm, ban_words};
+
 use crate::config::Balancer;
-use crate::plan::{Reading, Target};
-use crate::remote::Cmd;
+use crate::remote::{Cmd, Target};
+use serde::Serialize;
 
 /// One balancer command and where it runs.
 #[derive(Debug, Clone)]
@@ -20,63 +24,130 @@ pub struct Op {
 }
 
 fn on(host: &str) -> Target {
-    Target::Host(host.to_string())
+    Target::host(host)
+}
+
+/// How a waiting action reads its command's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "from")]
+pub enum Reading {
+    /// varnishstat `VBE.*.NAME.conn` lines, summed.
+    VarnishStat,
+    /// varnishadm `backend.list`: admin state, health and probe window per VCL.
+    VarnishBackendList,
+    /// HAProxy `show stat` CSV, the row of `backend/server`.
+    HaproxyStat { backend: String, server: String },
+    /// The command prints a number.
+    Number,
+    /// The command exits 0.
+    ExitStatus,
+}
+
+impl Reading {
+    fn unreadable<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!("cannot read {what} from {self:?}"))
+    }
+
+    /// Requests still in flight to the backend.
+    pub fn in_flight(&self, stdout: &str) -> Result<u64, String> {
+        match self {
+            Reading::VarnishStat => varnish::in_flight(stdout)
+                .ok_or_else(|| "varnishstat shows no such backend (check the backend name and `instance`)".into()),
+            Reading::HaproxyStat { backend, server } => haproxy::row(stdout, backend, server).map(|(now, _)| now),
+            Reading::Number => {
+                stdout.trim().parse().map_err(|_| format!("in_flight printed {:?}, not a number", stdout.trim()))
+            }
+            _ => self.unreadable("requests in flight"),
+        }
+    }
+
+    /// Does the balancer's own health check pass for the backend (while it is drained)?
+    pub fn probe_passes(&self, stdout: &str) -> Result<bool, String> {
+        match self {
+            Reading::VarnishBackendList => varnish::probe_full(stdout),
+            Reading::HaproxyStat { backend, server } => haproxy::row(stdout, backend, server)
+                .map(|(_, status)| status.starts_with("DRAIN") || status.starts_with("UP")),
+            _ => self.unreadable("the balancer's check"),
+        }
+    }
+
+    /// Does the balancer send the backend traffic?
+    pub fn in_service(&self, stdout: &str) -> Result<bool, String> {
+        match self {
+            Reading::VarnishBackendList => varnish::in_service(stdout),
+            Reading::HaproxyStat { backend, server } => {
+                haproxy::row(stdout, backend, server).map(|(_, status)| status.starts_with("UP"))
+            }
+            _ => self.unreadable("whether it takes traffic"),
+        }
+    }
+
+    /// How many of `backends` take traffic (the capacity check reads them all at once).
+    pub fn count_in_service(&self, stdout: &str, backends: &[String]) -> Result<usize, String> {
+        match self {
+            Reading::VarnishBackendList => Ok(varnish::count_in_service(stdout, backends)),
+            Reading::HaproxyStat { backend, .. } => Ok(haproxy::count_up(stdout, backend, backends)),
+            _ => self.unreadable("which backends take traffic"),
+        }
+    }
 }
 
 /// Takes an app host's backend out of rotation; `None` for kind none.
-pub fn drain(b: &Balancer, app_host: &str) -> Option<Op> {
-    let backend = b.backend_of(app_host);
-    match b {
+pub fn drain(balancer: &Balancer, app_host: &str) -> Option<Op> {
+    let backend = balancer.backend_of(app_host);
+    match balancer {
         Balancer::None => None,
         Balancer::Varnish { host, .. } => {
-            Some(Op { on: on(host), cmd: varnish::set_health(b, backend, "sick"), silent: false })
+            Some(Op { on: on(host), cmd: varnish::set_health(balancer, backend, "sick"), silent: false })
         }
-        Balancer::Haproxy { host, backend: be, socket, .. } => {
-            Some(Op { on: on(host), cmd: haproxy::set_state(socket, be, backend, "drain"), silent: true })
+        Balancer::Haproxy { host, backend: proxy, socket, .. } => {
+            Some(Op { on: on(host), cmd: haproxy::set_state(socket, proxy, backend, "drain"), silent: true })
         }
         Balancer::Command { host, drain, .. } => Some(command::op(host, drain, app_host, backend)),
     }
 }
 
-/// Puts `backend` back in rotation.
-pub fn undrain(b: &Balancer, app_host: &str) -> Option<Op> {
-    let backend = b.backend_of(app_host);
-    match b {
+/// Puts the backend back in rotation.
+pub fn undrain(balancer: &Balancer, app_host: &str) -> Option<Op> {
+    let backend = balancer.backend_of(app_host);
+    match balancer {
         Balancer::None => None,
         Balancer::Varnish { host, .. } => {
-            Some(Op { on: on(host), cmd: varnish::set_health(b, backend, "auto"), silent: false })
+            Some(Op { on: on(host), cmd: varnish::set_health(balancer, backend, "auto"), silent: false })
         }
-        Balancer::Haproxy { host, backend: be, socket, .. } => {
-            Some(Op { on: on(host), cmd: haproxy::set_state(socket, be, backend, "ready"), silent: true })
+        Balancer::Haproxy { host, backend: proxy, socket, .. } => {
+            Some(Op { on: on(host), cmd: haproxy::set_state(socket, proxy, backend, "ready"), silent: true })
         }
         Balancer::Command { host, undrain, .. } => Some(command::op(host, undrain, app_host, backend)),
     }
 }
 
-/// How to read the number of requests still in flight to `backend`.
-pub fn in_flight(b: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
-    let backend = b.backend_of(app_host);
-    match b {
+/// How to read the number of requests still in flight to the backend.
+pub fn in_flight(balancer: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
+    let backend = balancer.backend_of(app_host);
+    match balancer {
         Balancer::None => None,
-        Balancer::Varnish { host, .. } => {
-            Some((Op { on: on(host), cmd: varnish::connections(b, backend), silent: false }, Reading::VarnishStat))
-        }
-        Balancer::Haproxy { host, backend: be, socket, .. } => Some((
+        Balancer::Varnish { host, .. } => Some((
+            Op { on: on(host), cmd: varnish::connections(balancer, backend), silent: false },
+            Reading::VarnishStat,
+        )),
+        Balancer::Haproxy { host, backend: proxy, socket, .. } => Some((
             Op { on: on(host), cmd: haproxy::stat(socket), silent: false },
-            Reading::HaproxyStat { backend: be.clone(), server: backend.to_string() },
+            Reading::HaproxyStat { backend: proxy.clone(), server: backend.to_string() },
         )),
         Balancer::Command { host, in_flight, .. } => {
-            in_flight.as_ref().map(|c| (command::op(host, c, app_host, backend), Reading::Number))
+            in_flight.as_ref().map(|template| (command::op(host, template, app_host, backend), Reading::Number))
         }
     }
 }
 
 /// How to read which backends take traffic (all of them at once), for the capacity check.
-pub fn capacity(b: &Balancer) -> Option<(Op, Reading)> {
-    match b {
-        Balancer::Varnish { host, .. } => {
-            Some((Op { on: on(host), cmd: varnish::backend_list_all(b), silent: false }, Reading::VarnishBackendList))
-        }
+pub fn capacity(balancer: &Balancer) -> Option<(Op, Reading)> {
+    match balancer {
+        Balancer::Varnish { host, .. } => Some((
+            Op { on: on(host), cmd: varnish::backend_list_all(balancer), silent: false },
+            Reading::VarnishBackendList,
+        )),
         Balancer::Haproxy { host, backend, socket, .. } => Some((
             Op { on: on(host), cmd: haproxy::stat(socket), silent: false },
             Reading::HaproxyStat { backend: backend.clone(), server: String::new() },
@@ -85,32 +156,39 @@ pub fn capacity(b: &Balancer) -> Option<(Op, Reading)> {
     }
 }
 
+/// Does the output of [`capacity`]'s command list the backend at all (`deploy check`)?
+pub fn lists_backend(balancer: &Balancer, stdout: &str, backend: &str) -> bool {
+    match balancer {
+        Balancer::Varnish { .. } => varnish::lists(stdout, backend),
+        Balancer::Haproxy { backend: proxy, .. } => haproxy::row(stdout, proxy, backend).is_ok(),
+        _ => true,
+    }
+}
+
 /// How to see that the balancer's own health check passes for a drained host (before it
 /// is put back): Varnish's probe window, HAProxy's checks. `None` when the kind has none.
-pub fn probe(b: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
-    match b {
-        Balancer::Varnish { .. } | Balancer::Haproxy { .. } => healthy(b, app_host),
+pub fn probe(balancer: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
+    match balancer {
+        Balancer::Varnish { .. } | Balancer::Haproxy { .. } => healthy(balancer, app_host),
         _ => None,
     }
 }
 
-/// How to see that the balancer considers `backend` healthy again.
-pub fn healthy(b: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
-    let backend = b.backend_of(app_host);
-    match b {
+/// How to see that the balancer considers the backend healthy again.
+pub fn healthy(balancer: &Balancer, app_host: &str) -> Option<(Op, Reading)> {
+    let backend = balancer.backend_of(app_host);
+    match balancer {
         Balancer::None => None,
         Balancer::Varnish { host, .. } => Some((
-            Op { on: on(host), cmd: varnish::backend_list(b, backend), silent: false },
+            Op { on: on(host), cmd: varnish::backend_list(balancer, backend), silent: false },
             Reading::VarnishBackendList,
         )),
-        Balancer::Haproxy { host, backend: be, socket, .. } => Some((
+        Balancer::Haproxy { host, backend: proxy, socket, .. } => Some((
             Op { on: on(host), cmd: haproxy::stat(socket), silent: false },
-            Reading::HaproxyStat { backend: be.clone(), server: backend.to_string() },
+            Reading::HaproxyStat { backend: proxy.clone(), server: backend.to_string() },
         )),
         Balancer::Command { host, healthy, .. } => {
-            healthy.as_ref().map(|c| (command::op(host, c, app_host, backend), Reading::ExitStatus))
+            healthy.as_ref().map(|template| (command::op(host, template, app_host, backend), Reading::ExitStatus))
         }
     }
 }
-
-pub use varnish::{admin as varnishadm, ban_words};

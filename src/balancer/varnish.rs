@@ -1,4 +1,5 @@
-//! Varnish through varnishadm and varnishstat, run on the balancer host.
+//! Varnish through varnishadm and varnishstat, run on the balancer host, and the readers of
+//! what they print.
 
 use crate::config::Balancer;
 use crate::remote::Cmd;
@@ -9,10 +10,10 @@ pub fn admin(admin: &str, secret: &str) -> Cmd {
     Cmd::new("varnishadm").args(["-T", admin, "-S", secret])
 }
 
-fn base(b: &Balancer) -> Cmd {
-    match b {
-        Balancer::Varnish { admin: a, secret, .. } => admin(a, secret),
-        _ => unreachable!("varnish command for a {} balancer", b.kind()),
+fn base(balancer: &Balancer) -> Cmd {
+    match balancer {
+        Balancer::Varnish { admin: address, secret, .. } => admin(address, secret),
+        _ => unreachable!("varnish command for a {} balancer", balancer.kind()),
     }
 }
 
@@ -22,61 +23,192 @@ fn pattern(backend: &str) -> String {
     format!("*.{backend}")
 }
 
-pub fn set_health(b: &Balancer, backend: &str, state: &str) -> Cmd {
-    base(b).args(["backend.set_health", &pattern(backend), state])
+pub fn set_health(balancer: &Balancer, backend: &str, state: &str) -> Cmd {
+    base(balancer).args(["backend.set_health", &pattern(backend), state])
 }
 
-pub fn backend_list(b: &Balancer, backend: &str) -> Cmd {
-    base(b).args(["backend.list", &pattern(backend)])
+/// One backend in every VCL: read with [`probe_full`] and [`in_service`].
+pub fn backend_list(balancer: &Balancer, backend: &str) -> Cmd {
+    base(balancer).args(["backend.list", &pattern(backend)])
 }
 
-/// Every backend of every VCL.
-pub fn backend_list_all(b: &Balancer) -> Cmd {
-    base(b).arg("backend.list")
+/// Every backend of every VCL: read with [`count_in_service`].
+pub fn backend_list_all(balancer: &Balancer) -> Cmd {
+    base(balancer).arg("backend.list")
 }
 
-/// Open connections to the backend, in every VCL.
-pub fn connections(b: &Balancer, backend: &str) -> Cmd {
-    let mut c = Cmd::new("varnishstat");
-    if let Balancer::Varnish { instance: Some(n), .. } = b {
-        c = c.args(["-n", n]);
+/// Open connections to the backend, in every VCL: read with [`in_flight`].
+pub fn connections(balancer: &Balancer, backend: &str) -> Cmd {
+    let mut cmd = Cmd::new("varnishstat");
+    if let Balancer::Varnish { instance: Some(name), .. } = balancer {
+        cmd = cmd.args(["-n", name]);
     }
-    c.args(["-1", "-f", &format!("VBE.*.{backend}.conn")])
+    cmd.args(["-1", "-f", &format!("VBE.*.{backend}.conn")])
 }
 
 /// Splits a ban expression into the words of the varnish CLI (`req.url ~ "^/a b"` →
 /// `req.url`, `~`, `^/a b`); varnishadm quotes each word again for the CLI.
 pub fn ban_words(expr: &str) -> Vec<String> {
     let mut words = Vec::new();
-    let mut cur = String::new();
+    let mut word = String::new();
     let mut in_quotes = false;
     let mut started = false;
     let mut chars = expr.chars();
-    while let Some(c) = chars.next() {
-        match c {
+    while let Some(character) = chars.next() {
+        match character {
             '"' => {
                 in_quotes = !in_quotes;
                 started = true;
             }
             '\\' if in_quotes => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
+                if let Some(next) = chars.next() {
+                    word.push(next);
                 }
             }
-            c if c.is_whitespace() && !in_quotes => {
+            blank if blank.is_whitespace() && !in_quotes => {
                 if started {
-                    words.push(std::mem::take(&mut cur));
+                    words.push(std::mem::take(&mut word));
                     started = false;
                 }
             }
-            c => {
-                cur.push(c);
+            other => {
+                word.push(other);
                 started = true;
             }
         }
     }
     if started {
-        words.push(cur);
+        words.push(word);
     }
     words
+}
+
+/// Sum of the `VBE.*.NAME.conn` values [`connections`] printed; `None` when no line matched
+/// (the backend name is wrong).
+pub fn in_flight(stdout: &str) -> Option<u64> {
+    let mut found = false;
+    let mut sum = 0;
+    for line in stdout.lines() {
+        let mut fields = line.split_whitespace();
+        if let (Some(name), Some(value)) = (fields.next(), fields.next())
+            && name.starts_with("VBE.")
+            && name.ends_with(".conn")
+        {
+            found = true;
+            sum += value.parse::<u64>().unwrap_or(0);
+        }
+    }
+    found.then_some(sum)
+}
+
+/// One row of `varnishadm backend.list`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BackendRow {
+    pub name: String,
+    /// `probe`/`auto`, `sick` or `healthy`.
+    pub admin: String,
+    /// Good probes and window, e.g. (3, 3).
+    pub probe: Option<(u32, u32)>,
+    pub healthy: bool,
+}
+
+impl BackendRow {
+    /// Takes traffic: admin state `probe`/`auto` and healthy, or admin `healthy`.
+    fn in_service(&self) -> bool {
+        self.admin == "healthy" || ((self.admin == "probe" || self.admin == "auto") && self.healthy)
+    }
+}
+
+/// Rows of `backend.list` (Varnish 6 and 7 layouts).
+pub fn backends(stdout: &str) -> Vec<BackendRow> {
+    let mut rows = Vec::new();
+    for line in stdout.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 3 || fields[0] == "Backend" || !fields[0].contains('.') {
+            continue;
+        }
+        let probe = fields.iter().find_map(|word| {
+            let (good, window) = word.split_once('/')?;
+            Some((good.parse().ok()?, window.parse().ok()?))
+        });
+        let healthy = fields[2..].iter().any(|word| word.eq_ignore_ascii_case("healthy"))
+            && !fields[2..].iter().any(|word| word.eq_ignore_ascii_case("sick"));
+        rows.push(BackendRow { name: fields[0].to_string(), admin: fields[1].to_ascii_lowercase(), probe, healthy });
+    }
+    rows
+}
+
+/// Every row's probe window is full of good probes (ignoring the admin state).
+pub fn probe_full(stdout: &str) -> Result<bool, String> {
+    let rows = backends(stdout);
+    if rows.is_empty() {
+        return Err("no such backend in backend.list".into());
+    }
+    Ok(rows.iter().all(|row| match row.probe {
+        Some((good, window)) => window > 0 && good == window,
+        None => row.healthy,
+    }))
+}
+
+/// Every row takes traffic.
+pub fn in_service(stdout: &str) -> Result<bool, String> {
+    let rows = backends(stdout);
+    if rows.is_empty() {
+        return Err("no such backend in backend.list".into());
+    }
+    Ok(rows.iter().all(BackendRow::in_service))
+}
+
+/// Is `backend` in the list (in any VCL)?
+pub fn lists(stdout: &str, backend: &str) -> bool {
+    backends(stdout).iter().any(|row| row.name.rsplit_once('.').is_some_and(|(_, name)| name == backend))
+}
+
+/// How many of `names` take traffic in every VCL that has them.
+pub fn count_in_service(stdout: &str, names: &[String]) -> usize {
+    let rows = backends(stdout);
+    names
+        .iter()
+        .filter(|backend| {
+            let mine: Vec<&BackendRow> = rows
+                .iter()
+                .filter(|row| row.name.rsplit_once('.').is_some_and(|(_, name)| name == backend.as_str()))
+                .collect();
+            !mine.is_empty() && mine.iter().all(|row| row.in_service())
+        })
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V7: &str = "Backend name   Admin    Probe    Health    Last change\n\
+boot.web1      sick     3/3      sick      Thu, 26 Nov 2026 07:09:39 GMT\n\
+reload_1.web1  probe    2/3      healthy   Thu, 26 Nov 2026 07:09:39 GMT\n";
+
+    #[test]
+    fn readings() {
+        assert_eq!(in_flight("VBE.boot.web1.conn 2 . x\nVBE.reload.web1.conn 1 . x\n"), Some(3));
+        assert_eq!(in_flight(""), None);
+        let rows = backends(V7);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[0],
+            BackendRow { name: "boot.web1".into(), admin: "sick".into(), probe: Some((3, 3)), healthy: false }
+        );
+        assert_eq!(probe_full(V7), Ok(false), "one VCL's window is not full");
+        assert_eq!(in_service(V7), Ok(false));
+        let ok = "Backend name Admin Probe Health Last change\nboot.web1 probe 3/3 healthy Thu\n";
+        assert_eq!(probe_full(ok), Ok(true));
+        assert_eq!(in_service(ok), Ok(true));
+        let v6 = "Backend name                   Admin      Probe                Last updated\nboot.web1                      probe      Healthy 5/5          Thu\n";
+        assert_eq!(in_service(v6), Ok(true));
+        assert!(in_service("Backend name Admin Probe Health Last change\n\n").is_err());
+        let all = "Backend name Admin Probe Health Last change\nboot.web1 probe 3/3 healthy x\nboot.web2 sick 3/3 sick x\nboot.web3 probe 1/3 sick x\nboot.web10 probe 3/3 healthy x\n";
+        let names = |list: &[&str]| list.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+        assert_eq!(count_in_service(all, &names(&["web1", "web2", "web3"])), 1);
+        assert_eq!(count_in_service(all, &names(&["web1", "web10", "web9"])), 2);
+        assert!(lists(all, "web10") && !lists(all, "web9"));
+    }
 }

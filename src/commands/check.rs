@@ -1,12 +1,12 @@
 //! `deploy check STAGE`: preflight, read-only. Per host: ssh, deploy path, disk, tools, sudo,
 //! shared files, health; the balancer and its backends; the HTTP caches.
 
-use super::{connect_each, runtime};
-use crate::cli::{Global, Output, load};
+use super::connect::connect_each;
 use crate::config::{Balancer, HealthFrom, HttpCache, Role, StageConfig};
 use crate::error::Error;
-use crate::plan::Target;
-use crate::remote::{Cmd, Layout, health, probe};
+use crate::remote::health::http_status;
+use crate::remote::{Cmd, Layout, Target, health, probe};
+use crate::settings::{OutputMode, Settings};
 use crate::transport::{Connections, Http, Request};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -30,26 +30,26 @@ fn warn(host: &str, check: &'static str, detail: impl Into<String>) -> Row {
 }
 
 async fn sh(ssh: &Connections, host: &str, cmd: &Cmd) -> Result<crate::transport::Output, String> {
-    ssh.run(host, &cmd.to_string(), None).await.map_err(|e| e.message)
+    ssh.run(host, &cmd.to_string(), None).await.map_err(|err| err.message)
 }
 
 /// A command that takes this long to do nothing means a slow login shell (rc files run
 /// before every command), which a deploy pays hundreds of times.
 const SLOW_COMMAND: Duration = Duration::from_millis(60);
 
-async fn check_host(s: &StageConfig, ssh: &Connections, http: &Http, name: &str, need_kb: u64) -> Vec<Row> {
-    let host = s.hosts.iter().find(|h| h.name == name).expect("host");
-    let layout = Layout::new(&s.app.path);
+async fn check_host(stage: &StageConfig, ssh: &Connections, http: &Http, name: &str, need_kb: u64) -> Vec<Row> {
+    let host = stage.hosts.iter().find(|host| host.name == name).expect("host");
+    let layout = Layout::new(&stage.app.path);
     let mut rows = Vec::new();
     // ssh: the cost of one command, best of three.
     let mut best = Duration::MAX;
     for _ in 0..3 {
-        let t = Instant::now();
-        if let Err(e) = ssh.run(name, "true", None).await {
-            rows.push(row(name, "ssh", false, e.message));
+        let started = Instant::now();
+        if let Err(err) = ssh.run(name, "true", None).await {
+            rows.push(row(name, "ssh", false, err.message));
             return rows;
         }
-        best = best.min(t.elapsed());
+        best = best.min(started.elapsed());
     }
     let ms = best.as_secs_f64() * 1000.0;
     rows.push(if best > SLOW_COMMAND {
@@ -67,15 +67,15 @@ async fn check_host(s: &StageConfig, ssh: &Connections, http: &Http, name: &str,
         return rows;
     }
     match sh(ssh, name, &probe::writable(layout.root())).await {
-        Ok(o) if o.ok() => {
-            rows.push(row(name, "deploy path", true, format!("{} writable (at {})", layout.root(), o.stdout.trim())))
+        Ok(out) if out.ok() => {
+            rows.push(row(name, "deploy path", true, format!("{} writable (at {})", layout.root(), out.stdout.trim())))
         }
         Ok(_) => {
             rows.push(row(name, "deploy path", false, format!("{} is not writable by the ssh user", layout.root())))
         }
-        Err(e) => rows.push(row(name, "deploy path", false, e)),
+        Err(err) => rows.push(row(name, "deploy path", false, err)),
     }
-    match sh(ssh, name, &probe::free_kb(layout.root())).await.map(|o| o.stdout.trim().parse::<u64>()) {
+    match sh(ssh, name, &probe::free_kb(layout.root())).await.map(|out| out.stdout.trim().parse::<u64>()) {
         Ok(Ok(kb)) if kb >= need_kb => rows.push(row(name, "disk", true, format!("{} MB free", kb / 1024))),
         Ok(Ok(kb)) => rows.push(row(
             name,
@@ -84,76 +84,82 @@ async fn check_host(s: &StageConfig, ssh: &Connections, http: &Http, name: &str,
             format!("{} MB free, a release needs about {} MB", kb / 1024, need_kb / 1024),
         )),
         Ok(Err(_)) => rows.push(row(name, "disk", false, "df printed no free space")),
-        Err(e) => rows.push(row(name, "disk", false, e)),
+        Err(err) => rows.push(row(name, "disk", false, err)),
     }
     let mut tools = vec!["tar", "gzip", "sha256sum", "readlink", "ln", "mv", "cp", "xargs", "env"];
-    if s.health.url.is_some() && s.health.from == HealthFrom::Host {
+    if stage.health.url.is_some() && stage.health.from == HealthFrom::Host {
         tools.push("curl");
     }
     match sh(ssh, name, &probe::missing_tools(&tools)).await {
-        Ok(o) if o.stdout.trim().is_empty() => rows.push(row(name, "tools", true, tools.join(" "))),
-        Ok(o) => rows.push(row(
+        Ok(out) if out.stdout.trim().is_empty() => rows.push(row(name, "tools", true, tools.join(" "))),
+        Ok(out) => rows.push(row(
             name,
             "tools",
             false,
-            format!("missing: {}", o.stdout.split_whitespace().collect::<Vec<_>>().join(" ")),
+            format!("missing: {}", out.stdout.split_whitespace().collect::<Vec<_>>().join(" ")),
         )),
-        Err(e) => rows.push(row(name, "tools", false, e)),
+        Err(err) => rows.push(row(name, "tools", false, err)),
     }
-    let hooks = s.hooks.prepare.iter().chain(&s.hooks.activate).chain(&s.hooks.migrate).chain(&s.hooks.worker.activate);
-    if hooks.clone().any(|h| h.split_whitespace().any(|w| w == "sudo")) {
+    let hooks = &stage.hooks;
+    let all_hooks = hooks.prepare.iter().chain(&hooks.activate).chain(&hooks.migrate).chain(&hooks.worker.activate);
+    if all_hooks.clone().any(|hook| hook.split_whitespace().any(|word| word == "sudo")) {
         match sh(ssh, name, &probe::sudo()).await {
-            Ok(o) if o.ok() => rows.push(row(name, "sudo", true, "sudo -n works (hooks use sudo)")),
-            Ok(o) => {
-                rows.push(row(name, "sudo", false, format!("hooks use sudo but `sudo -n true` fails: {}", o.tail(1))))
+            Ok(out) if out.ok() => rows.push(row(name, "sudo", true, "sudo -n works (hooks use sudo)")),
+            Ok(out) => {
+                rows.push(row(name, "sudo", false, format!("hooks use sudo but `sudo -n true` fails: {}", out.tail(1))))
             }
-            Err(e) => rows.push(row(name, "sudo", false, e)),
+            Err(err) => rows.push(row(name, "sudo", false, err)),
         }
     }
-    if !s.shared.files.is_empty() {
-        let files: Vec<String> = s.shared.files.iter().map(|f| format!("{}/{f}", layout.shared())).collect();
+    let shared_files = &stage.shared.files;
+    if !shared_files.is_empty() {
+        let files: Vec<String> = shared_files.iter().map(|file| format!("{}/{file}", layout.shared())).collect();
         let cmd = Cmd::new("ls").args(["-d", "--"]).args(files);
         match sh(ssh, name, &cmd).await {
-            Ok(o) if o.ok() => rows.push(row(name, "shared files", true, s.shared.files.join(" "))),
-            Ok(o) => rows.push(row(
+            Ok(out) if out.ok() => rows.push(row(name, "shared files", true, shared_files.join(" "))),
+            Ok(out) => rows.push(row(
                 name,
                 "shared files",
                 false,
-                format!("create them before deploying: {}", o.tail(2).replace('\n', "; ")),
+                format!("create them before deploying: {}", out.tail(2).replace('\n', "; ")),
             )),
-            Err(e) => rows.push(row(name, "shared files", false, e)),
+            Err(err) => rows.push(row(name, "shared files", false, err)),
         }
     }
     if host.has(Role::App)
-        && let Some(url) = s.health.url_for(host)
+        && let Some(url) = stage.health.url_for(host)
     {
-        let status = match s.health.from {
-            HealthFrom::Host => sh(ssh, name, &health::fetch_status(&url, s.health.timeout))
-                .await
-                .map(|o| crate::runner::readings::http_status(&o.stdout)),
+        let health_cfg = &stage.health;
+        let status = match health_cfg.from {
+            HealthFrom::Host => {
+                sh(ssh, name, &health::fetch_status(&url, health_cfg.timeout)).await.map(|out| http_status(&out.stdout))
+            }
             HealthFrom::Local => http
-                .send(Request { method: "GET", url: &url, headers: &[], timeout: s.health.timeout })
+                .send(Request { method: "GET", url: &url, headers: &[], timeout: health_cfg.timeout })
                 .await
                 .map(Some)
-                .map_err(|e| e.message),
+                .map_err(|err| err.message),
         };
+        let expected = health_cfg.expect_status;
         rows.push(match status {
-            Ok(Some(st)) if st == s.health.expect_status => row(name, "health", true, format!("{url} → {st}")),
-            Ok(Some(st)) => row(name, "health", false, format!("{url} → {st}, expected {}", s.health.expect_status)),
+            Ok(Some(status)) if status == expected => row(name, "health", true, format!("{url} → {status}")),
+            Ok(Some(status)) => row(name, "health", false, format!("{url} → {status}, expected {expected}")),
             Ok(None) => row(name, "health", false, format!("{url} does not answer")),
-            Err(e) => row(name, "health", false, format!("{url}: {e}")),
+            Err(err) => row(name, "health", false, format!("{url}: {err}")),
         });
     }
     rows
 }
 
-async fn check_balancer(s: &StageConfig, ssh: &Connections) -> Vec<Row> {
-    let apps: Vec<&str> = s.hosts.iter().filter(|h| h.has(Role::App)).map(|h| h.name.as_str()).collect();
-    let Some((op, _)) = crate::balancer::capacity(&s.balancer) else {
-        return match &s.balancer {
+async fn check_balancer(stage: &StageConfig, ssh: &Connections) -> Vec<Row> {
+    let balancer = &stage.balancer;
+    let apps: Vec<&str> =
+        stage.hosts.iter().filter(|host| host.has(Role::App)).map(|host| host.name.as_str()).collect();
+    let Some((op, _)) = crate::balancer::capacity(balancer) else {
+        return match balancer {
             Balancer::None => vec![],
-            b => vec![row(
-                b.host().unwrap_or("local"),
+            other => vec![row(
+                other.host().unwrap_or("local"),
                 "balancer",
                 true,
                 "command balancer: not checked (its commands change state)",
@@ -161,38 +167,29 @@ async fn check_balancer(s: &StageConfig, ssh: &Connections) -> Vec<Row> {
         };
     };
     let Target::Host(lb) = &op.on else { return vec![] };
-    let out = match sh(ssh, lb, &op.cmd).await {
-        Ok(o) if o.ok() => o.stdout,
-        Ok(o) => return vec![row(lb, "balancer", false, format!("{} failed: {}", s.balancer.kind(), o.tail(2)))],
-        Err(e) => return vec![row(lb, "balancer", false, e)],
+    let listed = match sh(ssh, lb, &op.cmd).await {
+        Ok(out) if out.ok() => out.stdout,
+        Ok(out) => return vec![row(lb, "balancer", false, format!("{} failed: {}", balancer.kind(), out.tail(2)))],
+        Err(err) => return vec![row(lb, "balancer", false, err)],
     };
-    let mut rows = vec![row(lb, "balancer", true, format!("{} answers", s.balancer.kind()))];
-    for h in apps {
-        let backend = s.balancer.backend_of(h);
-        let found = match &s.balancer {
-            Balancer::Varnish { .. } => crate::runner::readings::varnish_backends(&out)
-                .iter()
-                .any(|r| r.name.rsplit_once('.').is_some_and(|(_, n)| n == backend)),
-            Balancer::Haproxy { backend: be, .. } => crate::runner::readings::haproxy_row(&out, be, backend).is_ok(),
-            _ => true,
-        };
-        rows.push(if found {
-            row(lb, "backend", true, format!("{h} is backend `{backend}`"))
+    let mut rows = vec![row(lb, "balancer", true, format!("{} answers", balancer.kind()))];
+    for host in apps {
+        let backend = balancer.backend_of(host);
+        rows.push(if crate::balancer::lists_backend(balancer, &listed, backend) {
+            row(lb, "backend", true, format!("{host} is backend `{backend}`"))
         } else {
             row(
                 lb,
                 "backend",
                 false,
-                format!("no backend `{backend}` for {h}: set `backends`/`servers` in the balancer table"),
+                format!("no backend `{backend}` for {host}: set `backends`/`servers` in the balancer table"),
             )
         });
     }
     // Draining needs the socket's admin level (`show cli level` says which it has).
-    if let Balancer::Haproxy { socket, .. } = &s.balancer {
-        let cmd = crate::remote::Cmd::new("printf")
-            .args(["%s\\n", "show cli level"])
-            .pipe(crate::remote::Cmd::new("socat").args(["-t", "5", "stdio", &format!("unix-connect:{socket}")]));
-        let level = sh(ssh, lb, &cmd).await.map(|o| o.stdout.trim().to_string()).unwrap_or_default();
+    if let Balancer::Haproxy { socket, .. } = balancer {
+        let asked = sh(ssh, lb, &crate::balancer::haproxy_cli_level(socket)).await;
+        let level = asked.map(|out| out.stdout.trim().to_string()).unwrap_or_default();
         rows.push(if level == "admin" {
             row(lb, "admin level", true, "the stats socket is at level admin")
         } else {
@@ -205,15 +202,11 @@ async fn check_balancer(s: &StageConfig, ssh: &Connections) -> Vec<Row> {
         });
     }
     // The drain waits on these counters: they must be readable (varnishd -n ⇒ `instance`).
-    if let Balancer::Varnish { .. } = &s.balancer
-        && let Some(h) = s.hosts.iter().find(|h| h.has(Role::App))
-        && let Some((op, _)) = crate::balancer::in_flight(&s.balancer, &h.name)
+    if let Balancer::Varnish { .. } = balancer
+        && let Some(host) = stage.hosts.iter().find(|host| host.has(Role::App))
+        && let Some((op, read)) = crate::balancer::in_flight(balancer, &host.name)
     {
-        let ok = sh(ssh, lb, &op.cmd)
-            .await
-            .ok()
-            .and_then(|o| crate::runner::readings::varnish_in_flight(&o.stdout))
-            .is_some();
+        let ok = sh(ssh, lb, &op.cmd).await.is_ok_and(|out| read.in_flight(&out.stdout).is_ok());
         rows.push(row(
             lb,
             "varnishstat",
@@ -224,34 +217,34 @@ async fn check_balancer(s: &StageConfig, ssh: &Connections) -> Vec<Row> {
     rows
 }
 
-async fn check_caches(s: &StageConfig, ssh: &Connections, http: &Http) -> Vec<Row> {
+async fn check_caches(stage: &StageConfig, ssh: &Connections, http: &Http) -> Vec<Row> {
     let mut rows = Vec::new();
-    for c in &s.http_cache {
-        match c {
+    for cache in &stage.http_cache {
+        match cache {
             HttpCache::Varnish { host, admin, secret, .. } => {
                 let cmd = crate::balancer::varnishadm(admin, secret).arg("ping");
                 rows.push(match sh(ssh, host, &cmd).await {
-                    Ok(o) if o.ok() => row(host, "http cache", true, format!("varnish at {admin} answers")),
-                    Ok(o) => row(host, "http cache", false, format!("varnishadm ping: {}", o.tail(2))),
-                    Err(e) => row(host, "http cache", false, e),
+                    Ok(out) if out.ok() => row(host, "http cache", true, format!("varnish at {admin} answers")),
+                    Ok(out) => row(host, "http cache", false, format!("varnishadm ping: {}", out.tail(2))),
+                    Err(err) => row(host, "http cache", false, err),
                 });
             }
             HttpCache::Http { host, url, .. } => {
                 // Reachable is enough: sending the ban itself would change state.
-                let r = match host {
-                    Some(h) => sh(ssh, h, &health::request("HEAD", url, &[], Duration::from_secs(5)))
+                let answered = match host {
+                    Some(host) => sh(ssh, host, &health::request("HEAD", url, &[], Duration::from_secs(5)))
                         .await
-                        .map(|o| crate::runner::readings::http_status(&o.stdout).is_some()),
+                        .map(|out| http_status(&out.stdout).is_some()),
                     None => Ok(http
                         .send(Request { method: "HEAD", url, headers: &[], timeout: Duration::from_secs(5) })
                         .await
                         .is_ok()),
                 };
                 let at = host.clone().unwrap_or_else(|| "local".into());
-                rows.push(match r {
+                rows.push(match answered {
                     Ok(true) => row(&at, "http cache", true, format!("{url} answers")),
                     Ok(false) => row(&at, "http cache", false, format!("{url} does not answer")),
-                    Err(e) => row(&at, "http cache", false, e),
+                    Err(err) => row(&at, "http cache", false, err),
                 });
             }
             HttpCache::Command { host, .. } => rows.push(row(
@@ -265,54 +258,48 @@ async fn check_caches(s: &StageConfig, ssh: &Connections, http: &Http) -> Vec<Ro
     rows
 }
 
-pub fn run(g: &Global, stage: &str) -> Result<i32, Error> {
-    let cfg = load(g, stage)?;
-    let s = &cfg.stage;
-    let hosts: Vec<String> = s.hosts.iter().map(|h| h.name.clone()).collect();
+pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
+    let cfg = super::load(settings, stage)?;
+    let stage_cfg = &cfg.stage;
+    let (hosts, _) = super::host_names(&cfg);
     // Room for a release: 2× the newest build of this app (tarball + unpacked), at least 100 MB.
-    let newest = crate::artifact::newest_size(&crate::artifact::cache_dir(), &s.app.name).unwrap_or(0);
+    let newest = crate::artifact::newest_size(&crate::artifact::cache_dir(), &stage_cfg.app.name).unwrap_or(0);
     let need_kb = (newest * 2 / 1024).max(100 * 1024);
-    let rt = runtime()?;
-    let rows: Vec<Row> = rt.block_on(async {
-        let (ssh, errors) = connect_each(s, &hosts).await;
+    let rows: Vec<Row> = super::runtime()?.block_on(async {
+        let (ssh, errors) = connect_each(stage_cfg, &hosts).await;
         let http = Http::new();
         let mut rows: Vec<Row> = errors
             .iter()
-            .map(|e| row(&e.host, "ssh", false, format!("{}: {}", e.destination, e.message.trim())))
+            .map(|err| row(&err.host, "ssh", false, format!("{}: {}", err.destination, err.message.trim())))
             .collect();
-        for h in &hosts {
-            if errors.iter().any(|e| &e.host == h) {
+        for host in &hosts {
+            if errors.iter().any(|err| &err.host == host) {
                 continue;
             }
-            rows.extend(check_host(s, &ssh, &http, h, need_kb).await);
+            rows.extend(check_host(stage_cfg, &ssh, &http, host, need_kb).await);
         }
-        rows.extend(check_balancer(s, &ssh).await);
-        rows.extend(check_caches(s, &ssh, &http).await);
+        rows.extend(check_balancer(stage_cfg, &ssh).await);
+        rows.extend(check_caches(stage_cfg, &ssh, &http).await);
         ssh.close().await;
         rows
     });
-    let failed = rows.iter().filter(|r| !r.ok).count();
-    if crate::commands::output_mode(g) == Output::Json {
-        let v = serde_json::json!({"stage": stage, "ok": failed == 0, "checks": rows});
-        super::out(&format!("{}\n", cfg.redact(&v.to_string())));
+    let failed = rows.iter().filter(|row| !row.ok).count();
+    if settings.output == OutputMode::Json {
+        let value = serde_json::json!({"stage": stage, "ok": failed == 0, "checks": rows});
+        super::out(&format!("{}\n", cfg.redact(&value.to_string())));
     } else {
-        let hw = rows.iter().map(|r| r.host.len()).max().unwrap_or(4).max(4);
-        let mut t = format!("{:<hw$}  {:<12}  {:<4}  detail\n", "host", "check", "ok");
-        for r in &rows {
-            t.push_str(&format!(
-                "{:<hw$}  {:<12}  {:<4}  {}\n",
-                r.host,
-                r.check,
-                if r.ok { "ok" } else { "FAIL" },
-                r.detail
-            ));
+        let width = rows.iter().map(|row| row.host.len()).max().unwrap_or(4).max(4);
+        let mut text = format!("{:<width$}  {:<12}  {:<4}  detail\n", "host", "check", "ok");
+        for row in &rows {
+            let ok = if row.ok { "ok" } else { "FAIL" };
+            text.push_str(&format!("{:<width$}  {:<12}  {ok:<4}  {}\n", row.host, row.check, row.detail));
         }
-        t.push_str(&if failed == 0 {
+        text.push_str(&if failed == 0 {
             format!("\nall {} checks passed\n", rows.len())
         } else {
             format!("\n{failed} of {} checks failed\n", rows.len())
         });
-        super::out(&cfg.redact(&t));
+        super::out(&cfg.redact(&text));
     }
     Ok(if failed == 0 { 0 } else { 1 })
 }

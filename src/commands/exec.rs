@@ -1,12 +1,12 @@
 //! `deploy exec STAGE [--role R] [--host H] -- CMD`: one command on many hosts at once, in the
 //! current release folder when there is one; output grouped per host.
 
-use super::{connect_each, runtime};
-use crate::cli::{Global, Output, load};
+use super::connect::connect_each;
 use crate::config::Role;
 use crate::error::Error;
 use crate::remote::{Layout, probe};
 use crate::report::human_duration;
+use crate::settings::{OutputMode, Settings};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -19,95 +19,88 @@ struct Ran {
     seconds: f64,
 }
 
-pub fn run(g: &Global, stage: &str, role: Option<&str>, only: &[String], cmd: &[String]) -> Result<i32, Error> {
-    let cfg = load(g, stage)?;
-    let s = &cfg.stage;
-    let role = match role {
-        None => None,
-        Some(r) => Some(Role::ALL.iter().find(|(n, _)| *n == r).map(|(_, x)| *x).ok_or_else(|| Error::Usage {
-            message: format!("--role {r}: no such role"),
-            hint: Some("roles are app, worker, migrate and balancer".into()),
-        })?),
-    };
-    for h in only {
-        if !s.hosts.iter().any(|x| &x.name == h) {
-            let names: Vec<&str> = s.hosts.iter().map(|x| x.name.as_str()).collect();
+pub fn run(
+    settings: &Settings,
+    stage: &str,
+    role: Option<Role>,
+    only: &[String],
+    command: &[String],
+) -> Result<i32, Error> {
+    let cfg = super::load(settings, stage)?;
+    let stage_cfg = &cfg.stage;
+    for name in only {
+        if !stage_cfg.hosts.iter().any(|host| &host.name == name) {
+            let names: Vec<&str> = stage_cfg.hosts.iter().map(|host| host.name.as_str()).collect();
             return Err(Error::Usage {
-                message: format!("--host {h}: not a host of stage `{stage}`"),
+                message: format!("--host {name}: not a host of stage `{stage}`"),
                 hint: Some(format!("hosts: {}", names.join(", "))),
             });
         }
     }
-    let hosts: Vec<String> = s
+    let hosts: Vec<String> = stage_cfg
         .hosts
         .iter()
-        .filter(|h| role.is_none_or(|r| h.has(r)) && (only.is_empty() || only.contains(&h.name)))
-        .map(|h| h.name.clone())
+        .filter(|host| role.is_none_or(|role| host.has(role)) && (only.is_empty() || only.contains(&host.name)))
+        .map(|host| host.name.clone())
         .collect();
     if hosts.is_empty() {
         return Err(Error::Usage { message: "no host matches --role/--host".into(), hint: None });
     }
-    let line = cmd.join(" ");
-    let current = Layout::new(&s.app.path).current();
+    let line = command.join(" ");
+    let current = Layout::new(&stage_cfg.app.path).current();
     let remote = probe::in_dir(&current, &line).to_string();
-    let rt = runtime()?;
-    let (ran, errors) = rt.block_on(async {
-        let (ssh, errors) = connect_each(s, &hosts).await;
+    let (mut ran, errors) = super::runtime()?.block_on(async {
+        let (ssh, errors) = connect_each(stage_cfg, &hosts).await;
         let ssh = std::sync::Arc::new(ssh);
         let mut set = tokio::task::JoinSet::new();
-        for h in hosts.iter().filter(|h| !errors.iter().any(|e| &e.host == *h)) {
-            let (ssh, h, remote) = (ssh.clone(), h.clone(), remote.clone());
+        for host in hosts.iter().filter(|host| !errors.iter().any(|err| &err.host == *host)) {
+            let (ssh, host, remote) = (ssh.clone(), host.clone(), remote.clone());
             set.spawn(async move {
-                let t = Instant::now();
-                let r = ssh.run(&h, &remote, None).await;
-                let secs = t.elapsed().as_secs_f64();
-                match r {
-                    Ok(o) => Ran { host: h, status: o.status, stdout: o.stdout, stderr: o.stderr, seconds: secs },
-                    Err(e) => Ran { host: h, status: None, stdout: String::new(), stderr: e.message, seconds: secs },
+                let started = Instant::now();
+                let out = ssh.run(&host, &remote, None).await;
+                let seconds = started.elapsed().as_secs_f64();
+                match out {
+                    Ok(out) => Ran { host, status: out.status, stdout: out.stdout, stderr: out.stderr, seconds },
+                    Err(err) => Ran { host, status: None, stdout: String::new(), stderr: err.message, seconds },
                 }
             });
         }
         let mut ran = Vec::new();
-        while let Some(r) = set.join_next().await {
-            ran.push(r.expect("exec task"));
+        while let Some(done) = set.join_next().await {
+            ran.push(done.expect("exec task"));
         }
         if let Ok(ssh) = std::sync::Arc::try_unwrap(ssh) {
             ssh.close().await;
         }
         (ran, errors)
     });
-    let mut ran = ran;
-    ran.extend(errors.iter().map(|e| Ran {
-        host: e.host.clone(),
+    ran.extend(errors.iter().map(|err| Ran {
+        host: err.host.clone(),
         status: None,
         stdout: String::new(),
-        stderr: e.message.clone(),
+        stderr: err.message.clone(),
         seconds: 0.0,
     }));
-    let order = |h: &str| hosts.iter().position(|x| x == h).unwrap_or(usize::MAX);
-    ran.sort_by_key(|r| order(&r.host));
-    let failed = ran.iter().filter(|r| r.status != Some(0)).count();
-    if crate::commands::output_mode(g) == Output::Json {
-        super::out(&format!(
-            "{}\n",
-            cfg.redact(&serde_json::json!({"stage": stage, "command": line, "hosts": ran}).to_string())
-        ));
+    let order = |name: &str| hosts.iter().position(|host| host == name).unwrap_or(usize::MAX);
+    ran.sort_by_key(|done| order(&done.host));
+    let failed = ran.iter().filter(|done| done.status != Some(0)).count();
+    if settings.output == OutputMode::Json {
+        let value = serde_json::json!({"stage": stage, "command": line, "hosts": ran});
+        super::out(&format!("{}\n", cfg.redact(&value.to_string())));
     } else {
-        let mut t = String::new();
-        for r in &ran {
-            let st =
-                r.status.map_or("no exit status (not run or connection lost)".to_string(), |c| format!("exit {c}"));
-            t.push_str(&format!(
-                "── {} ({st}, {})\n",
-                r.host,
-                human_duration(std::time::Duration::from_secs_f64(r.seconds))
-            ));
-            for l in r.stdout.lines().chain(r.stderr.lines()) {
-                t.push_str(&format!("{l}\n"));
+        let mut text = String::new();
+        for done in &ran {
+            let status = done
+                .status
+                .map_or("no exit status (not run or connection lost)".to_string(), |code| format!("exit {code}"));
+            let took = human_duration(std::time::Duration::from_secs_f64(done.seconds));
+            text.push_str(&format!("── {} ({status}, {took})\n", done.host));
+            for line in done.stdout.lines().chain(done.stderr.lines()) {
+                text.push_str(&format!("{line}\n"));
             }
         }
-        t.push_str(&format!("{} of {} hosts ok\n", ran.len() - failed, ran.len()));
-        super::out(&cfg.redact(&t));
+        text.push_str(&format!("{} of {} hosts ok\n", ran.len() - failed, ran.len()));
+        super::out(&cfg.redact(&text));
     }
     Ok(if failed == 0 { 0 } else { 1 })
 }

@@ -2,14 +2,13 @@
 //! puts drained hosts back in service (after a health check), reports hosts whose `current`
 //! differs from the others, removes the lock.
 
-use super::releases::read_host;
-use super::{connect, reporter, runtime};
-use crate::cli::{Global, load};
+use super::connect::connect;
+use super::history::read_host;
 use crate::error::Error;
-use crate::plan::Target;
-use crate::remote::{Layout, journal, lock};
-use crate::report::Event;
-use crate::runner::{Ctx, restore};
+use crate::remote::{Layout, Target, journal, lock};
+use crate::report::{Event, Reporter};
+use crate::runner::{Context, restore};
+use crate::settings::Settings;
 use crate::transport::{Http, Live, Transport};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,134 +17,31 @@ use std::sync::Arc;
 fn alive(pid: u64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("State:")).map(|l| !l.contains('Z') && !l.contains('X')))
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("State:"))
+                .map(|line| !line.contains('Z') && !line.contains('X'))
+        })
         .unwrap_or(false)
 }
 
-pub fn run(g: &Global, stage: &str, force: bool) -> Result<i32, Error> {
-    let cfg = load(g, stage)?;
-    let s = &cfg.stage;
-    let hosts: Vec<String> = s.hosts.iter().map(|h| h.name.clone()).collect();
-    let release_hosts: Vec<String> = s.hosts.iter().filter(|h| h.gets_release()).map(|h| h.name.clone()).collect();
-    let report = reporter(g, &cfg, &release_hosts);
-    let layout = Layout::new(&s.app.path);
-    let rt = runtime()?;
+pub fn run(settings: &Settings, stage: &str, force: bool) -> Result<i32, Error> {
+    let cfg = super::load(settings, stage)?;
+    let (hosts, release_hosts) = super::host_names(&cfg);
+    let report = super::reporter(settings, &cfg, &release_hosts);
     let started = std::time::Instant::now();
-    let r = rt.block_on(async {
-        let ssh = connect(s, &hosts).await?;
-        let live = Arc::new(Live { ssh, http: Http::new() });
-        let ctx = Arc::new(Ctx::new(live.clone(), report.clone(), g.verbose > 0));
-        let on = |h: &str| Target::Host(h.to_string());
-
-        // Who holds the lock, and is it still running here?
-        let me = crate::who::machine();
-        for h in &release_hosts {
-            let o = live.run(&on(h), &lock::owner(&layout), None).await;
-            let Ok(o) = o else { continue };
-            if !o.ok() {
-                continue;
-            }
-            let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap_or_default();
-            let pid = v["pid"].as_u64().unwrap_or(0);
-            if v["machine"].as_str() == Some(me.as_str()) && pid > 0 && alive(pid) && pid != u64::from(std::process::id()) && !force {
-                return Err(Error::Busy { host: h.clone(), owner: o.stdout.trim().to_string() });
-            }
-        }
-
-        // Where each host stands.
-        let mut currents: BTreeMap<String, Option<String>> = BTreeMap::new();
-        let mut problems = Vec::new();
-        for name in &release_hosts {
-            let r = read_host(&live.ssh, &layout, name).await;
-            currents.insert(name.clone(), r.current.clone());
-            let j = live.run(&on(name), &journal::read(&layout), None).await;
-            let entry: Option<serde_json::Value> =
-                j.ok().filter(|o| o.ok()).and_then(|o| serde_json::from_str(o.stdout.trim()).ok());
-            let Some(entry) = entry else {
-                continue;
-            };
-            let host = s.hosts.iter().find(|h| &h.name == name).expect("host");
-            let release = r.current.clone().unwrap_or_default();
-            report.event(&Event::Warning {
-                host: Some(name.clone()),
-                message: format!(
-                    "journal: interrupted while {} for release {}; now on {}",
-                    entry["state"].as_str().unwrap_or("?"),
-                    entry["release"].as_str().unwrap_or("?"),
-                    if release.is_empty() { "no release" } else { &release }
-                ),
-            });
-            // Interrupted after the switch: the activate hooks may not have run.
-            let state = entry["state"].as_str().unwrap_or("");
-            let activate = state == "switching" || state == "undraining";
-            match restore(&ctx, s, &layout, host, &release, activate).await {
-                Ok(()) => report.event(&Event::HostState {
-                    host: name.clone(),
-                    release: r.current.clone(),
-                    in_service: true,
-                    note: "healthy again".into(),
-                }),
-                Err(f) => {
-                    problems.push(format!("{name}: still out of service: {} failed: {}", f.what.label(), f.message));
-                    report.event(&Event::HostState {
-                        host: name.clone(),
-                        release: r.current.clone(),
-                        in_service: false,
-                        note: format!("{} failed", f.what.label()),
-                    });
-                }
-            }
-        }
-
-        // Hosts on another release than the others.
-        let mut count: BTreeMap<&Option<String>, usize> = BTreeMap::new();
-        for c in currents.values() {
-            *count.entry(c).or_default() += 1;
-        }
-        if count.len() > 1 {
-            for (h, c) in &currents {
-                report.event(&Event::Warning {
-                    host: Some(h.clone()),
-                    message: format!(
-                        "on {} ({} of {} hosts are)",
-                        c.as_deref().unwrap_or("no release"),
-                        count[c],
-                        currents.len()
-                    ),
-                });
-            }
-            report.event(&Event::Warning {
-                host: None,
-                message: format!("hosts disagree: `deploy {stage}` or `deploy rollback {stage}` brings them onto one release"),
-            });
-        }
-
-        // The lock stays while a host is out of service, unless forced.
-        if problems.is_empty() || force {
-            for h in &release_hosts {
-                let _ = live.run(&on(h), &lock::release(&layout), None).await;
-            }
-        }
-        drop(ctx);
+    let unlocked = super::runtime()?.block_on(async {
+        let live = Arc::new(Live { ssh: connect(&cfg.stage, &hosts).await?, http: Http::new() });
+        let context = Context::new(live.clone(), report.clone(), settings.verbose);
+        let result = unlock(&context, &cfg.stage, &release_hosts, force, report.as_ref()).await;
+        drop(context);
         if let Ok(live) = Arc::try_unwrap(live) {
             live.ssh.close().await;
         }
-        if problems.is_empty() {
-            eprintln!("unlocked {stage}: every host in service{}", if count.len() > 1 { " (on different releases)" } else { "" });
-            Ok(0)
-        } else {
-            Err(Error::NotRestored {
-                message: problems.join("\n"),
-                fix: format!(
-                    "fix the host (its health check must pass), then run `deploy unlock {stage}` again; `--force` drops the lock anyway"
-                ),
-            })
-        }
+        result
     });
-    let code = match &r {
-        Ok(c) => *c,
-        Err(e) => e.code(),
-    };
+    let code = unlocked.as_ref().map_or_else(Error::code, |code| *code);
     report.event(&Event::Finished {
         outcome: if code == 0 { "unlocked" } else { "not unlocked" },
         exit_code: code,
@@ -153,5 +49,121 @@ pub fn run(g: &Global, stage: &str, force: bool) -> Result<i32, Error> {
         phases: vec![],
         release: "-".into(),
     });
-    r
+    unlocked
+}
+
+async fn unlock(
+    context: &Context<Live>,
+    cfg: &crate::config::StageConfig,
+    release_hosts: &[String],
+    force: bool,
+    report: &dyn Reporter,
+) -> Result<i32, Error> {
+    let stage = &cfg.stage;
+    let layout = Layout::new(&cfg.app.path);
+    let live = context.transport.as_ref();
+
+    // Who holds the lock, and is it still running here?
+    let me = crate::who::machine();
+    for host in release_hosts {
+        let Ok(owner) = live.run(&Target::host(host), &lock::owner(&layout), None).await else { continue };
+        if !owner.ok() {
+            continue;
+        }
+        let running_here = lock::owner_process(&owner.stdout).is_some_and(|(machine, pid)| {
+            machine == me && pid > 0 && alive(pid) && pid != u64::from(std::process::id())
+        });
+        if running_here && !force {
+            return Err(Error::Busy { host: host.clone(), owner: owner.stdout.trim().to_string() });
+        }
+    }
+
+    // Where each host stands.
+    let mut currents: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for name in release_hosts {
+        let releases = read_host(live, &layout, name).await;
+        currents.insert(name.clone(), releases.current.clone());
+        let read = live.run(&Target::host(name), &journal::read(&layout), None).await;
+        let Some(entry) = read.ok().filter(|out| out.ok()).and_then(|out| journal::parse(&out.stdout)) else {
+            continue;
+        };
+        let host = cfg.hosts.iter().find(|host| &host.name == name).expect("a host of the stage");
+        let release = releases.current.clone().unwrap_or_default();
+        report.event(&Event::Warning {
+            host: Some(name.clone()),
+            message: format!(
+                "journal: interrupted while {} for release {}; now on {}",
+                or_unknown(&entry.state),
+                or_unknown(&entry.release),
+                if release.is_empty() { "no release" } else { &release }
+            ),
+        });
+        // Interrupted after the switch: the activate hooks may not have run.
+        match restore(context, cfg, &layout, host, &release, entry.after_switch()).await {
+            Ok(()) => report.event(&Event::HostState {
+                host: name.clone(),
+                release: releases.current.clone(),
+                in_service: true,
+                note: "healthy again".into(),
+            }),
+            Err(failure) => {
+                let what = failure.what.label();
+                problems.push(format!("{name}: still out of service: {what} failed: {}", failure.message));
+                report.event(&Event::HostState {
+                    host: name.clone(),
+                    release: releases.current.clone(),
+                    in_service: false,
+                    note: format!("{what} failed"),
+                });
+            }
+        }
+    }
+
+    // Hosts on another release than the others.
+    let mut count: BTreeMap<&Option<String>, usize> = BTreeMap::new();
+    for current in currents.values() {
+        *count.entry(current).or_default() += 1;
+    }
+    if count.len() > 1 {
+        for (host, current) in &currents {
+            report.event(&Event::Warning {
+                host: Some(host.clone()),
+                message: format!(
+                    "on {} ({} of {} hosts are)",
+                    current.as_deref().unwrap_or("no release"),
+                    count[current],
+                    currents.len()
+                ),
+            });
+        }
+        report.event(&Event::Warning {
+            host: None,
+            message: format!(
+                "hosts disagree: `deploy {stage}` or `deploy rollback {stage}` brings them onto one release"
+            ),
+        });
+    }
+
+    // The lock stays while a host is out of service, unless forced.
+    if problems.is_empty() || force {
+        for host in release_hosts {
+            let _ = live.run(&Target::host(host), &lock::release(&layout), None).await;
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::NotRestored {
+            problems,
+            fix: format!(
+                "fix the host (its health check must pass), then run `deploy unlock {stage}` again; `--force` drops the lock anyway"
+            ),
+        });
+    }
+    let note = if count.len() > 1 { " (on different releases)" } else { "" };
+    eprintln!("unlocked {stage}: every host in service{note}");
+    Ok(0)
+}
+
+fn or_unknown(text: &str) -> &str {
+    if text.is_empty() { "?" } else { text }
 }

@@ -4,6 +4,7 @@
 //! that nobody asked for as unknown, with the closest known key as the suggested fix. The
 //! schema is therefore exactly the code that reads it.
 
+use super::duration::parse_duration;
 use super::error::{ConfigError, did_you_mean};
 use super::source::{Kind, Loc, Sources, Val};
 use std::cell::RefCell;
@@ -50,10 +51,10 @@ impl<'a> Decoder<'a> {
     /// Records an error at `loc`; `key` is the path below the scope the value was written in.
     pub fn error(&self, loc: &Loc, key: &str, message: impl Into<String>, hint: Option<String>) {
         let full = format!("{}{key}", loc.scope);
-        let e = ConfigError::at(self.sources, loc, full.trim_end_matches('.'), message.into(), hint);
+        let error = ConfigError::at(self.sources, loc, full.trim_end_matches('.'), message.into(), hint);
         let mut errors = self.errors.borrow_mut();
-        if !errors.contains(&e) {
-            errors.push(e);
+        if !errors.contains(&error) {
+            errors.push(error);
         }
     }
 
@@ -68,7 +69,7 @@ impl<'a> Decoder<'a> {
     pub fn table<'v>(&'a self, path: impl Into<String>, val: &'v Val) -> Option<Table<'a, 'v>> {
         let path = path.into();
         match &val.kind {
-            Kind::Table(_) => Some(Table { d: self, path, val, known: RefCell::new(Vec::new()) }),
+            Kind::Table(_) => Some(Table { decoder: self, path, val, known: RefCell::new(Vec::new()) }),
             other => {
                 self.error(&val.loc, &path, format!("expected a table, found {}", other.describe()), None);
                 None
@@ -77,26 +78,26 @@ impl<'a> Decoder<'a> {
     }
 
     /// Expands `${VAR}` from the environment; `$${` is a literal `${`.
-    pub fn expand(&self, s: &str, loc: &Loc, key: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s;
-        while let Some(i) = rest.find('$') {
-            out.push_str(&rest[..i]);
-            let tail = &rest[i..];
-            if let Some(t) = tail.strip_prefix("$${") {
+    pub fn expand(&self, text: &str, loc: &Loc, key: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            if let Some(after) = tail.strip_prefix("$${") {
                 out.push_str("${");
-                rest = t;
-            } else if let Some(t) = tail.strip_prefix("${") {
-                let Some(end) = t.find('}') else {
+                rest = after;
+            } else if let Some(after) = tail.strip_prefix("${") {
+                let Some(end) = after.find('}') else {
                     self.error(
                         loc,
                         key,
                         "unclosed `${` in a string",
                         Some("write `${NAME}` to read an environment variable, or `$${` for a literal `${`".into()),
                     );
-                    return s.to_string();
+                    return text.to_string();
                 };
-                let name = &t[..end];
+                let name = &after[..end];
                 let valid = !name.is_empty()
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     && !name.starts_with(|c: char| c.is_ascii_digit());
@@ -112,11 +113,11 @@ impl<'a> Decoder<'a> {
                     );
                 } else {
                     match (self.env)(name) {
-                        Some(v) => {
-                            if v.len() >= 3 {
-                                self.secrets.borrow_mut().push((v.clone(), format!("${{{name}}}")));
+                        Some(value) => {
+                            if value.len() >= 3 {
+                                self.secrets.borrow_mut().push((value.clone(), format!("${{{name}}}")));
                             }
-                            out.push_str(&v);
+                            out.push_str(&value);
                         }
                         None if self.strict_env => self.error(
                             loc,
@@ -127,7 +128,7 @@ impl<'a> Decoder<'a> {
                         None => out.push_str(&format!("${{{name}}}")),
                     }
                 }
-                rest = &t[end + 1..];
+                rest = &after[end + 1..];
             } else {
                 out.push('$');
                 rest = &tail[1..];
@@ -140,7 +141,7 @@ impl<'a> Decoder<'a> {
 
 /// A table being read; see the module docs.
 pub struct Table<'d, 'v> {
-    pub d: &'d Decoder<'d>,
+    pub decoder: &'d Decoder<'d>,
     pub path: String,
     pub val: &'v Val,
     known: RefCell<Vec<&'static str>>,
@@ -152,14 +153,14 @@ impl<'d, 'v> Table<'d, 'v> {
         let path: String = {
             let mut out = String::new();
             let mut skip = false;
-            for c in self.path.chars() {
-                match c {
+            for character in self.path.chars() {
+                match character {
                     '[' => {
                         skip = true;
                         out.push_str("[]");
                     }
                     ']' => skip = false,
-                    c if !skip => out.push(c),
+                    kept if !skip => out.push(kept),
                     _ => {}
                 }
             }
@@ -184,12 +185,12 @@ impl<'d, 'v> Table<'d, 'v> {
     /// The raw value of a key, registering the key as known.
     pub fn raw(&self, key: &'static str) -> Option<&'v Val> {
         self.known.borrow_mut().push(key);
-        self.d.asked.borrow_mut().insert((self.section(), key));
+        self.decoder.asked.borrow_mut().insert((self.section(), key));
         self.val.get(key)
     }
 
     fn type_error(&self, key: &str, val: &Val, expected: &str, hint: Option<String>) {
-        self.d.error(
+        self.decoder.error(
             &val.loc,
             &self.key_path(key),
             format!("expected {expected}, found {}", val.kind.describe()),
@@ -203,34 +204,38 @@ impl<'d, 'v> Table<'d, 'v> {
         if self.val.get(key).is_some() {
             return;
         }
-        self.d.error(self.loc(), &self.key_path(key), format!("missing key `{key}`"), hint);
+        self.decoder.error(self.loc(), &self.key_path(key), format!("missing key `{key}`"), hint);
     }
 
     pub fn string(&self, key: &'static str) -> Option<Str> {
-        let v = self.raw(key)?;
-        self.d.string_value(v, &self.key_path(key))
+        let value = self.raw(key)?;
+        self.decoder.string_value(value, &self.key_path(key))
     }
 
     pub fn strings(&self, key: &'static str) -> Option<Vec<Str>> {
-        let v = self.raw(key)?;
+        let value = self.raw(key)?;
         let path = self.key_path(key);
-        match &v.kind {
+        match &value.kind {
             Kind::Array(items) => Some(
-                items.iter().enumerate().filter_map(|(i, x)| self.d.string_value(x, &format!("{path}[{i}]"))).collect(),
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, item)| self.decoder.string_value(item, &format!("{path}[{index}]")))
+                    .collect(),
             ),
             _ => {
-                self.type_error(key, v, "an array of strings", Some(format!("write `{key} = [\"…\"]`")));
+                self.type_error(key, value, "an array of strings", Some(format!("write `{key} = [\"…\"]`")));
                 None
             }
         }
     }
 
     pub fn int(&self, key: &'static str) -> Option<(i64, Loc)> {
-        let v = self.raw(key)?;
-        match v.kind {
-            Kind::Int(n) => Some((n, v.loc.clone())),
+        let value = self.raw(key)?;
+        match value.kind {
+            Kind::Int(number) => Some((number, value.loc.clone())),
             _ => {
-                self.type_error(key, v, "an integer", None);
+                self.type_error(key, value, "an integer", None);
                 None
             }
         }
@@ -238,21 +243,21 @@ impl<'d, 'v> Table<'d, 'v> {
 
     /// An integer in `min..=max`.
     pub fn int_in(&self, key: &'static str, min: i64, max: i64) -> Option<(i64, Loc)> {
-        let (n, loc) = self.int(key)?;
-        if n < min || n > max {
+        let (number, loc) = self.int(key)?;
+        if number < min || number > max {
             let range = if max == i64::MAX { format!("at least {min}") } else { format!("from {min} to {max}") };
-            self.d.error(&loc, &self.key_path(key), format!("expected a number {range}, found {n}"), None);
+            self.decoder.error(&loc, &self.key_path(key), format!("expected a number {range}, found {number}"), None);
             return None;
         }
-        Some((n, loc))
+        Some((number, loc))
     }
 
     pub fn bool(&self, key: &'static str) -> Option<bool> {
-        let v = self.raw(key)?;
-        match v.kind {
-            Kind::Bool(b) => Some(b),
+        let value = self.raw(key)?;
+        match value.kind {
+            Kind::Bool(flag) => Some(flag),
             _ => {
-                self.type_error(key, v, "true or false", None);
+                self.type_error(key, value, "true or false", None);
                 None
             }
         }
@@ -260,23 +265,23 @@ impl<'d, 'v> Table<'d, 'v> {
 
     /// A duration string like `"30s"`; zero is refused unless `allow_zero`.
     pub fn duration(&self, key: &'static str, allow_zero: bool) -> Option<Duration> {
-        let v = self.raw(key)?;
+        let value = self.raw(key)?;
         let hint = Some(format!("write it as a string with a unit, e.g. `{key} = \"30s\"` or `\"500ms\"`"));
-        let Kind::Str(s) = &v.kind else {
-            self.type_error(key, v, "a duration string like \"30s\"", hint);
+        let Kind::Str(text) = &value.kind else {
+            self.type_error(key, value, "a duration string like \"30s\"", hint);
             return None;
         };
-        match parse_duration(s) {
-            Some(d) if allow_zero || !d.is_zero() => Some(d),
+        match parse_duration(text) {
+            Some(duration) if allow_zero || !duration.is_zero() => Some(duration),
             Some(_) => {
-                self.d.error(&v.loc, &self.key_path(key), "expected a duration above zero", None);
+                self.decoder.error(&value.loc, &self.key_path(key), "expected a duration above zero", None);
                 None
             }
             None => {
-                self.d.error(
-                    &v.loc,
+                self.decoder.error(
+                    &value.loc,
                     &self.key_path(key),
-                    format!("`{s}` is not a duration"),
+                    format!("`{text}` is not a duration"),
                     Some("units are ms, s, m and h, e.g. \"500ms\", \"30s\", \"1m30s\"".into()),
                 );
                 None
@@ -285,19 +290,23 @@ impl<'d, 'v> Table<'d, 'v> {
     }
 
     pub fn table(&self, key: &'static str) -> Option<Table<'d, 'v>> {
-        let v = self.raw(key)?;
-        self.d.table(self.key_path(key), v)
+        let value = self.raw(key)?;
+        self.decoder.table(self.key_path(key), value)
     }
 
     pub fn tables(&self, key: &'static str) -> Option<Vec<Table<'d, 'v>>> {
-        let v = self.raw(key)?;
+        let value = self.raw(key)?;
         let path = self.key_path(key);
-        match &v.kind {
-            Kind::Array(items) => {
-                Some(items.iter().enumerate().filter_map(|(i, x)| self.d.table(format!("{path}[{i}]"), x)).collect())
-            }
+        match &value.kind {
+            Kind::Array(items) => Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, item)| self.decoder.table(format!("{path}[{index}]"), item))
+                    .collect(),
+            ),
             _ => {
-                self.type_error(key, v, "an array of tables", Some(format!("write `[[{path}]]` tables")));
+                self.type_error(key, value, "an array of tables", Some(format!("write `[[{path}]]` tables")));
                 None
             }
         }
@@ -305,22 +314,22 @@ impl<'d, 'v> Table<'d, 'v> {
 
     /// A table whose keys are free (names) and whose values are strings.
     pub fn string_map(&self, key: &'static str) -> Option<Vec<(Str, Str)>> {
-        let v = self.raw(key)?;
+        let value = self.raw(key)?;
         let path = self.key_path(key);
-        match &v.kind {
+        match &value.kind {
             Kind::Table(entries) => Some(
                 entries
                     .iter()
-                    .filter_map(|e| {
-                        let val = self.d.string_value(&e.val, &format!("{path}.{}", e.key))?;
-                        Some((Str { value: e.key.clone(), loc: e.key_loc.clone() }, val))
+                    .filter_map(|entry| {
+                        let val = self.decoder.string_value(&entry.val, &format!("{path}.{}", entry.key))?;
+                        Some((Str { value: entry.key.clone(), loc: entry.key_loc.clone() }, val))
                     })
                     .collect(),
             ),
             _ => {
                 self.type_error(
                     key,
-                    v,
+                    value,
                     "a table of names to strings",
                     Some(format!("write `{key} = {{ name = \"value\" }}`")),
                 );
@@ -333,94 +342,34 @@ impl<'d, 'v> Table<'d, 'v> {
     pub fn finish(&self) {
         let mut known = self.known.borrow().clone();
         let mut seen = Vec::new();
-        known.retain(|k| {
-            let new = !seen.contains(k);
-            seen.push(*k);
+        known.retain(|key| {
+            let new = !seen.contains(key);
+            seen.push(*key);
             new
         });
-        for e in self.val.entries().unwrap_or_default() {
-            if known.contains(&e.key.as_str()) {
+        for entry in self.val.entries().unwrap_or_default() {
+            if known.contains(&entry.key.as_str()) {
                 continue;
             }
-            let hint = match did_you_mean(&e.key, known.iter().copied()) {
-                Some(k) => format!("did you mean `{k}`?"),
+            let hint = match did_you_mean(&entry.key, known.iter().copied()) {
+                Some(key) => format!("did you mean `{key}`?"),
                 None if known.is_empty() => "this table takes no keys".to_string(),
                 None => format!("known keys here: {}", known.join(", ")),
             };
-            self.d.error(&e.key_loc, &self.key_path(&e.key), format!("unknown key `{}`", e.key), Some(hint));
+            let message = format!("unknown key `{}`", entry.key);
+            self.decoder.error(&entry.key_loc, &self.key_path(&entry.key), message, Some(hint));
         }
     }
 }
 
 impl Decoder<'_> {
-    fn string_value(&self, v: &Val, path: &str) -> Option<Str> {
-        match &v.kind {
-            Kind::Str(s) => Some(Str { value: self.expand(s, &v.loc, path), loc: v.loc.clone() }),
+    fn string_value(&self, value: &Val, path: &str) -> Option<Str> {
+        match &value.kind {
+            Kind::Str(text) => Some(Str { value: self.expand(text, &value.loc, path), loc: value.loc.clone() }),
             other => {
-                self.error(&v.loc, path, format!("expected a string, found {}", other.describe()), None);
+                self.error(&value.loc, path, format!("expected a string, found {}", other.describe()), None);
                 None
             }
         }
-    }
-}
-
-/// Parses `"500ms"`, `"30s"`, `"2m"`, `"1h"`, `"1m30s"`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let part = match &rest[..unit] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60)?),
-            "h" => Duration::from_secs(n.checked_mul(3600)?),
-            _ => return None,
-        };
-        total = total.checked_add(part)?;
-        rest = &rest[unit..];
-    }
-    Some(total)
-}
-
-/// Renders a duration the way the config writes it.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 != 0 {
-        format!("{ms}ms")
-    } else if ms % 60_000 != 0 || ms == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{}m", ms / 60_000)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("30"), None);
-        assert_eq!(parse_duration("s"), None);
-        assert_eq!(parse_duration("3 s"), None);
-        assert_eq!(parse_duration("1d"), None);
-        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
-        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
     }
 }

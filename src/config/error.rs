@@ -1,7 +1,7 @@
-//! Located config errors and how they are shown.
+//! Located config errors: where, which key, what, and the fix if known. `crate::error`
+//! renders them with every other error.
 
 use super::source::{Loc, Sources};
-use std::fmt;
 
 /// One problem in the config: where, which key, what was expected, and the fix if known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,8 @@ impl ConfigError {
         let excerpt = sources.line_text(loc).to_string();
         let rest = excerpt.chars().count().saturating_sub(col - 1);
         let text = sources.text(loc.src);
-        let spanned = text.get(loc.span.clone()).map(|s| s.lines().next().unwrap_or("").chars().count()).unwrap_or(1);
+        let spanned =
+            text.get(loc.span.clone()).map(|span| span.lines().next().unwrap_or("").chars().count()).unwrap_or(1);
         ConfigError {
             file: sources.name(loc.src).to_string(),
             line,
@@ -40,87 +41,48 @@ impl ConfigError {
     }
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            writeln!(f, "error: {}", self.message)?;
-        } else {
-            writeln!(f, "error: {}: {}", self.key, self.message)?;
-        }
-        let n = self.line.to_string();
-        let pad = " ".repeat(n.len());
-        writeln!(f, "{pad}--> {}:{}:{}", self.file, self.line, self.col)?;
-        if !self.excerpt.is_empty() {
-            writeln!(f, "{pad} |")?;
-            writeln!(f, "{n} | {}", self.excerpt)?;
-            let lead: String =
-                self.excerpt.chars().take(self.col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-            writeln!(f, "{pad} | {lead}{}", "^".repeat(self.width))?;
-        }
-        if let Some(h) = &self.hint {
-            writeln!(f, "{pad} = hint: {h}")?;
-        }
-        Ok(())
-    }
-}
-
-/// All the problems found in one config, in file order.
+/// All the problems found in one config, in file order (shown by `crate::error`'s renderer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        let n = self.0.len();
-        if n > 1 {
-            writeln!(f, "\n{n} problems in the config; nothing was changed on any host.")?;
-        }
-        Ok(())
-    }
-}
-
 /// Closest candidate by edit distance, if close enough to be a likely typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let w = word.to_ascii_lowercase();
+    let word = word.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| (distance(&w, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| {
-            let c = c.to_ascii_lowercase();
-            *d <= (c.len().max(w.len()) / 3).max(1)
-                || (w.len() >= 3 && c.starts_with(&w))
-                || (c.len() >= 3 && w.starts_with(&c))
+        .map(|candidate| (distance(&word, &candidate.to_ascii_lowercase()), candidate))
+        .filter(|(edits, candidate)| {
+            let candidate = candidate.to_ascii_lowercase();
+            *edits <= (candidate.len().max(word.len()) / 3).max(1)
+                || (word.len() >= 3 && candidate.starts_with(&word))
+                || (candidate.len() >= 3 && word.starts_with(&candidate))
         })
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .min_by_key(|(edits, _)| *edits)
+        .map(|(_, candidate)| candidate)
 }
 
 /// Optimal string alignment distance (Levenshtein plus adjacent swaps).
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
+fn distance(from: &str, to: &str) -> usize {
+    let from: Vec<char> = from.chars().collect();
+    let to: Vec<char> = to.chars().collect();
+    // cost[i][j]: edits from the first i characters of `from` to the first j of `to`.
+    let mut cost = vec![vec![0usize; to.len() + 1]; from.len() + 1];
+    for (row_index, row) in cost.iter_mut().enumerate() {
+        row[0] = row_index;
     }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
+    for (column, cell) in cost[0].iter_mut().enumerate() {
+        *cell = column;
     }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+    for row in 1..=from.len() {
+        for col in 1..=to.len() {
+            let change = usize::from(from[row - 1] != to[col - 1]);
+            cost[row][col] = (cost[row - 1][col] + 1).min(cost[row][col - 1] + 1).min(cost[row - 1][col - 1] + change);
+            if row > 1 && col > 1 && from[row - 1] == to[col - 2] && from[row - 2] == to[col - 1] {
+                cost[row][col] = cost[row][col].min(cost[row - 2][col - 2] + 1);
             }
         }
     }
-    d[a.len()][b.len()]
+    cost[from.len()][to.len()]
 }
 
 #[cfg(test)]

@@ -1,16 +1,21 @@
 //! `Deploy.toml`: located parsing, recipes, stage overrides, `${VAR}`, validation.
 
 pub mod decode;
+mod duration;
 pub mod error;
+mod hosts;
 mod load;
 mod parts;
 pub mod recipes;
+mod redact;
 pub mod schema;
 pub mod source;
+mod stage;
 mod traffic;
 
+pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{
-    COMMAND_NAMES, Config, check_rolling, find, parse, redact, redact_loaded, remember_secrets, schema_keys,
-};
+pub use load::{COMMAND_NAMES, Config, find, parse, schema_keys};
+pub use redact::{redact, redact_loaded, remember_secrets};
 pub use schema::*;
+pub use stage::check_rolling;

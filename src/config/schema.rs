@@ -9,7 +9,7 @@ pub struct StageConfig {
     pub stage: String,
     pub app: App,
     pub build: Build,
-    pub shared: Shared,
+    pub shared: SharedPaths,
     pub hooks: Hooks,
     pub health: Health,
     pub rolling: Rolling,
@@ -85,8 +85,9 @@ impl Default for Build {
     }
 }
 
+/// `[shared]`: paths that live outside releases, linked into each one.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Shared {
+pub struct SharedPaths {
     pub dirs: Vec<String>,
     pub files: Vec<String>,
 }
@@ -130,64 +131,64 @@ pub struct Health {
 impl Health {
     /// The URL for one host, placeholders filled.
     pub fn url_for(&self, host: &Host) -> Option<String> {
-        self.url.as_ref().map(|u| u.replace("{host}", &host.name).replace("{address}", &host.address))
+        self.url.as_ref().map(|url| url.replace("{host}", &host.name).replace("{address}", &host.address))
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Batch {
+pub enum BatchSize {
     Count(u32),
     Percent(u32),
 }
 
-impl Batch {
-    /// Hosts per batch for `n` app hosts: a percentage rounds down but is at least one;
-    /// a count larger than `n` means all of them.
-    pub fn size(self, n: usize) -> usize {
-        let n = n.max(1);
+impl BatchSize {
+    /// Hosts per batch for `hosts` app hosts: a percentage rounds down but is at least one;
+    /// a count larger than `hosts` means all of them.
+    pub fn size(self, hosts: usize) -> usize {
+        let hosts = hosts.max(1);
         match self {
-            Batch::Count(c) => (c as usize).clamp(1, n),
-            Batch::Percent(p) => (n * p as usize / 100).clamp(1, n),
+            BatchSize::Count(count) => (count as usize).clamp(1, hosts),
+            BatchSize::Percent(percent) => (hosts * percent as usize / 100).clamp(1, hosts),
         }
     }
 
     /// Parses `2`, or `"25%"` as given on the command line.
-    pub fn parse(s: &str) -> Result<Batch, String> {
-        let s = s.trim();
-        let (digits, percent) = match s.strip_suffix('%') {
-            Some(d) => (d.trim(), true),
-            None => (s, false),
+    pub fn parse(text: &str) -> Result<BatchSize, String> {
+        let text = text.trim();
+        let (digits, percent) = match text.strip_suffix('%') {
+            Some(digits) => (digits.trim(), true),
+            None => (text, false),
         };
-        let n: u32 = digits.parse().map_err(|_| {
-            format!("`{s}` is not a batch size: write a number of hosts like 2 or a percentage like \"25%\"")
+        let number: u32 = digits.parse().map_err(|_| {
+            format!("`{text}` is not a batch size: write a number of hosts like 2 or a percentage like \"25%\"")
         })?;
-        if n == 0 {
+        if number == 0 {
             return Err("a batch of 0 hosts would never roll anything: use at least 1 (or \"1%\")".into());
         }
         if percent {
-            if n > 100 {
-                return Err(format!("a batch of {n}% is over 100%"));
+            if number > 100 {
+                return Err(format!("a batch of {number}% is over 100%"));
             }
-            Ok(Batch::Percent(n))
+            Ok(BatchSize::Percent(number))
         } else {
-            Ok(Batch::Count(n))
+            Ok(BatchSize::Count(number))
         }
     }
 }
 
-impl std::fmt::Display for Batch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl std::fmt::Display for BatchSize {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Batch::Count(n) => write!(f, "{n}"),
-            Batch::Percent(p) => write!(f, "{p}%"),
+            BatchSize::Count(count) => write!(out, "{count}"),
+            BatchSize::Percent(percent) => write!(out, "{percent}%"),
         }
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Rolling {
-    pub batch: Batch,
+    pub batch: BatchSize,
     #[serde(with = "duration_str")]
     pub drain_timeout: Duration,
     /// Never drain below this many healthy backends.
@@ -217,7 +218,7 @@ impl Role {
         [("app", Role::App), ("worker", Role::Worker), ("migrate", Role::Migrate), ("balancer", Role::Balancer)];
 
     pub fn name(self) -> &'static str {
-        Role::ALL.iter().find(|(_, r)| *r == self).map(|(n, _)| *n).unwrap_or("?")
+        Role::ALL.iter().find(|(_, role)| *role == self).map(|(name, _)| *name).unwrap_or("?")
     }
 }
 
@@ -287,7 +288,7 @@ impl Balancer {
             Balancer::Haproxy { servers, .. } => servers,
             Balancer::Command { backends, .. } => backends,
         };
-        map.iter().find(|(h, _)| h == host).map_or(host, |(_, b)| b.as_str())
+        map.iter().find(|(name, _)| name == host).map_or(host, |(_, backend)| backend.as_str())
     }
 
     pub fn host(&self) -> Option<&str> {
@@ -336,7 +337,7 @@ mod duration_str {
     use serde::Serializer;
     use std::time::Duration;
 
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&super::super::decode::format_duration(*d))
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&super::super::duration::format_duration(*duration))
     }
 }

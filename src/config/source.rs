@@ -47,7 +47,7 @@ impl Sources {
         let at = loc.span.start.min(text.len());
         let before = &text[..at];
         let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line_start = before.rfind('\n').map_or(0, |at| at + 1);
         let col = text[line_start..at].chars().count() + 1;
         (line, col)
     }
@@ -56,8 +56,8 @@ impl Sources {
     pub fn line_text(&self, loc: &Loc) -> &str {
         let text = self.text(loc.src);
         let at = loc.span.start.min(text.len());
-        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let start = text[..at].rfind('\n').map_or(0, |newline| newline + 1);
+        let end = text[at..].find('\n').map_or(text.len(), |newline| at + newline);
         &text[start..end]
     }
 }
@@ -77,12 +77,12 @@ pub enum Kind {
     Bool(bool),
     Datetime(String),
     Array(Vec<Val>),
-    Table(Vec<Entry>),
+    Table(Vec<TableEntry>),
 }
 
 /// One `key = value` of a table.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct TableEntry {
     pub key: String,
     pub key_loc: Loc,
     pub val: Val,
@@ -104,20 +104,20 @@ impl Kind {
 }
 
 impl Val {
-    pub fn entries(&self) -> Option<&[Entry]> {
+    pub fn entries(&self) -> Option<&[TableEntry]> {
         match &self.kind {
-            Kind::Table(e) => Some(e),
+            Kind::Table(entries) => Some(entries),
             _ => None,
         }
     }
 
     pub fn get(&self, key: &str) -> Option<&Val> {
-        self.entries()?.iter().find(|e| e.key == key).map(|e| &e.val)
+        self.entries()?.iter().find(|entry| entry.key == key).map(|entry| &entry.val)
     }
 
     pub fn as_str(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Str(s) => Some(s),
+            Kind::Str(text) => Some(text),
             _ => None,
         }
     }
@@ -144,69 +144,71 @@ pub fn parse(src: SrcId, text: &str) -> Result<Val, SyntaxError> {
                 loc: Loc { src, span, scope: Rc::default() },
             })
         }
-        Err(e) => Err(SyntaxError {
-            loc: Loc { src, span: e.span().unwrap_or(0..0), scope: Rc::default() },
-            message: e.message().trim().to_string(),
+        Err(err) => Err(SyntaxError {
+            loc: Loc { src, span: err.span().unwrap_or(0..0), scope: Rc::default() },
+            message: err.message().trim().to_string(),
         }),
     }
 }
 
-fn convert_table(src: SrcId, table: &DeTable<'_>) -> Vec<Entry> {
+fn convert_table(src: SrcId, table: &DeTable<'_>) -> Vec<TableEntry> {
     table
         .iter()
-        .map(|(k, v)| Entry {
-            key: k.get_ref().to_string(),
-            key_loc: Loc { src, span: k.span(), scope: Rc::default() },
-            val: convert(src, v.get_ref(), v.span()),
+        .map(|(key, value)| TableEntry {
+            key: key.get_ref().to_string(),
+            key_loc: Loc { src, span: key.span(), scope: Rc::default() },
+            val: convert(src, value.get_ref(), value.span()),
         })
         .collect()
 }
 
-fn convert(src: SrcId, v: &DeValue<'_>, span: Range<usize>) -> Val {
-    let kind = match v {
-        DeValue::String(s) => Kind::Str(s.to_string()),
-        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-            Ok(n) => Kind::Int(n),
+fn convert(src: SrcId, value: &DeValue<'_>, span: Range<usize>) -> Val {
+    let kind = match value {
+        DeValue::String(text) => Kind::Str(text.to_string()),
+        DeValue::Integer(int) => match i64::from_str_radix(int.as_str(), int.radix()) {
+            Ok(number) => Kind::Int(number),
             // Out of i64 range: keep it as a float-looking number so the type check speaks.
             Err(_) => Kind::Float(f64::INFINITY),
         },
-        DeValue::Float(f) => Kind::Float(f.as_str().parse().unwrap_or(f64::NAN)),
-        DeValue::Boolean(b) => Kind::Bool(*b),
-        DeValue::Datetime(d) => Kind::Datetime(d.to_string()),
-        DeValue::Array(a) => Kind::Array(a.iter().map(|x| convert(src, x.get_ref(), x.span())).collect()),
-        DeValue::Table(t) => Kind::Table(convert_table(src, t)),
+        DeValue::Float(float) => Kind::Float(float.as_str().parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(flag) => Kind::Bool(*flag),
+        DeValue::Datetime(datetime) => Kind::Datetime(datetime.to_string()),
+        DeValue::Array(items) => {
+            Kind::Array(items.iter().map(|item| convert(src, item.get_ref(), item.span())).collect())
+        }
+        DeValue::Table(table) => Kind::Table(convert_table(src, table)),
     };
     Val { kind, loc: Loc { src, span, scope: Rc::default() } }
 }
 
 /// A copy of `v` whose every location says it was written under `scope` (e.g.
 /// `stages.production.`).
-pub fn rescope(v: &Val, scope: &Rc<str>) -> Val {
-    let kind = match &v.kind {
-        Kind::Array(items) => Kind::Array(items.iter().map(|x| rescope(x, scope)).collect()),
+pub fn rescope(value: &Val, scope: &Rc<str>) -> Val {
+    let kind = match &value.kind {
+        Kind::Array(items) => Kind::Array(items.iter().map(|item| rescope(item, scope)).collect()),
         Kind::Table(entries) => Kind::Table(
             entries
                 .iter()
-                .map(|e| Entry {
-                    key: e.key.clone(),
-                    key_loc: Loc { scope: scope.clone(), ..e.key_loc.clone() },
-                    val: rescope(&e.val, scope),
+                .map(|entry| TableEntry {
+                    key: entry.key.clone(),
+                    key_loc: Loc { scope: scope.clone(), ..entry.key_loc.clone() },
+                    val: rescope(&entry.val, scope),
                 })
                 .collect(),
         ),
         other => other.clone(),
     };
-    Val { kind, loc: Loc { scope: scope.clone(), ..v.loc.clone() } }
+    Val { kind, loc: Loc { scope: scope.clone(), ..value.loc.clone() } }
 }
 
 /// A copy of a table without some keys.
-pub fn without(v: &Val, keys: &[&str]) -> Val {
-    match &v.kind {
+pub fn without(value: &Val, keys: &[&str]) -> Val {
+    match &value.kind {
         Kind::Table(entries) => Val {
-            kind: Kind::Table(entries.iter().filter(|e| !keys.contains(&e.key.as_str())).cloned().collect()),
-            loc: v.loc.clone(),
+            kind: Kind::Table(entries.iter().filter(|entry| !keys.contains(&entry.key.as_str())).cloned().collect()),
+            loc: value.loc.clone(),
         },
-        _ => v.clone(),
+        _ => value.clone(),
     }
 }
 
@@ -215,21 +217,21 @@ pub fn without(v: &Val, keys: &[&str]) -> Val {
 /// whole, so a stage switching its balancer from varnish to haproxy does not inherit
 /// varnish-only keys.
 pub fn merge(base: &Val, over: &Val) -> Val {
-    let (Kind::Table(b), Kind::Table(o)) = (&base.kind, &over.kind) else {
+    let (Kind::Table(below), Kind::Table(above)) = (&base.kind, &over.kind) else {
         return over.clone();
     };
-    let kind_of = |v: &Val| v.get("kind").and_then(Val::as_str).map(str::to_owned);
+    let kind_of = |value: &Val| value.get("kind").and_then(Val::as_str).map(str::to_owned);
     if kind_of(over).is_some() && kind_of(over) != kind_of(base) {
         return over.clone();
     }
-    let mut out: Vec<Entry> = b.clone();
-    for e in o {
-        match out.iter_mut().find(|x| x.key == e.key) {
-            Some(x) => {
-                x.val = merge(&x.val, &e.val);
-                x.key_loc = e.key_loc.clone();
+    let mut out: Vec<TableEntry> = below.clone();
+    for entry in above {
+        match out.iter_mut().find(|merged| merged.key == entry.key) {
+            Some(merged) => {
+                merged.val = merge(&merged.val, &entry.val);
+                merged.key_loc = entry.key_loc.clone();
             }
-            None => out.push(e.clone()),
+            None => out.push(entry.clone()),
         }
     }
     Val { kind: Kind::Table(out), loc: over.loc.clone() }

@@ -2,71 +2,74 @@
 
 use super::decode::{Str, Table};
 use super::error::did_you_mean;
+use super::hosts::valid_name;
 use super::schema::{Balancer, Host, HttpCache};
 
 const BALANCER_KINDS: [&str; 4] = ["varnish", "haproxy", "command", "none"];
 const CACHE_KINDS: [&str; 3] = ["varnish", "http", "command"];
 
-fn kind<'a>(t: &Table, kinds: &[&'a str]) -> Option<&'a str> {
-    let Some(k) = t.string("kind") else {
-        t.missing("kind", Some(format!("one of: {}", kinds.join(", "))));
+fn kind<'a>(table: &Table, kinds: &[&'a str]) -> Option<&'a str> {
+    let Some(written) = table.string("kind") else {
+        table.missing("kind", Some(format!("one of: {}", kinds.join(", "))));
         return None;
     };
-    match kinds.iter().find(|x| **x == k.value) {
-        Some(x) => Some(x),
+    match kinds.iter().find(|kind| **kind == written.value) {
+        Some(kind) => Some(kind),
         None => {
-            let hint = match did_you_mean(&k.value, kinds.iter().copied()) {
-                Some(x) => format!("did you mean `{x}`?"),
+            let hint = match did_you_mean(&written.value, kinds.iter().copied()) {
+                Some(kind) => format!("did you mean `{kind}`?"),
                 None => format!("kinds are {}", kinds.join(", ")),
             };
-            t.d.error(&k.loc, &t.key_path("kind"), format!("unknown kind `{}`", k.value), Some(hint));
+            let message = format!("unknown kind `{}`", written.value);
+            table.decoder.error(&written.loc, &table.key_path("kind"), message, Some(hint));
             None
         }
     }
 }
 
 /// Checks that a name refers to a host of the stage.
-fn known_host(t: &Table, key: &str, s: &Str, hosts: &[Host]) -> Option<String> {
-    if hosts.iter().any(|h| h.name == s.value) {
-        return Some(s.value.clone());
+fn known_host(table: &Table, key: &str, name: &Str, hosts: &[Host]) -> Option<String> {
+    if hosts.iter().any(|host| host.name == name.value) {
+        return Some(name.value.clone());
     }
-    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-    let hint = match did_you_mean(&s.value, names.iter().copied()) {
-        Some(n) => format!("did you mean `{n}`?"),
+    let names: Vec<&str> = hosts.iter().map(|host| host.name.as_str()).collect();
+    let hint = match did_you_mean(&name.value, names.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`?"),
         None if names.is_empty() => "the stage defines no hosts".into(),
         None => format!("hosts of this stage: {}", names.join(", ")),
     };
-    t.d.error(&s.loc, key, format!("`{}` is not a host of stage `{}`", s.value, t.d.stage), Some(hint));
+    let message = format!("`{}` is not a host of stage `{}`", name.value, table.decoder.stage);
+    table.decoder.error(&name.loc, key, message, Some(hint));
     None
 }
 
-fn required_host(t: &Table, hosts: &[Host]) -> Option<String> {
-    match t.string("host") {
-        Some(h) => known_host(t, &t.key_path("host"), &h, hosts),
+fn required_host(table: &Table, hosts: &[Host]) -> Option<String> {
+    match table.string("host") {
+        Some(host) => known_host(table, &table.key_path("host"), &host, hosts),
         None => {
-            t.missing("host", Some("the host where the admin commands run, e.g. `host = \"lb1\"`".into()));
+            table.missing("host", Some("the host where the admin commands run, e.g. `host = \"lb1\"`".into()));
             None
         }
     }
 }
 
-fn optional_host(t: &Table, hosts: &[Host]) -> Result<Option<String>, ()> {
-    match t.string("host") {
-        Some(h) => known_host(t, &t.key_path("host"), &h, hosts).map(Some).ok_or(()),
+fn optional_host(table: &Table, hosts: &[Host]) -> Result<Option<String>, ()> {
+    match table.string("host") {
+        Some(host) => known_host(table, &table.key_path("host"), &host, hosts).map(Some).ok_or(()),
         None => Ok(None),
     }
 }
 
 /// `host → name` mapping; every key must be a host of the stage, every name valid.
-fn mapping(t: &Table, key: &'static str, hosts: &[Host]) -> Vec<(String, String)> {
+fn mapping(table: &Table, key: &'static str, hosts: &[Host]) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for (h, name) in t.string_map(key).unwrap_or_default() {
-        let path = format!("{}.{}", t.key_path(key), h.value);
-        if known_host(t, &path, &h, hosts).is_none() {
+    for (host, name) in table.string_map(key).unwrap_or_default() {
+        let path = format!("{}.{}", table.key_path(key), host.value);
+        if known_host(table, &path, &host, hosts).is_none() {
             continue;
         }
-        if !super::parts::valid_name(&name.value) {
-            t.d.error(
+        if !valid_name(&name.value) {
+            table.decoder.error(
                 &name.loc,
                 &path,
                 format!("`{}` is not a valid backend name", name.value),
@@ -74,54 +77,57 @@ fn mapping(t: &Table, key: &'static str, hosts: &[Host]) -> Vec<(String, String)
             );
             continue;
         }
-        out.push((h.value, name.value));
+        out.push((host.value, name.value));
     }
     out
 }
 
-fn admin_address(t: &Table) -> String {
-    match t.string("admin") {
-        Some(a) => {
-            let ok =
-                a.value.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+fn admin_address(table: &Table) -> String {
+    match table.string("admin") {
+        Some(admin) => {
+            let ok = admin
+                .value
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|port| port > 0));
             if !ok {
-                t.d.error(
-                    &a.loc,
-                    &t.key_path("admin"),
-                    format!("`{}` is not HOST:PORT", a.value),
+                table.decoder.error(
+                    &admin.loc,
+                    &table.key_path("admin"),
+                    format!("`{}` is not HOST:PORT", admin.value),
                     Some("the varnishd -T address, e.g. `admin = \"127.0.0.1:6082\"`".into()),
                 );
             }
-            a.value
+            admin.value
         }
         None => "127.0.0.1:6082".into(),
     }
 }
 
-fn absolute(t: &Table, key: &'static str, default: &str) -> String {
-    match t.string(key) {
-        Some(s) if s.value.starts_with('/') => s.value,
-        Some(s) => {
-            t.d.error(&s.loc, &t.key_path(key), format!("`{}` must be an absolute path on the host", s.value), None);
-            s.value
+fn absolute(table: &Table, key: &'static str, default: &str) -> String {
+    match table.string(key) {
+        Some(path) if path.value.starts_with('/') => path.value,
+        Some(path) => {
+            let message = format!("`{}` must be an absolute path on the host", path.value);
+            table.decoder.error(&path.loc, &table.key_path(key), message, None);
+            path.value
         }
         None => default.to_string(),
     }
 }
 
-fn instance(t: &Table) -> Option<String> {
-    t.string("instance").map(|s| s.value)
+fn instance(table: &Table) -> Option<String> {
+    table.string("instance").map(|name| name.value)
 }
 
-fn command(t: &Table, key: &'static str, required: bool) -> Option<String> {
-    match t.string(key) {
-        Some(s) if s.value.trim().is_empty() => {
-            t.d.error(&s.loc, &t.key_path(key), "empty command", None);
+fn command(table: &Table, key: &'static str, required: bool) -> Option<String> {
+    match table.string(key) {
+        Some(command) if command.value.trim().is_empty() => {
+            table.decoder.error(&command.loc, &table.key_path(key), "empty command", None);
             None
         }
-        Some(s) => Some(s.value),
+        Some(command) => Some(command.value),
         None if required => {
-            t.missing(key, Some(format!("a shell command; `{{host}}` and `{{backend}}` are replaced, e.g. `{key} = \"lb-cli {key} {{backend}}\"`")));
+            table.missing(key, Some(format!("a shell command; `{{host}}` and `{{backend}}` are replaced, e.g. `{key} = \"lb-cli {key} {{backend}}\"`")));
             None
         }
         None => None,
@@ -129,118 +135,122 @@ fn command(t: &Table, key: &'static str, required: bool) -> Option<String> {
 }
 
 /// Decodes `[balancer]` (absent = kind none); reports its unknown keys once the kind is known.
-pub fn balancer(t: Option<Table>, hosts: &[Host]) -> Option<Balancer> {
-    let Some(t) = t else {
+pub fn balancer(table: Option<Table>, hosts: &[Host]) -> Option<Balancer> {
+    let Some(table) = table else {
         return Some(Balancer::None);
     };
-    let k = kind(&t, &BALANCER_KINDS)?;
-    let b = balancer_of(&t, k, hosts);
-    t.finish();
-    b
+    let kind = kind(&table, &BALANCER_KINDS)?;
+    let balancer = balancer_of(&table, kind, hosts);
+    table.finish();
+    balancer
 }
 
-fn balancer_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<Balancer> {
-    let b = match kind {
+fn balancer_of(table: &Table, kind: &str, hosts: &[Host]) -> Option<Balancer> {
+    let balancer = match kind {
         "none" => Balancer::None,
         "varnish" => {
-            let host = required_host(t, hosts);
+            let host = required_host(table, hosts);
             Balancer::Varnish {
-                admin: admin_address(t),
-                secret: absolute(t, "secret", "/etc/varnish/secret"),
-                instance: instance(t),
-                backends: mapping(t, "backends", hosts),
+                admin: admin_address(table),
+                secret: absolute(table, "secret", "/etc/varnish/secret"),
+                instance: instance(table),
+                backends: mapping(table, "backends", hosts),
                 host: host?,
             }
         }
         "haproxy" => {
-            let host = required_host(t, hosts);
-            let socket = absolute(t, "socket", "/run/haproxy/admin.sock");
-            let backend = match t.string("backend") {
-                Some(b) if super::parts::valid_name(&b.value) => b.value,
-                Some(b) => {
-                    t.d.error(
-                        &b.loc,
-                        &t.key_path("backend"),
-                        format!("`{}` is not a valid HAProxy backend name", b.value),
+            let host = required_host(table, hosts);
+            let socket = absolute(table, "socket", "/run/haproxy/admin.sock");
+            let backend = match table.string("backend") {
+                Some(backend) if valid_name(&backend.value) => backend.value,
+                Some(backend) => {
+                    table.decoder.error(
+                        &backend.loc,
+                        &table.key_path("backend"),
+                        format!("`{}` is not a valid HAProxy backend name", backend.value),
                         None,
                     );
-                    b.value
+                    backend.value
                 }
                 None => "app".into(),
             };
-            Balancer::Haproxy { socket, backend, servers: mapping(t, "servers", hosts), host: host? }
+            Balancer::Haproxy { socket, backend, servers: mapping(table, "servers", hosts), host: host? }
         }
         _ => {
-            let host = optional_host(t, hosts);
-            let drain = command(t, "drain", true);
-            let undrain = command(t, "undrain", true);
+            let host = optional_host(table, hosts);
+            let drain = command(table, "drain", true);
+            let undrain = command(table, "undrain", true);
             Balancer::Command {
-                in_flight: command(t, "in_flight", false),
-                healthy: command(t, "healthy", false),
-                backends: mapping(t, "backends", hosts),
+                in_flight: command(table, "in_flight", false),
+                healthy: command(table, "healthy", false),
+                backends: mapping(table, "backends", hosts),
                 host: host.ok()?,
                 drain: drain?,
                 undrain: undrain?,
             }
         }
     };
-    Some(b)
+    Some(balancer)
 }
 
 /// Decodes one `[[http_cache]]`; reports its unknown keys once the kind is known.
-pub fn http_cache(t: Table, hosts: &[Host]) -> Option<HttpCache> {
-    let k = kind(&t, &CACHE_KINDS)?;
-    let c = http_cache_of(&t, k, hosts);
-    t.finish();
-    c
+pub fn http_cache(table: Table, hosts: &[Host]) -> Option<HttpCache> {
+    let kind = kind(&table, &CACHE_KINDS)?;
+    let cache = http_cache_of(&table, kind, hosts);
+    table.finish();
+    cache
 }
 
-fn http_cache_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
-    let c = match kind {
+fn http_cache_of(table: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
+    let cache = match kind {
         "varnish" => {
-            let host = required_host(t, hosts);
-            let bans = t.strings("bans");
+            let host = required_host(table, hosts);
+            let bans = table.strings("bans");
             let bans = match bans {
-                Some(list) if list.iter().any(|b| b.value.trim().is_empty()) => {
-                    t.d.error(t.loc(), &t.key_path("bans"), "empty ban expression", None);
+                Some(list) if list.iter().any(|ban| ban.value.trim().is_empty()) => {
+                    table.decoder.error(table.loc(), &table.key_path("bans"), "empty ban expression", None);
                     vec![]
                 }
-                Some(list) => list.into_iter().map(|b| b.value).collect(),
+                Some(list) => list.into_iter().map(|ban| ban.value).collect(),
                 None => vec!["obj.status != 0".to_string()],
             };
             HttpCache::Varnish {
-                admin: admin_address(t),
-                secret: absolute(t, "secret", "/etc/varnish/secret"),
+                admin: admin_address(table),
+                secret: absolute(table, "secret", "/etc/varnish/secret"),
                 bans,
                 host: host?,
             }
         }
         "http" => {
-            let host = optional_host(t, hosts);
-            let url = super::parts::required_url(t, "e.g. `url = \"http://127.0.0.1/\"`");
-            let method = t.string("method").map(|m| m.value).unwrap_or_else(|| "BAN".into());
+            let host = optional_host(table, hosts);
+            let url = super::parts::required_url(table, "e.g. `url = \"http://127.0.0.1/\"`");
+            let method = table.string("method").map(|method| method.value).unwrap_or_else(|| "BAN".into());
             if !method.chars().all(|c| c.is_ascii_alphabetic()) || method.is_empty() {
-                t.d.error(
-                    t.loc(),
-                    &t.key_path("method"),
+                table.decoder.error(
+                    table.loc(),
+                    &table.key_path("method"),
                     format!("`{method}` is not an HTTP method"),
                     Some("e.g. `method = \"PURGE\"`".into()),
                 );
             }
-            let headers: Vec<(String, String)> =
-                t.string_map("headers").unwrap_or_default().into_iter().map(|(k, v)| (k.value, v.value)).collect();
-            let expect_status = Some(t.int_in("expect_status", 100, 599).map_or(200, |(n, _)| n as u16));
+            let headers: Vec<(String, String)> = table
+                .string_map("headers")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| (name.value, value.value))
+                .collect();
+            let expect_status = Some(table.int_in("expect_status", 100, 599).map_or(200, |(status, _)| status as u16));
 
             HttpCache::Http { host: host.ok()?, method: method.to_ascii_uppercase(), url: url?, headers, expect_status }
         }
         _ => {
-            let host = optional_host(t, hosts);
+            let host = optional_host(table, hosts);
             let commands: Vec<String> =
-                t.strings("commands").unwrap_or_default().into_iter().map(|s| s.value).collect();
-            if commands.is_empty() || commands.iter().any(|c| c.trim().is_empty()) {
-                t.d.error(
-                    t.loc(),
-                    &t.key_path("commands"),
+                table.strings("commands").unwrap_or_default().into_iter().map(|command| command.value).collect();
+            if commands.is_empty() || commands.iter().any(|command| command.trim().is_empty()) {
+                table.decoder.error(
+                    table.loc(),
+                    &table.key_path("commands"),
                     "a command cache needs non-empty `commands`",
                     Some("e.g. `commands = [\"cdn purge --all\"]`".into()),
                 );
@@ -248,5 +258,5 @@ fn http_cache_of(t: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
             HttpCache::Command { host: host.ok()?, commands }
         }
     };
-    Some(c)
+    Some(cache)
 }

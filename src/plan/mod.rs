@@ -6,11 +6,17 @@
 
 mod deploy;
 mod display;
+mod roll;
 mod rollback;
+mod steps;
+mod what;
 
+pub use crate::balancer::Reading;
+pub use crate::remote::Target;
 pub use deploy::{DeployInput, Owner, build_env, deploy};
-pub(crate) use deploy::{health_action, roll_host, undrain_actions, worker_actions};
-pub use rollback::{RollbackInput, rollback};
+pub use roll::{health_action, roll_host, undrain_actions, worker_actions};
+pub use rollback::{PREVIOUS, RollbackInput, rollback};
+pub use what::What;
 
 use crate::remote::Cmd;
 use serde::Serialize;
@@ -98,7 +104,64 @@ pub struct Step {
     pub title: String,
     /// At most this many hosts of a batch at once.
     pub parallel: usize,
+    /// What the runner does when an action of this step fails.
+    pub on_failure: OnFailure,
     pub batches: Vec<Batch>,
+}
+
+/// What happens when a step fails: part of the plan, so `deploy plan` says it and the runner
+/// reads it instead of deciding by phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Stop: nothing was changed on any host.
+    Stop,
+    /// Release the locks this run took; exit 3 when another deploy holds one.
+    ReleaseLocks,
+    /// Stop before any host is switched: remove the new release where it was unpacked, record
+    /// the failure, unlock, exit 1.
+    Abort,
+    /// Put every switched host back on the release it had, the careful way, then exit 1
+    /// (exit 4 when that fails).
+    RollBack,
+    /// `--no-auto-rollback`: put drained hosts back in service, leave switched hosts on the
+    /// new release, exit 1.
+    LeaveSwitched,
+    /// Warn and go on: every host already serves the release. Every action is tried, and an
+    /// interrupt no longer stops the run.
+    Warn,
+}
+
+impl OnFailure {
+    /// For `deploy plan`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OnFailure::Stop => "stop; nothing was changed on any host",
+            OnFailure::ReleaseLocks => "release the locks taken; exit 3 if another deploy holds one, else exit 1",
+            OnFailure::Abort => {
+                "stop before any host is switched: remove what was unpacked, record the failure, unlock, exit 1"
+            }
+            OnFailure::RollBack => {
+                "put every switched host back on the release it had (drain, switch, activate, health, undrain), \
+                 every host in service, exit 1; exit 4 if that fails"
+            }
+            OnFailure::LeaveSwitched => {
+                "put drained hosts back in service, leave switched hosts on the new release (--no-auto-rollback), exit 1"
+            }
+            OnFailure::Warn => "warn and go on: every host already serves the release",
+        }
+    }
+
+    /// Does an interrupt (Ctrl-C, SIGTERM) stop this step? Not once every host is switched:
+    /// finishing takes a moment and leaves nothing behind.
+    pub fn interruptible(self) -> bool {
+        self != OnFailure::Warn
+    }
+
+    /// After a failed roll: put switched hosts back, or leave them (`--no-auto-rollback`).
+    pub fn after_switch(auto_rollback: bool) -> OnFailure {
+        if auto_rollback { OnFailure::RollBack } else { OnFailure::LeaveSwitched }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,115 +191,6 @@ pub struct Action {
     pub with_next: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "kind", content = "host")]
-pub enum Target {
-    Local,
-    Host(String),
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Local => f.write_str("local"),
-            Target::Host(h) => f.write_str(h),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum What {
-    Connect,
-    Lock,
-    Export,
-    Build,
-    Pack,
-    ReadCurrent,
-    Receive,
-    Unpack,
-    LinkShared,
-    Prepare,
-    CheckRelease,
-    Migrate,
-    Journal,
-    Capacity,
-    Drain,
-    WaitDrained,
-    Switch,
-    Activate,
-    Health,
-    WaitProbe,
-    Undrain,
-    WaitHealthy,
-    Ban,
-    Record,
-    Cleanup,
-    Unlock,
-}
-
-impl What {
-    pub const ALL: [What; 26] = [
-        What::Connect,
-        What::Lock,
-        What::Export,
-        What::Build,
-        What::Pack,
-        What::ReadCurrent,
-        What::Receive,
-        What::Unpack,
-        What::LinkShared,
-        What::Prepare,
-        What::CheckRelease,
-        What::Migrate,
-        What::Journal,
-        What::Capacity,
-        What::Drain,
-        What::WaitDrained,
-        What::Switch,
-        What::Activate,
-        What::Health,
-        What::WaitProbe,
-        What::Undrain,
-        What::WaitHealthy,
-        What::Ban,
-        What::Record,
-        What::Cleanup,
-        What::Unlock,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            What::Connect => "connect",
-            What::Lock => "lock",
-            What::Export => "export",
-            What::Build => "build",
-            What::Pack => "pack",
-            What::ReadCurrent => "current",
-            What::Receive => "receive",
-            What::Unpack => "unpack",
-            What::LinkShared => "shared",
-            What::Prepare => "prepare",
-            What::CheckRelease => "present",
-            What::Migrate => "migrate",
-            What::Journal => "journal",
-            What::Capacity => "capacity",
-            What::Drain => "drain",
-            What::WaitDrained => "wait idle",
-            What::Switch => "switch",
-            What::Activate => "activate",
-            What::Health => "health",
-            What::WaitProbe => "wait probe",
-            What::Undrain => "undrain",
-            What::WaitHealthy => "in service",
-            What::Ban => "ban",
-            What::Record => "record",
-            What::Cleanup => "cleanup",
-            What::Unlock => "unlock",
-        }
-    }
-}
-
 /// What an action does.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
@@ -264,24 +218,6 @@ pub enum Run {
     },
     /// Remove the oldest releases, keeping `keep` (never `current` or the rollback target).
     Cleanup { keep: u32, list: Cmd },
-}
-
-/// How a waiting action reads its command's output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "from")]
-pub enum Reading {
-    /// varnishstat `VBE.*.NAME.conn` lines, summed.
-    VarnishStat,
-    /// varnishadm `backend.list -p`: healthy with a full probe window.
-    VarnishBackendList,
-    /// HAProxy `show stat` CSV, the row of `backend/server`.
-    HaproxyStat { backend: String, server: String },
-    /// The command prints a number.
-    Number,
-    /// The command exits 0.
-    ExitStatus,
-    /// An HTTP status code (curl `%{http_code}` or a local request).
-    HttpStatus,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -331,8 +267,8 @@ mod secs {
     use serde::Serializer;
     use std::time::Duration;
 
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&crate::config::decode::format_duration(*d))
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&crate::config::format_duration(*duration))
     }
 }
 
@@ -342,11 +278,11 @@ impl Action {
     }
 
     pub fn on_host(what: What, host: &str, cmd: Cmd) -> Action {
-        Action::shell(what, Target::Host(host.to_string()), cmd)
+        Action::shell(what, Target::host(host), cmd)
     }
 
-    pub fn until(mut self, u: Until) -> Action {
-        self.until = Some(u);
+    pub fn until(mut self, until: Until) -> Action {
+        self.until = Some(until);
         self
     }
 
@@ -358,18 +294,29 @@ impl Action {
 
 impl Step {
     /// A step whose hosts all run side by side.
-    pub fn parallel(phase: Phase, title: impl Into<String>, parallel: usize, hosts: Vec<HostActions>) -> Step {
-        Step { phase, title: title.into(), parallel, batches: vec![Batch { hosts }] }
+    pub fn parallel(
+        phase: Phase,
+        title: impl Into<String>,
+        parallel: usize,
+        on_failure: OnFailure,
+        hosts: Vec<HostActions>,
+    ) -> Step {
+        Step { phase, title: title.into(), parallel, on_failure, batches: vec![Batch { hosts }] }
     }
 
     pub fn actions(&self) -> impl Iterator<Item = &Action> {
-        self.batches.iter().flat_map(|b| b.hosts.iter()).flat_map(|h| h.actions.iter())
+        self.hosts().flat_map(|host| host.actions.iter())
+    }
+
+    /// Every host's actions, batch after batch.
+    pub fn hosts(&self) -> impl Iterator<Item = &HostActions> {
+        self.batches.iter().flat_map(|batch| batch.hosts.iter())
     }
 }
 
 impl Plan {
     pub fn step(&self, phase: Phase) -> Option<&Step> {
-        self.steps.iter().find(|s| s.phase == phase)
+        self.steps.iter().find(|step| step.phase == phase)
     }
 
     pub fn to_json(&self) -> String {

@@ -1,9 +1,11 @@
 //! The rollback plan: no build, no upload, no migrations; check the target is on every host,
 //! then roll to it exactly as a deploy rolls.
 
-use super::deploy::*;
+use super::steps::{
+    balancer_summary, ban_step, common_notes, connect_step, finish_step, host_infos, lock_step, workers_step,
+};
 use super::*;
-use crate::config::{Batch as BatchSize, StageConfig};
+use crate::config::{BatchSize, StageConfig};
 use crate::remote::hooks::HookEnv;
 use crate::remote::{Layout, release};
 
@@ -15,13 +17,15 @@ pub struct RollbackInput<'a> {
     pub owner: &'a Owner,
     pub batch: Option<BatchSize>,
     pub no_ban: bool,
+    /// After a failure in the roll, put switched hosts back (`--no-auto-rollback`: false).
+    pub auto_rollback: bool,
 }
 
 /// Placeholder shown for the target when it is chosen at run time.
 pub const PREVIOUS: &str = "<previous>";
 
 pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
-    let l = Layout::new(&cfg.app.path);
+    let layout = Layout::new(&cfg.app.path);
     let id = input.target.unwrap_or(PREVIOUS);
     let env = HookEnv { stage: &cfg.stage, release: id, path: &cfg.app.path };
     let mut notes = common_notes(cfg);
@@ -35,27 +39,30 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
     let check = cfg
         .hosts
         .iter()
-        .filter(|h| h.gets_release())
-        .map(|h| HostActions {
-            host: h.name.clone(),
-            actions: vec![Action::on_host(What::CheckRelease, &h.name, release::exists(&l, id))],
+        .filter(|host| host.gets_release())
+        .map(|host| HostActions {
+            host: host.name.clone(),
+            actions: vec![Action::on_host(What::CheckRelease, &host.name, release::exists(&layout, id))],
         })
         .collect();
     steps.push(Step::parallel(
         Phase::Check,
         format!("check release {id} is present on every host"),
         cfg.hosts.len().max(1),
+        OnFailure::Abort,
         check,
     ));
-    let (roll, size) = roll_step(cfg, &l, id, input.batch.unwrap_or(cfg.rolling.batch), &env);
+    let after_switch = OnFailure::after_switch(input.auto_rollback);
+    let batch = input.batch.unwrap_or(cfg.rolling.batch);
+    let (roll, size) = super::roll::roll_step(cfg, &layout, id, batch, &env, after_switch);
     steps.push(roll);
-    if let Some(w) = workers_step(cfg, &l, id, &env) {
-        steps.push(w);
+    if let Some(workers) = workers_step(cfg, &layout, id, &env, after_switch) {
+        steps.push(workers);
     }
     if input.no_ban {
         notes.push("HTTP cache not banned (--no-ban)".into());
-    } else if let Some(b) = ban_step(cfg) {
-        steps.push(b);
+    } else if let Some(ban) = ban_step(cfg) {
+        steps.push(ban);
     }
     let record = serde_json::json!({
         "kind": "rollback",
@@ -66,7 +73,7 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         "when": input.owner.started,
         "outcome": "success",
     });
-    steps.push(finish_step(cfg, &l, &record.to_string()));
+    steps.push(finish_step(cfg, &layout, &record.to_string()));
     Plan {
         kind: PlanKind::Rollback,
         app: cfg.app.name.clone(),

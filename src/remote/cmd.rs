@@ -118,38 +118,38 @@ impl Cmd {
 }
 
 impl fmt::Display for Cmd {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_simple(f, &self.first)?;
-        for (op, s) in &self.rest {
-            f.write_str(match op {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_simple(out, &self.first)?;
+        for (op, simple) in &self.rest {
+            out.write_str(match op {
                 Op::And => " && ",
                 Op::Pipe => " | ",
             })?;
-            write_simple(f, s)?;
+            write_simple(out, simple)?;
         }
         Ok(())
     }
 }
 
-fn write_simple(f: &mut fmt::Formatter<'_>, s: &Simple) -> fmt::Result {
-    for (i, w) in s.words.iter().enumerate() {
-        if i > 0 {
-            f.write_str(" ")?;
+fn write_simple(out: &mut fmt::Formatter<'_>, simple: &Simple) -> fmt::Result {
+    for (index, word) in simple.words.iter().enumerate() {
+        if index > 0 {
+            out.write_str(" ")?;
         }
-        f.write_str(&quote(w))?;
+        out.write_str(&quote(word))?;
     }
-    match &s.redirect {
-        Some(Redirect::Write(p)) => write!(f, " > {}", quote(p)),
-        Some(Redirect::Append(p)) => write!(f, " >> {}", quote(p)),
-        Some(Redirect::Read(p)) => write!(f, " < {}", quote(p)),
-        Some(Redirect::ErrToOut) => f.write_str(" 2>&1"),
+    match &simple.redirect {
+        Some(Redirect::Write(path)) => write!(out, " > {}", quote(path)),
+        Some(Redirect::Append(path)) => write!(out, " >> {}", quote(path)),
+        Some(Redirect::Read(path)) => write!(out, " < {}", quote(path)),
+        Some(Redirect::ErrToOut) => out.write_str(" 2>&1"),
         None => Ok(()),
     }
 }
 
 impl Serialize for Cmd {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -163,11 +163,11 @@ pub fn quote(word: &str) -> String {
     }
     let mut out = String::with_capacity(word.len() + 2);
     out.push('\'');
-    for c in word.chars() {
-        if c == '\'' {
+    for character in word.chars() {
+        if character == '\'' {
             out.push_str("'\\''");
         } else {
-            out.push(c);
+            out.push(character);
         }
     }
     out.push('\'');

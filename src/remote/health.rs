@@ -3,7 +3,7 @@
 use super::Cmd;
 use std::time::Duration;
 
-/// Prints the HTTP status of `url` (000 when nothing answered); the runner compares it.
+/// Prints the HTTP status of `url` (000 when nothing answered); read it with [`http_status`].
 pub fn fetch_status(url: &str, timeout: Duration) -> Cmd {
     Cmd::new("curl")
         .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time"])
@@ -13,16 +13,31 @@ pub fn fetch_status(url: &str, timeout: Duration) -> Cmd {
 
 /// A request with a method and headers (HTTP cache purges sent from a host); prints the status.
 pub fn request(method: &str, url: &str, headers: &[(String, String)], timeout: Duration) -> Cmd {
-    let mut c = Cmd::new("curl")
+    let mut cmd = Cmd::new("curl")
         .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "--max-time"])
         .arg(seconds(timeout));
-    for (k, v) in headers {
-        c = c.args(["-H".to_string(), format!("{k}: {v}")]);
+    for (name, value) in headers {
+        cmd = cmd.args(["-H".to_string(), format!("{name}: {value}")]);
     }
-    c.args(["--url", url])
+    cmd.args(["--url", url])
 }
 
-fn seconds(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 == 0 { (ms / 1000).to_string() } else { format!("{:.3}", d.as_secs_f64()) }
+/// The status printed by [`fetch_status`] or [`request`] (`000` = no answer: `None`).
+pub fn http_status(stdout: &str) -> Option<u16> {
+    stdout.trim().parse().ok().filter(|status| *status > 0)
+}
+
+fn seconds(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms % 1000 == 0 { (ms / 1000).to_string() } else { format!("{:.3}", duration.as_secs_f64()) }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn statuses() {
+        assert_eq!(super::http_status("200"), Some(200));
+        assert_eq!(super::http_status("000"), None);
+        assert_eq!(super::http_status("curl: (7) failed"), None);
+    }
 }

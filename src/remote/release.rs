@@ -1,16 +1,28 @@
-//! Receiving, unpacking and switching releases; the release log; cleanup.
+//! Receiving, unpacking and switching releases; the release log; cleanup. Each command's
+//! output is read by the parser beside it.
 
 use super::{Cmd, Layout};
+use serde::{Deserialize, Serialize};
 
-/// Receives the artifact on stdin and prints its sha256, which the runner compares with the
-/// local one before anything is unpacked.
-pub fn receive(l: &Layout, id: &str) -> Cmd {
-    let file = l.incoming(id);
-    let dir = file.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+/// Where the release's bookkeeping travels inside a tarball: `.git` is never part of an
+/// export, so these names cannot clash with the app's files. The host moves the manifest out
+/// and removes `.git` before anything else sees the release.
+pub const META_DIR: &str = ".git/deploy";
+
+/// Receives the artifact on stdin and prints its sha256 (read with [`received_sha256`]),
+/// which the runner compares with the local one before anything is unpacked.
+pub fn receive(layout: &Layout, id: &str) -> Cmd {
+    let file = layout.incoming(id);
+    let dir = file.rsplit_once('/').map(|(dir, _)| dir.to_string()).unwrap_or_default();
     Cmd::new("mkdir")
-        .args(["-p", "--", &dir, &l.shared()])
+        .args(["-p", "--", &dir, &layout.shared()])
         .and(Cmd::new("cat").write_to(&file))
         .and(Cmd::new("sha256sum").args(["--", &file]))
+}
+
+/// The sha256 in [`receive`]'s output (`None`: the host printed nothing).
+pub fn received_sha256(stdout: &str) -> Option<&str> {
+    stdout.split_whitespace().next()
 }
 
 /// How a file is listed: inode, size, modification time (seconds), mode, owner, group, path
@@ -18,16 +30,31 @@ pub fn receive(l: &Layout, id: &str) -> Cmd {
 /// `chmod` or `chown` the rest; hard-linking does not change it.
 pub const STAT_FORMAT: &str = "%i %s %Y %a %u %g %n\\0";
 
+/// The exit status of [`unpack`] when the files a delta leaves out cannot be hard-linked from
+/// the current release, or changed there since deploy read them: the host then gets the whole
+/// release. No other part of the unpack exits with it (tar exits 0–2, the others 0 or 1).
+pub const WARM_RELEASE_REFUSED: i32 = 3;
+
+/// Did [`unpack`] refuse the warm release (see [`WARM_RELEASE_REFUSED`])?
+pub fn refused_warm_release(status: Option<i32>) -> bool {
+    status == Some(WARM_RELEASE_REFUSED)
+}
+
 /// Hard-links the files a delta leaves out from the current release, then checks that each
 /// linked file is the very file deploy decided to trust (listed as `expect`); any problem
-/// exits 3 with a line starting `warm release:`, and deploy then sends the whole release.
+/// exits [`WARM_RELEASE_REFUSED`] with a line starting `warm release:` (shown to the user).
 /// Args: current, new release, its `.git/deploy` folder. Nothing to link: nothing done.
-const LINK_SCRIPT: &str = r#"cur=$1 rel=$2 meta=$3
+fn link_script() -> String {
+    format!(
+        r#"cur=$1 rel=$2 meta=$3
 [ -s "$meta/links" ] || exit 0
-cd "$cur" 2>/dev/null || { echo "warm release: cannot enter $cur" >&2; exit 3; }
-xargs -0 cp -l --parents -t "$rel" -- < "$meta/links" || { echo "warm release: hard-linking from $cur failed" >&2; exit 3; }
-cd "$rel" && xargs -0 stat --printf "$4" -- < "$meta/links" > "$meta/got" || { echo "warm release: cannot list the linked files" >&2; exit 3; }
-cmp -s "$meta/expect" "$meta/got" || { echo "warm release: files of $cur changed since deploy read them" >&2; exit 3; }"#;
+cd "$cur" 2>/dev/null || {{ echo "warm release: cannot enter $cur" >&2; exit {refused}; }}
+xargs -0 cp -l --parents -t "$rel" -- < "$meta/links" || {{ echo "warm release: hard-linking from $cur failed" >&2; exit {refused}; }}
+cd "$rel" && xargs -0 stat --printf "$4" -- < "$meta/links" > "$meta/got" || {{ echo "warm release: cannot list the linked files" >&2; exit {refused}; }}
+cmp -s "$meta/expect" "$meta/got" || {{ echo "warm release: files of $cur changed since deploy read them" >&2; exit {refused}; }}"#,
+        refused = WARM_RELEASE_REFUSED
+    )
+}
 
 /// Lists every file of a release (`STAT_FORMAT`) into a file; never fails the unpack: without
 /// a listing the next deploy trusts nothing and sends every file. Args: release, output file.
@@ -38,81 +65,149 @@ const LISTING_SCRIPT: &str =
 /// out (a delta) from the current release and checks them; keeps the manifest outside the
 /// release, with a listing of every file (what the next delta trusts); writes `REVISION`.
 /// A full tarball lists no links, so nothing is read from `current`.
-pub fn unpack(l: &Layout, id: &str, commit: &str) -> Cmd {
-    let file = l.incoming(id);
-    let dir = l.release(id);
-    let meta = format!("{dir}/{}", crate::artifact::META_DIR);
+pub fn unpack(layout: &Layout, id: &str, commit: &str) -> Cmd {
+    let file = layout.incoming(id);
+    let dir = layout.release(id);
+    let meta = format!("{dir}/{META_DIR}");
     // `mkdir` without -p: never unpack over an existing (maybe live) release.
     Cmd::new("mkdir")
-        .args(["-p", "--", &l.releases(), &l.manifests()])
+        .args(["-p", "--", &layout.releases(), &layout.manifests()])
         .and(Cmd::new("mkdir").args(["--", &dir]))
         .and(Cmd::new("tar").args(["-xzf", &file, "-C", &dir]))
-        .and(Cmd::new("sh").args(["-c", LINK_SCRIPT, "sh", &l.current(), &dir, &meta, STAT_FORMAT]))
-        .and(Cmd::new("mv").args(["-f", "--", &format!("{meta}/manifest"), &l.manifest(id)]))
+        .and(Cmd::new("sh").args(["-c", &link_script(), "sh", &layout.current(), &dir, &meta, STAT_FORMAT]))
+        .and(Cmd::new("mv").args(["-f", "--", &format!("{meta}/manifest"), &layout.manifest(id)]))
         .and(Cmd::new("rm").args(["-rf", "--", &format!("{dir}/.git"), &file]))
-        .and(Cmd::new("sh").args(["-c", LISTING_SCRIPT, "sh", &dir, &l.listing(id), STAT_FORMAT]))
+        .and(Cmd::new("sh").args(["-c", LISTING_SCRIPT, "sh", &dir, &layout.listing(id), STAT_FORMAT]))
         .and(Cmd::new("printf").args(["%s\\n", commit]).write_to(format!("{dir}/REVISION")))
 }
 
 /// The manifest of a release on the host (none for releases made before manifests).
-pub fn manifest(l: &Layout, id: &str) -> Cmd {
-    Cmd::new("cat").args(["--", &l.manifest(id)])
+pub fn manifest(layout: &Layout, id: &str) -> Cmd {
+    Cmd::new("cat").args(["--", &layout.manifest(id)])
 }
 
 /// The listing written when a release was unpacked.
-pub fn unpacked_listing(l: &Layout, id: &str) -> Cmd {
-    Cmd::new("cat").args(["--", &l.listing(id)])
+pub fn unpacked_listing(layout: &Layout, id: &str) -> Cmd {
+    Cmd::new("cat").args(["--", &layout.listing(id)])
 }
 
 /// The same listing of the current release, now.
-pub fn current_listing(l: &Layout) -> Cmd {
+pub fn current_listing(layout: &Layout) -> Cmd {
     Cmd::new("sh").args([
         "-c",
         r#"cd "$1" && find . -type f -print0 | xargs -0 -r stat --printf "$2" --"#,
         "sh",
-        &l.current(),
+        &layout.current(),
         STAT_FORMAT,
     ])
 }
 
-/// The release `current` points to (`releases/<id>`), if any.
-pub fn current(l: &Layout) -> Cmd {
-    Cmd::new("readlink").args(["--", &l.current()])
+/// The release `current` points to (`releases/<id>`), if any: read with [`current_release`].
+pub fn current(layout: &Layout) -> Cmd {
+    Cmd::new("readlink").args(["--", &layout.current()])
+}
+
+/// The release id in [`current`]'s output; `None` when `current` names no release.
+pub fn current_release(stdout: &str) -> Option<String> {
+    let id = stdout.trim().rsplit('/').next()?;
+    crate::release_id::looks_like_release_id(id).then(|| id.to_string())
 }
 
 /// Switches `current` atomically: a new link under a temporary name, renamed over `current`.
-pub fn switch(l: &Layout, id: &str) -> Cmd {
-    Cmd::new("ln").args(["-sfn", "--", &format!("releases/{id}"), &l.current_tmp()]).and(Cmd::new("mv").args([
+pub fn switch(layout: &Layout, id: &str) -> Cmd {
+    Cmd::new("ln").args(["-sfn", "--", &format!("releases/{id}"), &layout.current_tmp()]).and(Cmd::new("mv").args([
         "-fT",
         "--",
-        &l.current_tmp(),
-        &l.current(),
+        &layout.current_tmp(),
+        &layout.current(),
     ]))
 }
 
 /// Fails, naming the folder, unless the release exists (used before a rollback).
-pub fn exists(l: &Layout, id: &str) -> Cmd {
-    Cmd::new("test").args(["-d", &l.release(id)])
+pub fn exists(layout: &Layout, id: &str) -> Cmd {
+    Cmd::new("test").args(["-d", &layout.release(id)])
 }
 
-/// Lists the release folders, one per line.
-pub fn list(l: &Layout) -> Cmd {
-    Cmd::new("ls").args(["-1", "--", &l.releases()])
+/// Lists the release folders, one per line: read with [`release_ids`].
+pub fn list(layout: &Layout) -> Cmd {
+    Cmd::new("ls").args(["-1", "--", &layout.releases()])
+}
+
+/// The release ids in [`list`]'s output, oldest first (anything else in the folder is left out).
+pub fn release_ids(stdout: &str) -> Vec<String> {
+    let mut ids: Vec<String> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|line| crate::release_id::looks_like_release_id(line))
+        .map(String::from)
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// Removes the given releases (chosen by the runner: never `current` or the rollback target).
-pub fn remove(l: &Layout, ids: &[String]) -> Cmd {
-    Cmd::new("rm").args(["-rf", "--"]).args(ids.iter().flat_map(|id| [l.release(id), l.manifest(id), l.listing(id)]))
+pub fn remove(layout: &Layout, ids: &[String]) -> Cmd {
+    Cmd::new("rm")
+        .args(["-rf", "--"])
+        .args(ids.iter().flat_map(|id| [layout.release(id), layout.manifest(id), layout.listing(id)]))
 }
 
 /// Appends one JSON line to the release log.
-pub fn record(l: &Layout, json_line: &str) -> Cmd {
+pub fn record(layout: &Layout, json_line: &str) -> Cmd {
     Cmd::new("mkdir")
-        .args(["-p", "--", &l.state_dir()])
-        .and(Cmd::new("printf").args(["%s\\n", json_line]).append_to(l.release_log()))
+        .args(["-p", "--", &layout.state_dir()])
+        .and(Cmd::new("printf").args(["%s\\n", json_line]).append_to(layout.release_log()))
 }
 
-/// The release log (one JSON object per line).
-pub fn log(l: &Layout) -> Cmd {
-    Cmd::new("cat").args(["--", &l.release_log()])
+/// The release log (one JSON object per line): read with [`parse_log`].
+pub fn log(layout: &Layout) -> Cmd {
+    Cmd::new("cat").args(["--", &layout.release_log()])
+}
+
+/// One line of `.deploy/releases.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LogEntry {
+    #[serde(default)]
+    pub kind: String,
+    pub release: String,
+    #[serde(default)]
+    pub commit: Option<String>,
+    #[serde(default)]
+    pub who: Option<String>,
+    #[serde(default)]
+    pub when: Option<String>,
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// For a rollback: the release rolled back from (marked bad).
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+/// The entries of [`log`]'s output; lines that are not entries are left out.
+pub fn parse_log(stdout: &str) -> Vec<LogEntry> {
+    stdout.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn link_script_refuses_with_the_one_status() {
+        let script = super::link_script();
+        let exits: Vec<&str> = script.match_indices("exit ").map(|(at, _)| &script[at + 5..at + 6]).collect();
+        assert_eq!(exits, ["0", "3", "3", "3", "3"]);
+        assert_eq!(super::WARM_RELEASE_REFUSED, 3);
+    }
+
+    #[test]
+    fn reads_current_and_lists() {
+        assert_eq!(
+            super::current_release("releases/20261126T051944Z-1a2b3c4\n").as_deref(),
+            Some("20261126T051944Z-1a2b3c4")
+        );
+        assert_eq!(super::current_release("releases/tmp\n"), None);
+        assert_eq!(
+            super::release_ids("20261126T051944Z-bbbbbbb\nlost+found\n20261125T051944Z-aaaaaaa\n"),
+            ["20261125T051944Z-aaaaaaa", "20261126T051944Z-bbbbbbb"]
+        );
+    }
 }

@@ -31,7 +31,7 @@ impl Human {
         phase.enable_steady_tick(Duration::from_millis(100));
         let width = hosts.iter().map(String::len).max().unwrap_or(4);
         let mut bars = BTreeMap::new();
-        let rows = console::Term::stderr().size_checked().map_or(24, |(r, _)| r as usize);
+        let rows = console::Term::stderr().size_checked().map_or(24, |(rows, _)| rows as usize);
         let compact = (!quiet && hosts.len() + 6 > rows).then(|| {
             let line = multi.add(ProgressBar::new_spinner());
             line.set_style(ProgressStyle::with_template("  {spinner:.green} {msg}").unwrap());
@@ -39,32 +39,31 @@ impl Human {
             Compact { line, total: hosts.len(), work: Mutex::new(BTreeMap::new()), done: Mutex::new(Vec::new()) }
         });
         if !quiet && compact.is_none() {
-            for h in hosts {
-                let b = multi.add(ProgressBar::new_spinner());
-                b.set_style(
+            for host in hosts {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(
                     ProgressStyle::with_template(&format!("  {{spinner:.green}} {{prefix:<{width}}}  {{msg}}"))
                         .unwrap(),
                 );
-                b.set_prefix(h.clone());
-                b.set_message(style("connecting").dim().to_string());
-                b.enable_steady_tick(Duration::from_millis(120));
-                bars.insert(h.clone(), b);
+                bar.set_prefix(host.clone());
+                bar.set_message(style("connecting").dim().to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bars.insert(host.clone(), bar);
             }
         }
         Human { multi, phase, bars, compact, state: Mutex::new(BTreeMap::new()), verbose, quiet, redactions }
     }
 
-    fn println(&self, s: &str) {
-        let s = crate::config::redact(&self.redactions, s);
-        let _ = self.multi.println(s);
+    fn println(&self, text: &str) {
+        let _ = self.multi.println(crate::config::redact(&self.redactions, text));
     }
 
-    fn set(&self, host: &str, msg: String) {
-        if let Some(b) = self.bars.get(host) {
-            b.set_message(msg.clone());
+    fn set(&self, host: &str, message: String) {
+        if let Some(bar) = self.bars.get(host) {
+            bar.set_message(message.clone());
         }
-        if let Some(c) = &self.compact {
-            c.set(host, msg);
+        if let Some(compact) = &self.compact {
+            compact.set(host, message);
         }
     }
 }
@@ -78,18 +77,18 @@ struct Compact {
 }
 
 impl Compact {
-    fn set(&self, host: &str, msg: String) {
-        let finished = msg.contains('✓');
+    fn set(&self, host: &str, message: String) {
+        let finished = message.contains('✓');
         {
             let mut work = self.work.lock().unwrap();
             let mut done = self.done.lock().unwrap();
             if finished {
                 work.remove(host);
-                if !done.iter().any(|h| h == host) {
+                if !done.iter().any(|name| name == host) {
                     done.push(host.to_string());
                 }
-            } else if !msg.contains("waiting") {
-                work.insert(host.to_string(), msg);
+            } else if !message.contains("waiting") {
+                work.insert(host.to_string(), message);
             }
         }
         self.render();
@@ -104,7 +103,7 @@ impl Compact {
     fn render(&self) {
         let work = self.work.lock().unwrap();
         let done = self.done.lock().unwrap().len();
-        let shown: Vec<String> = work.iter().take(4).map(|(h, m)| format!("{h} {m}")).collect();
+        let shown: Vec<String> = work.iter().take(4).map(|(host, doing)| format!("{host} {doing}")).collect();
         let more = if work.len() > 4 { format!(" · +{} more", work.len() - 4) } else { String::new() };
         self.line.set_message(format!("✓ {done} of {} · {}{more}", self.total, shown.join(" · ")));
     }
@@ -135,12 +134,12 @@ fn after(what: What) -> Option<String> {
 }
 
 impl Reporter for Human {
-    fn event(&self, e: &Event) {
-        match e {
+    fn event(&self, event: &Event) {
+        match event {
             Event::PhaseStarted { phase } => {
                 self.phase.set_message(style(phase.name()).bold().to_string());
-                if let Some(c) = &self.compact {
-                    c.phase();
+                if let Some(compact) = &self.compact {
+                    compact.phase();
                 }
                 let state = self.state.lock().unwrap();
                 let queued = match phase {
@@ -148,10 +147,10 @@ impl Reporter for Human {
                     Phase::Roll => Some("waiting for its turn"),
                     _ => None,
                 };
-                if let Some(q) = queued {
-                    for h in self.bars.keys() {
-                        if !state.contains_key(h.as_str()) {
-                            self.set(h, style(q).dim().to_string());
+                if let Some(queued) = queued {
+                    for host in self.bars.keys() {
+                        if !state.contains_key(host.as_str()) {
+                            self.set(host, style(queued).dim().to_string());
                         }
                     }
                 }
@@ -160,13 +159,13 @@ impl Reporter for Human {
                 if *what == What::WaitHealthy {
                     self.state.lock().unwrap().insert(host.clone(), "rolled");
                 }
-                if let Some(m) = after(*what) {
-                    self.set(host, m);
+                if let Some(message) = after(*what) {
+                    self.set(host, message);
                 }
                 if self.verbose
-                    && let Some(l) = line(e, true)
+                    && let Some(text) = line(event, true)
                 {
-                    self.println(&l);
+                    self.println(&text);
                 }
             }
             Event::Waiting { host, what, detail } => {
@@ -174,8 +173,8 @@ impl Reporter for Human {
             }
             Event::Failed { host, .. } => {
                 self.set(host, style("✗ failed").red().bold().to_string());
-                if let Some(l) = line(e, true) {
-                    self.println(&style(l).red().to_string());
+                if let Some(text) = line(event, true) {
+                    self.println(&style(text).red().to_string());
                 }
             }
             Event::HostState { host, in_service, note, .. } => {
@@ -185,39 +184,41 @@ impl Reporter for Human {
                     style(format!("✗ NOT in service: {note}")).red().bold()
                 };
                 self.set(host, mark.to_string());
-                if let Some(l) = line(e, true) {
-                    self.println(&l);
+                if let Some(text) = line(event, true) {
+                    self.println(&text);
                 }
             }
             Event::Finished { outcome, took, phases, exit_code, release } => {
                 self.phase.finish_and_clear();
-                for b in self.bars.values() {
-                    b.finish();
+                for bar in self.bars.values() {
+                    bar.finish();
                 }
-                if let Some(c) = &self.compact {
-                    c.line.finish_and_clear();
+                if let Some(compact) = &self.compact {
+                    compact.line.finish_and_clear();
                 }
                 let ok = *exit_code == 0;
                 let head = format!("{outcome}: release {release} in {}", human_duration(*took));
-                let mut s = if ok { style(head).green().bold() } else { style(head).red().bold() }.to_string();
-                let cells: Vec<String> =
-                    phases.iter().map(|(ph, d)| format!("{} {}", ph.name(), style(human_duration(*d)).dim())).collect();
-                s.push_str(&format!("\n  {}", cells.join("  ")));
-                self.println(&s);
+                let mut text = if ok { style(head).green().bold() } else { style(head).red().bold() }.to_string();
+                let cells: Vec<String> = phases
+                    .iter()
+                    .map(|(phase, took)| format!("{} {}", phase.name(), style(human_duration(*took)).dim()))
+                    .collect();
+                text.push_str(&format!("\n  {}", cells.join("  ")));
+                self.println(&text);
             }
             Event::Output { .. }
             | Event::Warning { .. }
             | Event::Built { .. }
             | Event::Sent { .. }
             | Event::Started { .. } => {
-                if self.quiet && !matches!(e, Event::Warning { .. }) {
+                if self.quiet && !matches!(event, Event::Warning { .. }) {
                     return;
                 }
-                if matches!(e, Event::Sent { .. }) && !self.verbose {
+                if matches!(event, Event::Sent { .. }) && !self.verbose {
                     return; // one line per host: the summary and `-v` say it
                 }
-                if let Some(l) = line(e, self.verbose) {
-                    self.println(&l);
+                if let Some(text) = line(event, self.verbose) {
+                    self.println(&text);
                 }
             }
             Event::PhaseFinished { .. } => {}

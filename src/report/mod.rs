@@ -1,7 +1,8 @@
-//! What a run tells its user: typed events, shown by a human, plain or JSON reporter.
-//! The library only emits events; only the CLI knows indicatif, console and JSON.
+//! What a run tells its user: typed events, shown by a human, plain or JSON reporter; and
+//! what a finished run tells the outside (the GitHub step summary, webhooks).
 
 mod human;
+pub mod notify;
 mod plain;
 pub mod schema;
 pub mod summary;
@@ -9,6 +10,7 @@ mod tally;
 
 pub use human::Human;
 pub use plain::{Json, Plain};
+pub use summary::RunSummary;
 pub use tally::{HostResult, Tally};
 
 use crate::plan::{Phase, What};
@@ -98,7 +100,7 @@ pub enum Event {
 }
 
 pub trait Reporter: Send + Sync {
-    fn event(&self, e: &Event);
+    fn event(&self, event: &Event);
 }
 
 /// Reports nothing (tests, `--quiet` internals).
@@ -138,8 +140,8 @@ pub fn done_name(what: What) -> &'static str {
     }
 }
 
-fn secs(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
+fn secs(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 impl Event {
@@ -176,28 +178,28 @@ impl Event {
                 json!({"event": "host_state", "host": host, "release": release, "in_service": in_service, "note": note})
             }
             Event::Finished { outcome, exit_code, took, phases, release } => {
-                let p: serde_json::Map<String, Value> =
-                    phases.iter().map(|(ph, d)| (ph.name().to_string(), json!(secs(*d)))).collect();
-                json!({"event": "finished", "outcome": outcome, "exit_code": exit_code, "release": release, "seconds": secs(*took), "phases": p})
+                let timed: serde_json::Map<String, Value> =
+                    phases.iter().map(|(phase, took)| (phase.name().to_string(), json!(secs(*took)))).collect();
+                json!({"event": "finished", "outcome": outcome, "exit_code": exit_code, "release": release, "seconds": secs(*took), "phases": timed})
             }
         }
     }
 }
 
 /// `2026-11-26T05:19:44.123Z`.
-pub fn timestamp(t: SystemTime) -> String {
-    let ms = t.duration_since(UNIX_EPOCH).map(|d| d.subsec_millis()).unwrap_or(0);
-    let s = crate::release_id::rfc3339(t);
-    format!("{}.{ms:03}Z", s.trim_end_matches('Z'))
+pub fn timestamp(time: SystemTime) -> String {
+    let ms = time.duration_since(UNIX_EPOCH).map(|since| since.subsec_millis()).unwrap_or(0);
+    let seconds = crate::release_id::rfc3339(time);
+    format!("{}.{ms:03}Z", seconds.trim_end_matches('Z'))
 }
 
 /// `1.2s`, `340ms`, `2m05s`.
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
+pub fn human_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
     if ms < 1000 {
         format!("{ms}ms")
     } else if ms < 60_000 {
-        format!("{:.1}s", d.as_secs_f64())
+        format!("{:.1}s", duration.as_secs_f64())
     } else {
         format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000)
     }

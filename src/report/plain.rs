@@ -20,11 +20,11 @@ impl Plain {
 }
 
 /// The text of an event for people (plain and human reporters); `None` = not shown.
-pub fn line(e: &Event, verbose: bool) -> Option<String> {
-    Some(match e {
+pub fn line(event: &Event, verbose: bool) -> Option<String> {
+    Some(match event {
         Event::Started { kind, app, stage, release, commit, hosts } => format!(
             "{kind} {app} to {stage}: release {release}{} on {}",
-            commit.as_ref().map(|c| format!(" ({})", &c[..c.len().min(12)])).unwrap_or_default(),
+            commit.as_ref().map(|commit| format!(" ({})", &commit[..commit.len().min(12)])).unwrap_or_default(),
             hosts.join(", ")
         ),
         Event::PhaseStarted { phase } => format!("{} …", phase.name()),
@@ -61,21 +61,21 @@ pub fn line(e: &Event, verbose: bool) -> Option<String> {
             if !verbose {
                 return None;
             }
-            let mut s = format!("{on}$ {cmd}  [exit {}]", status.map_or("-".into(), |c| c.to_string()));
-            for l in stdout.lines().chain(stderr.lines()) {
-                s.push_str(&format!("\n    {l}"));
+            let mut text = format!("{on}$ {cmd}  [exit {}]", status.map_or("-".into(), |code| code.to_string()));
+            for line in stdout.lines().chain(stderr.lines()) {
+                text.push_str(&format!("\n    {line}"));
             }
-            s
+            text
         }
         Event::Warning { host, message } => {
-            format!("warning: {}{message}", host.as_ref().map(|h| format!("{h}: ")).unwrap_or_default())
+            format!("warning: {}{message}", host.as_ref().map(|host| format!("{host}: ")).unwrap_or_default())
         }
         Event::Failed { host, what, message, output } => {
-            let mut s = format!("FAILED {host}: {} — {message}", what.label());
-            for l in output.lines() {
-                s.push_str(&format!("\n    | {l}"));
+            let mut text = format!("FAILED {host}: {} — {message}", what.label());
+            for line in output.lines() {
+                text.push_str(&format!("\n    | {line}"));
             }
-            s
+            text
         }
         Event::HostState { host, release, in_service, note } => format!(
             "{host}: on {}, {}{}",
@@ -84,29 +84,30 @@ pub fn line(e: &Event, verbose: bool) -> Option<String> {
             if note.is_empty() { String::new() } else { format!(" — {note}") }
         ),
         Event::Finished { outcome, exit_code, took, phases, release } => {
-            let p: Vec<String> = phases.iter().map(|(ph, d)| format!("{} {}", ph.name(), human_duration(*d))).collect();
-            let phases = if p.is_empty() { String::new() } else { format!("; {}", p.join(", ")) };
+            let timed: Vec<String> =
+                phases.iter().map(|(phase, took)| format!("{} {}", phase.name(), human_duration(*took))).collect();
+            let phases = if timed.is_empty() { String::new() } else { format!("; {}", timed.join(", ")) };
             format!("{outcome}: release {release} in {} (exit {exit_code}{phases})", human_duration(*took))
         }
     })
 }
 
 impl Reporter for Plain {
-    fn event(&self, e: &Event) {
+    fn event(&self, event: &Event) {
         if self.quiet
             && !matches!(
-                e,
+                event,
                 Event::Failed { .. } | Event::Finished { .. } | Event::HostState { .. } | Event::Warning { .. }
             )
         {
             return;
         }
-        if let Some(l) = line(e, self.verbose) {
-            let l = crate::config::redact(&self.redactions, &l);
-            let _g = self.lock.lock();
+        if let Some(text) = line(event, self.verbose) {
+            let text = crate::config::redact(&self.redactions, &text);
+            let _guard = self.lock.lock();
             let mut err = std::io::stderr().lock();
-            for (i, part) in l.lines().enumerate() {
-                if i == 0 {
+            for (index, part) in text.lines().enumerate() {
+                if index == 0 {
                     let _ = writeln!(err, "{} {part}", timestamp(SystemTime::now()));
                 } else {
                     let _ = writeln!(err, "{part}");
@@ -130,20 +131,20 @@ impl Json {
 }
 
 impl Reporter for Json {
-    fn event(&self, e: &Event) {
-        if matches!(e, Event::Output { .. } | Event::Waiting { .. }) && !self.verbose {
+    fn event(&self, event: &Event) {
+        if matches!(event, Event::Output { .. } | Event::Waiting { .. }) && !self.verbose {
             return;
         }
-        let mut v = e.to_json();
-        if let Some(o) = v.as_object_mut() {
+        let mut value = event.to_json();
+        if let Some(fields) = value.as_object_mut() {
             let mut with_ts = serde_json::Map::new();
             with_ts.insert("v".into(), serde_json::Value::from(super::schema::VERSION));
             with_ts.insert("ts".into(), serde_json::Value::String(timestamp(SystemTime::now())));
-            with_ts.append(o);
-            v = serde_json::Value::Object(with_ts);
+            with_ts.append(fields);
+            value = serde_json::Value::Object(with_ts);
         }
-        let l = crate::config::redact(&self.redactions, &v.to_string());
-        let _g = self.lock.lock();
-        let _ = writeln!(std::io::stdout().lock(), "{l}");
+        let text = crate::config::redact(&self.redactions, &value.to_string());
+        let _guard = self.lock.lock();
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
 }

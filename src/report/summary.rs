@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Everything about one finished (or starting) run.
 #[derive(Debug, Clone)]
-pub struct Run {
+pub struct RunSummary {
     /// `deploy` or `rollback`.
     pub kind: &'static str,
     pub app: String,
@@ -27,7 +27,7 @@ pub struct Run {
     pub message: Option<String>,
 }
 
-impl Run {
+impl RunSummary {
     fn icon(&self) -> &'static str {
         match self.exit_code {
             None => "🚀",
@@ -49,44 +49,45 @@ impl Run {
 
     /// Markdown for `$GITHUB_STEP_SUMMARY`.
     pub fn markdown(&self) -> String {
-        let mut s = format!("### {}\n\n", self.headline());
-        s.push_str("| | |\n|---|---|\n");
-        s.push_str(&format!("| release | `{}` |\n", self.release));
-        if let Some(c) = &self.commit {
-            s.push_str(&format!("| commit | `{c}` |\n"));
+        let mut text = format!("### {}\n\n", self.headline());
+        text.push_str("| | |\n|---|---|\n");
+        text.push_str(&format!("| release | `{}` |\n", self.release));
+        if let Some(commit) = &self.commit {
+            text.push_str(&format!("| commit | `{commit}` |\n"));
         }
-        s.push_str(&format!(
+        text.push_str(&format!(
             "| stage | {} |\n| outcome | {} (exit {}) |\n",
             self.stage,
             self.outcome,
             self.exit_code.unwrap_or(0)
         ));
-        if let Some(m) = &self.message {
-            s.push_str(&format!("| error | {} |\n", m.lines().next().unwrap_or("").replace('|', "\\|")));
+        if let Some(message) = &self.message {
+            text.push_str(&format!("| error | {} |\n", message.lines().next().unwrap_or("").replace('|', "\\|")));
         }
         if !self.phases.is_empty() {
-            s.push_str("\n| phase | time |\n|---|---|\n");
-            for (p, d) in &self.phases {
-                s.push_str(&format!("| {} | {} |\n", p.name(), human_duration(*d)));
+            text.push_str("\n| phase | time |\n|---|---|\n");
+            for (phase, took) in &self.phases {
+                text.push_str(&format!("| {} | {} |\n", phase.name(), human_duration(*took)));
             }
         }
         if !self.hosts.is_empty() {
-            s.push_str("\n| host | result |\n|---|---|\n");
-            for (h, r) in &self.hosts {
-                s.push_str(&format!("| {h} | {} |\n", r.describe().replace('|', "\\|")));
+            text.push_str("\n| host | result |\n|---|---|\n");
+            for (host, result) in &self.hosts {
+                text.push_str(&format!("| {host} | {} |\n", result.describe().replace('|', "\\|")));
             }
         }
-        s.push('\n');
-        s
+        text.push('\n');
+        text
     }
 
     /// The `json` webhook body.
     pub fn json(&self, moment: &str) -> Value {
-        let hosts: BTreeMap<&String, String> = self.hosts.iter().map(|(h, r)| (h, r.describe())).collect();
+        let hosts: BTreeMap<&String, String> =
+            self.hosts.iter().map(|(host, result)| (host, result.describe())).collect();
         let phases: serde_json::Map<String, Value> = self
             .phases
             .iter()
-            .map(|(p, d)| (p.name().to_string(), json!((d.as_secs_f64() * 1000.0).round() / 1000.0)))
+            .map(|(phase, took)| (phase.name().to_string(), json!((took.as_secs_f64() * 1000.0).round() / 1000.0)))
             .collect();
         json!({
             "v": 1,

@@ -17,10 +17,10 @@ impl HostResult {
     /// One short phrase: `deployed`, `rolled back`, `failed at health: …`.
     pub fn describe(&self) -> String {
         match (&self.note, &self.failed, self.last) {
-            (Some(n), _, _) => n.clone(),
-            (None, Some(f), _) => format!("failed: {f}"),
+            (Some(note), _, _) => note.clone(),
+            (None, Some(failed), _) => format!("failed: {failed}"),
             (None, None, Some(What::Unlock | What::Cleanup | What::Record)) => "done".into(),
-            (None, None, Some(w)) => format!("stopped after {}", w.label()),
+            (None, None, Some(what)) => format!("stopped after {}", what.label()),
             (None, None, None) => "untouched".into(),
         }
     }
@@ -43,22 +43,22 @@ impl Tally {
 }
 
 impl Reporter for Tally {
-    fn event(&self, e: &Event) {
+    fn event(&self, event: &Event) {
         {
             let mut hosts = self.hosts.lock().unwrap();
-            match e {
+            match event {
                 Event::Done { host, what, .. } => hosts.entry(host.clone()).or_default().last = Some(*what),
                 Event::Failed { host, what, message, .. } => {
                     hosts.entry(host.clone()).or_default().failed = Some(format!("{} — {message}", what.label()))
                 }
                 Event::HostState { host, in_service, note, .. } => {
-                    let h = hosts.entry(host.clone()).or_default();
-                    h.note = Some(note.clone());
-                    h.in_service = Some(*in_service);
+                    let result = hosts.entry(host.clone()).or_default();
+                    result.note = Some(note.clone());
+                    result.in_service = Some(*in_service);
                 }
                 _ => {}
             }
         }
-        self.inner.event(e);
+        self.inner.event(event);
     }
 }

@@ -25,15 +25,16 @@ impl Http {
     pub async fn send(&self, req: Request<'_>) -> Result<u16, TransportError> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| TransportError { message: format!("bad HTTP method {}", req.method), lost: false })?;
-        let mut r = self.client.request(method, req.url).timeout(req.timeout);
-        for (k, v) in req.headers {
-            r = r.header(k, v);
+        let mut request = self.client.request(method, req.url).timeout(req.timeout);
+        for (name, value) in req.headers {
+            request = request.header(name, value);
         }
-        match r.send().await {
-            Ok(resp) => Ok(resp.status().as_u16()),
-            Err(e) => {
-                Err(TransportError { message: format!("{} {}: {}", req.method, req.url, error_chain(&e)), lost: false })
-            }
+        match request.send().await {
+            Ok(response) => Ok(response.status().as_u16()),
+            Err(err) => Err(TransportError {
+                message: format!("{} {}: {}", req.method, req.url, error_chain(&err)),
+                lost: false,
+            }),
         }
     }
 }
@@ -45,13 +46,13 @@ impl Default for Http {
 }
 
 /// An error and its causes, `: `-separated.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
     }
-    s
+    text
 }

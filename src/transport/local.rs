@@ -11,19 +11,22 @@ pub async fn run_local(
     env: &[(&str, &str)],
     stdin: Option<&Path>,
 ) -> Result<Output, TransportError> {
-    let mut c = tokio::process::Command::new("sh");
-    c.arg("-c").arg(line).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    if let Some(d) = dir {
-        c.current_dir(d);
+    let mut command = tokio::process::Command::new("sh");
+    command.arg("-c").arg(line).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
     }
-    for (k, v) in env {
-        c.env(k, v);
+    for (name, value) in env {
+        command.env(name, value);
     }
     match super::stdin_file(stdin)? {
-        Some(f) => c.stdin(Stdio::from(f)),
-        None => c.stdin(Stdio::null()),
+        Some(file) => command.stdin(Stdio::from(file)),
+        None => command.stdin(Stdio::null()),
     };
-    let out = c.output().await.map_err(|e| TransportError { message: format!("cannot run sh: {e}"), lost: false })?;
+    let out = command
+        .output()
+        .await
+        .map_err(|err| TransportError { message: format!("cannot run sh: {err}"), lost: false })?;
     Ok(Output {
         status: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -11,8 +11,7 @@ pub use http::{Http, error_chain};
 pub use local::run_local;
 pub use ssh::{ConnectError, ConnectProblem, Connections, Destination, SshOptions};
 
-use crate::plan::Target;
-use crate::remote::Cmd;
+use crate::remote::{Cmd, Target};
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
@@ -32,18 +31,18 @@ impl Output {
     }
 
     /// The last `n` lines of stderr (or stdout when stderr is empty), for error reports.
-    pub fn tail(&self, n: usize) -> String {
+    pub fn tail(&self, count: usize) -> String {
         let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
         let lines: Vec<&str> = text.trim_end().lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        lines[lines.len().saturating_sub(count)..].join("\n")
     }
 }
 
 /// Opens the file piped into a command's stdin (the artifact); `None` = no input.
-fn stdin_file(p: Option<&Path>) -> Result<Option<std::fs::File>, TransportError> {
-    p.map(|p| {
-        std::fs::File::open(p)
-            .map_err(|e| TransportError { message: format!("open {}: {e}", p.display()), lost: false })
+fn stdin_file(path: Option<&Path>) -> Result<Option<std::fs::File>, TransportError> {
+    path.map(|path| {
+        std::fs::File::open(path)
+            .map_err(|err| TransportError { message: format!("open {}: {err}", path.display()), lost: false })
     })
     .transpose()
 }
@@ -57,8 +56,8 @@ pub struct TransportError {
 }
 
 impl std::fmt::Display for TransportError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        out.write_str(&self.message)
     }
 }
 
@@ -93,7 +92,7 @@ pub struct Live {
 impl Transport for Live {
     async fn run(&self, on: &Target, cmd: &Cmd, stdin: Option<&Path>) -> Result<Output, TransportError> {
         match on {
-            Target::Host(h) => self.ssh.run(h, &cmd.to_string(), stdin).await,
+            Target::Host(host) => self.ssh.run(host, &cmd.to_string(), stdin).await,
             Target::Local => run_local(&cmd.to_string(), None, &[], stdin).await,
         }
     }

@@ -61,36 +61,32 @@ pub struct Destination {
 
 impl Destination {
     pub fn display(&self) -> String {
-        let mut s = String::new();
-        if let Some(u) = &self.user {
-            s.push_str(u);
-            s.push('@');
+        let mut text = String::new();
+        if let Some(user) = &self.user {
+            text.push_str(user);
+            text.push('@');
         }
-        s.push_str(&self.address);
-        if let Some(p) = self.port {
-            s.push_str(&format!(":{p}"));
+        text.push_str(&self.address);
+        if let Some(port) = self.port {
+            text.push_str(&format!(":{port}"));
         }
-        s
+        text
     }
 }
 
 fn classify(stderr: &str) -> ConnectProblem {
-    let s = stderr.to_ascii_lowercase();
-    if s.contains("host key verification failed")
-        || s.contains("remote host identification has changed")
-        || s.contains("host key is known")
-        || s.contains("no matching host key")
+    let text = stderr.to_ascii_lowercase();
+    if text.contains("host key verification failed")
+        || text.contains("remote host identification has changed")
+        || text.contains("host key is known")
+        || text.contains("no matching host key")
     {
         ConnectProblem::HostKey
-    } else if s.contains("permission denied") || s.contains("too many authentication failures") {
+    } else if text.contains("permission denied") || text.contains("too many authentication failures") {
         ConnectProblem::Auth
     } else {
         ConnectProblem::Unreachable
     }
-}
-
-fn error_text(e: &openssh::Error) -> String {
-    super::error_chain(e)
 }
 
 impl Connections {
@@ -109,50 +105,52 @@ impl Connections {
     pub async fn open_each(opts: &SshOptions, dests: Vec<Destination>) -> (Connections, Vec<ConnectError>) {
         let mut set = tokio::task::JoinSet::new();
         let opening = Arc::new(Semaphore::new(OPENING_AT_ONCE));
-        for d in dests {
+        for dest in dests {
             let opts = opts.clone();
             let opening = opening.clone();
             set.spawn(async move {
                 let _slot = opening.acquire_owned().await.expect("semaphore");
-                let mut b = SessionBuilder::default();
+                let mut builder = SessionBuilder::default();
                 // A master left behind by a killed deploy goes away on its own after 10 idle minutes.
-                b.known_hosts_check(KnownHosts::Strict)
+                builder
+                    .known_hosts_check(KnownHosts::Strict)
                     .connect_timeout(Duration::from_secs(10))
                     .server_alive_interval(Duration::from_secs(5))
                     .control_persist(ControlPersist::IdleFor(std::num::NonZeroUsize::new(600).expect("non-zero")));
-                if let Some(c) = &opts.config {
-                    b.config_file(c);
+                if let Some(config) = &opts.config {
+                    builder.config_file(config);
                 }
-                if let Some(k) = &opts.identity {
-                    b.keyfile(k);
+                if let Some(key) = &opts.identity {
+                    builder.keyfile(key);
                 }
-                if let Some(k) = &opts.known_hosts {
-                    b.user_known_hosts_file(k);
+                if let Some(known) = &opts.known_hosts {
+                    builder.user_known_hosts_file(known);
                 }
-                if let Some(u) = &d.user {
-                    b.user(u.clone());
+                if let Some(user) = &dest.user {
+                    builder.user(user.clone());
                 }
-                if let Some(p) = d.port {
-                    b.port(p);
+                if let Some(port) = dest.port {
+                    builder.port(port);
                 }
-                let r = b.connect_mux(&d.address).await;
-                (d, r)
+                let session = builder.connect_mux(&dest.address).await;
+                (dest, session)
             });
         }
         let mut hosts = HashMap::new();
         let mut errors = Vec::new();
         while let Some(joined) = set.join_next().await {
-            let (d, r) = joined.expect("connect task");
-            match r {
+            let (dest, session) = joined.expect("connect task");
+            match session {
                 Ok(session) => {
-                    hosts.insert(d.host.clone(), Arc::new(Conn { session, slots: Semaphore::new(IN_FLIGHT_PER_HOST) }));
+                    let conn = Conn { session, slots: Semaphore::new(IN_FLIGHT_PER_HOST) };
+                    hosts.insert(dest.host.clone(), Arc::new(conn));
                 }
-                Err(e) => {
-                    let message = error_text(&e);
+                Err(err) => {
+                    let message = super::error_chain(&err);
                     errors.push(ConnectError {
                         problem: classify(&message),
-                        destination: d.display(),
-                        host: d.host,
+                        destination: dest.display(),
+                        host: dest.host,
                         message,
                     });
                 }
@@ -164,7 +162,7 @@ impl Connections {
 
     /// The control sockets of the master connections (to stop them from a signal handler).
     pub fn control_sockets(&self) -> Vec<PathBuf> {
-        self.hosts.values().map(|c| c.session.control_socket().to_path_buf()).collect()
+        self.hosts.values().map(|conn| conn.session.control_socket().to_path_buf()).collect()
     }
 
     pub fn hosts(&self) -> impl Iterator<Item = &str> {
@@ -183,13 +181,13 @@ impl Connections {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut c = conn.session.raw_command(line);
-            c.stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut command = conn.session.raw_command(line);
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
             match super::stdin_file(stdin)? {
-                Some(f) => c.stdin(Stdio::from(f)),
-                None => c.stdin(Stdio::null()),
+                Some(file) => command.stdin(Stdio::from(file)),
+                None => command.stdin(Stdio::null()),
             };
-            match c.output().await {
+            match command.output().await {
                 Ok(out) => {
                     return Ok(Output {
                         status: out.status.code(),
@@ -197,8 +195,8 @@ impl Connections {
                         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
                     });
                 }
-                Err(e) => {
-                    let text = error_text(&e);
+                Err(err) => {
+                    let text = super::error_chain(&err);
                     // A channel refused while the master lives: retry. A dead master: lost.
                     let master_alive = conn.session.check().await.is_ok();
                     if master_alive && attempt < 6 {
@@ -212,14 +210,13 @@ impl Connections {
         }
     }
 
-    /// Closes every master connection.
     /// Closes every master connection, all at once (one at a time, 8 hosts took 0.2 s).
     pub async fn close(self) {
         let mut set = tokio::task::JoinSet::new();
-        for (_, c) in self.hosts {
-            if let Ok(c) = Arc::try_unwrap(c) {
+        for (_, conn) in self.hosts {
+            if let Ok(conn) = Arc::try_unwrap(conn) {
                 set.spawn(async move {
-                    let _ = c.session.close().await;
+                    let _ = conn.session.close().await;
                 });
             }
         }

@@ -34,7 +34,6 @@ impl Report {
 pub struct Load {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<Report>>,
-    pub started: Instant,
 }
 
 impl Load {
@@ -102,7 +101,7 @@ impl Load {
                 })
             })
             .collect();
-        Load { stop, threads, started }
+        Load { stop, threads }
     }
 
     pub fn stop(self) -> Report {

@@ -1,13 +1,10 @@
 //! The local farm for end-to-end tests: `farm.sh up` on start, `farm.sh down` on drop (also
 //! when the test panics). A farm that cannot start fails the test with the reason.
-#![allow(dead_code)]
 
 pub mod http;
 pub mod load;
-#[path = "../support/mod.rs"]
-mod support;
 
-pub use support::git;
+pub use crate::support::git;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -83,16 +80,16 @@ impl Farm {
         c.output().expect("run deploy")
     }
 
-    /// Deploys with JSON events; returns (exit code, events, stderr).
-    pub fn deploy_json(&self, args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
-        let mut a = args.to_vec();
-        a.extend(["--output", "json"]);
-        let o = self.deploy(&a);
-        let events = String::from_utf8_lossy(&o.stdout)
+    /// Runs `deploy ARGS --output json` to its end.
+    pub fn deploy_json(&self, args: &[&str]) -> Run {
+        let mut with_json = args.to_vec();
+        with_json.extend(["--output", "json"]);
+        let out = self.deploy(&with_json);
+        let events = String::from_utf8_lossy(&out.stdout)
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
             .collect();
-        (o.status.code().unwrap_or(-1), events, String::from_utf8_lossy(&o.stderr).into_owned())
+        Run::new(out.status.code().unwrap_or(-1), events, String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
     /// Commits changes to the example app: (path, Some(text)) writes, (path, None) deletes.
@@ -188,6 +185,26 @@ impl Drop for Farm {
     }
 }
 
+/// One run of the real binary: how it ended, what it said, and the release it made or rolled
+/// to (from its `deploy_started` or `rollback_started` event).
+pub struct Run {
+    pub code: i32,
+    pub events: Vec<serde_json::Value>,
+    pub stderr: String,
+    /// `None`: the run stopped before it chose a release.
+    pub release: Option<String>,
+}
+
+impl Run {
+    fn new(code: i32, events: Vec<serde_json::Value>, stderr: String) -> Run {
+        let started = events.iter().find(|event| {
+            event["event"].as_str().is_some_and(|name| name.ends_with("_started")) && event["release"].is_string()
+        });
+        let release = started.map(|event| event["release"].as_str().unwrap().to_string());
+        Run { code, events, stderr, release }
+    }
+}
+
 /// Events named `name` (and about `host`, when given).
 pub fn events<'a>(all: &'a [serde_json::Value], name: &str, host: Option<&str>) -> Vec<&'a serde_json::Value> {
     all.iter().filter(|e| e["event"] == name && host.is_none_or(|h| e["host"] == h)).collect()
@@ -244,13 +261,8 @@ impl Farm {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 
-    /// Starts `deploy ARGS --output json` and calls `on_event` for each event as it comes;
-    /// returns the exit code, all events and stderr.
-    pub fn deploy_watch(
-        &self,
-        args: &[&str],
-        mut on_event: impl FnMut(&serde_json::Value, u32),
-    ) -> (i32, Vec<serde_json::Value>, String) {
+    /// Starts `deploy ARGS --output json` and calls `on_event` for each event as it comes.
+    pub fn deploy_watch(&self, args: &[&str], mut on_event: impl FnMut(&serde_json::Value, u32)) -> Run {
         use std::io::BufRead;
         let mut c = Command::new(env!("CARGO_BIN_EXE_deploy"));
         c.arg("-c").arg(self.config()).args(args).args(["--output", "json"]);
@@ -275,7 +287,7 @@ impl Farm {
         let status = child.wait().unwrap();
         use std::os::unix::process::ExitStatusExt;
         let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        (code, events, err_thread.join().unwrap())
+        Run::new(code, events, err_thread.join().unwrap())
     }
 
     /// The release every app host is on, if they agree.

@@ -1,0 +1,20 @@
+//! `deploy completions SHELL` and `deploy man`: made from the same definitions as `--help`.
+
+use crate::error::Error;
+
+pub fn completions(shell: clap_complete::Shell, cli: &clap::Command) -> Result<i32, Error> {
+    let mut cli = cli.clone();
+    clap_complete::generate(shell, &mut cli, "deploy", &mut std::io::stdout());
+    Ok(0)
+}
+
+pub fn man(cli: &clap::Command) -> Result<i32, Error> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cli.clone()).render(&mut page).map_err(|source| Error::File {
+        path: "man page".into(),
+        action: "render",
+        source,
+    })?;
+    super::out(&String::from_utf8_lossy(&page));
+    Ok(0)
+}

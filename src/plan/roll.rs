@@ -1,0 +1,177 @@
+//! The roll: per app host, drain → wait idle → switch → activate → health → wait for the
+//! balancer's check → undrain → wait until it takes traffic, with journal entries before each
+//! state change; worker hosts switch without the balancer. The runner builds the same actions
+//! to put a host back after a failure.
+
+use super::*;
+use crate::balancer::Op;
+use crate::config::{BatchSize, HealthFrom, Host, Role, StageConfig};
+use crate::remote::hooks::HookEnv;
+use crate::remote::{Layout, hooks, journal, release};
+
+/// The roll step, batch by batch, and the batch size used.
+pub(super) fn roll_step(
+    cfg: &StageConfig,
+    layout: &Layout,
+    id: &str,
+    batch: BatchSize,
+    env: &HookEnv,
+    on_failure: OnFailure,
+) -> (Step, usize) {
+    let apps: Vec<&Host> = cfg.hosts.iter().filter(|host| host.has(Role::App)).collect();
+    let size = batch.size(apps.len());
+    let batches: Vec<Batch> = apps
+        .chunks(size)
+        .map(|chunk| {
+            let names: Vec<&str> = chunk.iter().map(|host| host.name.as_str()).collect();
+            Batch {
+                hosts: chunk
+                    .iter()
+                    .map(|host| HostActions {
+                        host: host.name.clone(),
+                        actions: roll_host(cfg, layout, id, host, &names, env),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let title = format!(
+        "roll {} app host{} {} at a time (batch {batch}), keeping at least {} in service",
+        apps.len(),
+        if apps.len() == 1 { "" } else { "s" },
+        size,
+        cfg.rolling.min_in_service
+    );
+    (Step { phase: Phase::Roll, title, parallel: size, on_failure, batches }, size)
+}
+
+/// A balancer command as an action; a `silent` one fails on any output.
+fn balancer_action(op: Op, what: What) -> Action {
+    let silent = op.silent;
+    let action = Action::shell(what, op.on, op.cmd);
+    if silent { action.until(Until::Silent) } else { action }
+}
+
+/// How long the balancer's own check may take to see a host healthy: the health check's
+/// whole budget.
+fn health_budget(cfg: &StageConfig) -> Duration {
+    let health = &cfg.health;
+    health.interval * health.retries + health.timeout
+}
+
+/// One app host's roll to release `id`. `batch` names the hosts taken out together with it:
+/// the capacity check before the drain counts only the others.
+pub fn roll_host(
+    cfg: &StageConfig,
+    layout: &Layout,
+    id: &str,
+    host: &Host,
+    batch: &[&str],
+    env: &HookEnv,
+) -> Vec<Action> {
+    let balancer = &cfg.balancer;
+    let entry = |state| journal::Entry { stage: &cfg.stage, host: &host.name, release: id, state };
+    let mut actions = Vec::new();
+    let min = cfg.rolling.min_in_service;
+    if min > 0
+        && let Some((op, read)) = crate::balancer::capacity(balancer)
+    {
+        let others: Vec<String> = cfg
+            .hosts
+            .iter()
+            .filter(|other| other.has(Role::App) && !batch.contains(&other.name.as_str()))
+            .map(|other| balancer.backend_of(&other.name).to_string())
+            .collect();
+        actions.push(balancer_action(op, What::Capacity).until(Until::Capacity {
+            read,
+            own: balancer.backend_of(&host.name).to_string(),
+            others,
+            min,
+            timeout: health_budget(cfg),
+        }));
+    }
+    if let Some(op) = crate::balancer::drain(balancer, &host.name) {
+        // The capacity check on the balancer and the journal on the host, at the same time.
+        if let Some(capacity) = actions.last_mut().filter(|action| action.what == What::Capacity) {
+            capacity.with_next = true;
+        }
+        let draining = journal::write(layout, &entry(journal::State::Draining));
+        actions.push(Action::on_host(What::Journal, &host.name, draining));
+        actions.push(balancer_action(op, What::Drain));
+        if let Some((op, read)) = crate::balancer::in_flight(balancer, &host.name) {
+            let idle = Until::Idle { read, timeout: cfg.rolling.drain_timeout };
+            actions.push(balancer_action(op, What::WaitDrained).until(idle));
+        }
+    }
+    // The journal entry, then the switch, in one command.
+    let switching = journal::write(layout, &entry(journal::State::Switching));
+    actions.push(Action::on_host(What::Switch, &host.name, switching.and(release::switch(layout, id))));
+    let mut activate: Vec<&String> = cfg.hooks.activate.iter().collect();
+    if host.has(Role::Worker) {
+        activate.extend(&cfg.hooks.worker.activate);
+    }
+    for hook in activate {
+        actions.push(Action::on_host(What::Activate, &host.name, hooks::run(&layout.release(id), hook, env)));
+    }
+    actions.extend(health_action(cfg, host));
+    actions.extend(undrain_actions(cfg, layout, id, host));
+    actions
+}
+
+/// Back into service: wait for the balancer's own check (still drained), journal, undrain,
+/// wait until it takes traffic, clear the journal.
+pub fn undrain_actions(cfg: &StageConfig, layout: &Layout, id: &str, host: &Host) -> Vec<Action> {
+    let balancer = &cfg.balancer;
+    let mut actions = Vec::new();
+    if let Some(op) = crate::balancer::undrain(balancer, &host.name) {
+        let timeout = health_budget(cfg);
+        if let Some((op, read)) = crate::balancer::probe(balancer, &host.name) {
+            // The journal entry is written while the balancer's check is awaited.
+            actions.push(balancer_action(op, What::WaitProbe).until(Until::ProbeHealthy { read, timeout }).with_next());
+        }
+        let entry =
+            journal::Entry { stage: &cfg.stage, host: &host.name, release: id, state: journal::State::Undraining };
+        actions.push(Action::on_host(What::Journal, &host.name, journal::write(layout, &entry)));
+        actions.push(balancer_action(op, What::Undrain));
+        if let Some((op, read)) = crate::balancer::healthy(balancer, &host.name) {
+            actions.push(balancer_action(op, What::WaitHealthy).until(Until::InService { read, timeout }));
+        }
+    }
+    actions.push(Action::on_host(What::Journal, &host.name, journal::clear(layout)));
+    actions
+}
+
+/// The health check of one app host, from the host itself or from the deploying machine.
+pub fn health_action(cfg: &StageConfig, host: &Host) -> Option<Action> {
+    let health = &cfg.health;
+    let url = health.url_for(host)?;
+    let until = Until::Status { expect: health.expect_status, retries: health.retries, interval: health.interval };
+    Some(match health.from {
+        HealthFrom::Host => {
+            let fetch = crate::remote::health::fetch_status(&url, health.timeout);
+            Action::on_host(What::Health, &host.name, fetch).until(until)
+        }
+        HealthFrom::Local => Action {
+            what: What::Health,
+            on: Target::Local,
+            run: Run::Http {
+                method: "GET".into(),
+                url,
+                headers: vec![],
+                expect_status: Some(health.expect_status),
+                timeout: health.timeout,
+            },
+            until: Some(until),
+            with_next: false,
+        },
+    })
+}
+
+/// A worker host takes no traffic: switch, then its activate hooks (no drain).
+pub fn worker_actions(cfg: &StageConfig, layout: &Layout, id: &str, host: &Host, env: &HookEnv) -> Vec<Action> {
+    let mut actions = vec![Action::on_host(What::Switch, &host.name, release::switch(layout, id))];
+    for hook in &cfg.hooks.worker.activate {
+        actions.push(Action::on_host(What::Activate, &host.name, hooks::run(&layout.release(id), hook, env)));
+    }
+    actions
+}

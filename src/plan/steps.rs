@@ -1,0 +1,204 @@
+//! The steps a deploy and a rollback share: connect, lock, workers, ban, finish; and what the
+//! plan says about the stage.
+
+use super::*;
+use crate::config::{Host, Role, StageConfig};
+use crate::http_cache::Ban;
+use crate::remote::hooks::HookEnv;
+use crate::remote::{Layout, lock, release};
+
+pub(super) fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(7)]
+}
+
+pub(super) fn common_notes(cfg: &StageConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    if matches!(cfg.balancer, crate::config::Balancer::None) {
+        notes.push("no balancer: app hosts are switched in place, without draining".into());
+    }
+    if cfg.health.url.is_none() {
+        notes.push("no health check: set [health] url to check each host before it takes traffic".into());
+    }
+    notes
+}
+
+/// `user@address:port` as ssh will be asked for it.
+pub(super) fn destination(cfg: &StageConfig, host: &Host) -> String {
+    let user = host.user.as_ref().or(cfg.ssh.user.as_ref());
+    let port = host.port.or(cfg.ssh.port);
+    let mut text = String::new();
+    if let Some(user) = user {
+        text.push_str(user);
+        text.push('@');
+    }
+    text.push_str(&host.address);
+    if let Some(port) = port {
+        text.push_str(&format!(":{port}"));
+    }
+    text
+}
+
+pub(super) fn host_infos(cfg: &StageConfig) -> Vec<HostInfo> {
+    cfg.hosts
+        .iter()
+        .map(|host| HostInfo {
+            name: host.name.clone(),
+            destination: destination(cfg, host),
+            roles: host.roles.clone(),
+        })
+        .collect()
+}
+
+pub(super) fn balancer_summary(cfg: &StageConfig) -> String {
+    use crate::config::Balancer;
+    match &cfg.balancer {
+        Balancer::None => "none".into(),
+        Balancer::Varnish { host, admin, .. } => format!("varnish on {host} (admin {admin})"),
+        Balancer::Haproxy { host, socket, backend, .. } => {
+            format!("haproxy on {host} (backend {backend}, socket {socket})")
+        }
+        Balancer::Command { host, .. } => {
+            format!("command, run {}", host.as_deref().map_or("locally".to_string(), |host| format!("on {host}")))
+        }
+    }
+}
+
+pub(super) fn connect_step(cfg: &StageConfig) -> Step {
+    let hosts = cfg
+        .hosts
+        .iter()
+        .map(|host| HostActions {
+            host: host.name.clone(),
+            actions: vec![Action {
+                what: What::Connect,
+                on: Target::host(&host.name),
+                run: Run::Ssh { destination: destination(cfg, host) },
+                until: None,
+                with_next: false,
+            }],
+        })
+        .collect();
+    Step::parallel(
+        Phase::Connect,
+        "connect to every host (one multiplexed ssh connection each)",
+        cfg.hosts.len().max(1),
+        OnFailure::Stop,
+        hosts,
+    )
+}
+
+pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
+    let layout = Layout::new(&cfg.app.path);
+    let json = owner.json();
+    let mut hosts: Vec<HostActions> = cfg
+        .hosts
+        .iter()
+        .filter(|host| host.gets_release())
+        .map(|host| HostActions {
+            host: host.name.clone(),
+            actions: vec![Action::on_host(What::Lock, &host.name, lock::acquire(&layout, &json))],
+        })
+        .collect();
+    // The first host's lock first: two deploys started together meet there, so exactly one
+    // goes on (locking all at once, each could take some and both would give up).
+    let rest = hosts.split_off(hosts.len().min(1));
+    let mut batches = vec![Batch { hosts }];
+    if !rest.is_empty() {
+        batches.push(Batch { hosts: rest });
+    }
+    Step {
+        phase: Phase::Lock,
+        title: "lock the first host, then the others (if a lock is held: release what was taken, exit 3)".into(),
+        parallel: cfg.hosts.len().max(1),
+        on_failure: OnFailure::ReleaseLocks,
+        batches,
+    }
+}
+
+/// Worker-only hosts: switch, then their activate hooks, side by side, no drain.
+pub(super) fn workers_step(
+    cfg: &StageConfig,
+    layout: &Layout,
+    id: &str,
+    env: &HookEnv,
+    on_failure: OnFailure,
+) -> Option<Step> {
+    let hosts: Vec<HostActions> = cfg
+        .hosts
+        .iter()
+        .filter(|host| host.has(Role::Worker) && !host.has(Role::App))
+        .map(|host| HostActions {
+            host: host.name.clone(),
+            actions: super::roll::worker_actions(cfg, layout, id, host, env),
+        })
+        .collect();
+    (!hosts.is_empty()).then(|| {
+        let count = hosts.len();
+        Step::parallel(
+            Phase::Workers,
+            "switch worker hosts (no traffic, no drain), then their activate hooks",
+            count,
+            on_failure,
+            hosts,
+        )
+    })
+}
+
+/// One action per ban of every configured cache.
+fn ban_action(ban: Ban) -> Action {
+    match ban {
+        Ban::Shell { on, cmd, expect_status: None } => Action::shell(What::Ban, on, cmd),
+        Ban::Shell { on, cmd, expect_status: Some(expect) } => {
+            Action::shell(What::Ban, on, cmd).until(Until::Status { expect, retries: 1, interval: Duration::ZERO })
+        }
+        Ban::Http { method, url, headers, expect_status } => Action {
+            what: What::Ban,
+            on: Target::Local,
+            run: Run::Http { method, url, headers, expect_status, timeout: crate::http_cache::TIMEOUT },
+            until: None,
+            with_next: false,
+        },
+    }
+}
+
+pub(super) fn ban_step(cfg: &StageConfig) -> Option<Step> {
+    let actions: Vec<Action> = cfg.http_cache.iter().flat_map(crate::http_cache::bans).map(ban_action).collect();
+    (!actions.is_empty()).then(|| {
+        Step::parallel(
+            Phase::Ban,
+            "ban the HTTP cache, once, after the last host",
+            1,
+            OnFailure::Warn,
+            vec![HostActions { host: "cache".into(), actions }],
+        )
+    })
+}
+
+pub(super) fn finish_step(cfg: &StageConfig, layout: &Layout, record: &str) -> Step {
+    let hosts = cfg
+        .hosts
+        .iter()
+        .filter(|host| host.gets_release())
+        .map(|host| HostActions {
+            host: host.name.clone(),
+            actions: vec![
+                Action::on_host(What::Record, &host.name, release::record(layout, record)),
+                Action {
+                    what: What::Cleanup,
+                    on: Target::host(&host.name),
+                    run: Run::Cleanup { keep: cfg.app.keep_releases, list: release::list(layout) },
+                    until: None,
+                    with_next: false,
+                },
+                Action::on_host(What::Unlock, &host.name, lock::release(layout)),
+            ],
+        })
+        .collect();
+    Step::parallel(
+        Phase::Finish,
+        "record the release, remove old releases, unlock",
+        cfg.hosts.len().max(1),
+        OnFailure::Warn,
+        hosts,
+    )
+}

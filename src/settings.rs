@@ -1,0 +1,194 @@
+//! The command line resolved once into plain values: what to do ([`Task`]) and how to say it.
+//! Only this module reads the clap definitions; the commands take a [`Settings`].
+
+use crate::cli::{Cli, Command, Global, OutputFormat};
+use crate::config::{BatchSize, Role};
+use crate::error::Error;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a run speaks: human (live lines, a terminal), plain lines, or JSON events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    Human,
+    Plain,
+    Json,
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    /// `-c PATH`; `None`: `Deploy.toml` found upward from the working directory.
+    pub config: Option<PathBuf>,
+    pub output: OutputMode,
+    pub verbose: bool,
+    pub quiet: bool,
+    pub task: Task,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Task {
+    Deploy {
+        stage: String,
+        build: BuildOptions,
+        roll: RollOptions,
+        assume_yes: bool,
+    },
+    Rollback {
+        stage: String,
+        to: Option<String>,
+        roll: RollOptions,
+    },
+    /// `deploy plan`: the deploy plan, or with `rollback` the rollback plan (to `to`).
+    Plan {
+        stage: String,
+        rollback: bool,
+        to: Option<String>,
+        revision: Option<String>,
+        roll: RollOptions,
+    },
+    Releases {
+        stage: String,
+    },
+    Check {
+        stage: String,
+    },
+    Unlock {
+        stage: String,
+        force: bool,
+    },
+    Exec {
+        stage: String,
+        role: Option<Role>,
+        hosts: Vec<String>,
+        command: Vec<String>,
+    },
+    Init {
+        recipe: String,
+    },
+    Completions {
+        shell: clap_complete::Shell,
+        cli: Box<clap::Command>,
+    },
+    Man {
+        cli: Box<clap::Command>,
+    },
+}
+
+/// What is built.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// `--revision`; `None`: the stage's `revision`, else `HEAD`.
+    pub revision: Option<String>,
+    pub allow_dirty: bool,
+    pub rebuild: bool,
+}
+
+/// How the release rolls.
+#[derive(Debug, Clone)]
+pub struct RollOptions {
+    /// `--batch`, its syntax checked (the host count is checked with the config).
+    pub batch: Option<BatchSize>,
+    pub skip_migrations: bool,
+    pub no_ban: bool,
+    /// After a failure in the roll, put switched hosts back (`--no-auto-rollback`: false).
+    pub auto_rollback: bool,
+    pub lock_wait: Option<Duration>,
+}
+
+/// Is this run unattended (no prompts, no live lines)?
+pub fn unattended() -> bool {
+    std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false" && value != "0")
+}
+
+impl Settings {
+    /// Resolves the parsed command line; bad values are usage errors (exit 2).
+    pub fn from_cli(cli: Cli) -> Result<Settings, Error> {
+        let global = cli.global;
+        let output = match global.output {
+            OutputFormat::Auto if console::Term::stderr().is_term() && !unattended() => OutputMode::Human,
+            OutputFormat::Auto | OutputFormat::Plain => OutputMode::Plain,
+            OutputFormat::Human => OutputMode::Human,
+            OutputFormat::Json => OutputMode::Json,
+        };
+        let task = task(cli.command, cli.stage, &global)?;
+        Ok(Settings { config: global.config, output, verbose: global.verbose > 0, quiet: global.quiet, task })
+    }
+}
+
+fn task(command: Option<Command>, stage: Option<String>, global: &Global) -> Result<Task, Error> {
+    let roll = || roll_options(global);
+    Ok(match (command, stage) {
+        (Some(Command::Rollback { stage, to }), _) => Task::Rollback { stage, to: checked_id(to)?, roll: roll()? },
+        (Some(Command::Plan { stage, rollback, to }), _) => {
+            let to = if rollback { checked_id(to)? } else { to };
+            Task::Plan { stage, rollback, to, revision: global.revision.clone(), roll: roll()? }
+        }
+        (Some(Command::Releases { stage }), _) => Task::Releases { stage },
+        (Some(Command::Check { stage }), _) => Task::Check { stage },
+        (Some(Command::Unlock { stage, force }), _) => Task::Unlock { stage, force },
+        (Some(Command::Exec { stage, role, host, cmd }), _) => {
+            Task::Exec { stage, role: role.as_deref().map(checked_role).transpose()?, hosts: host, command: cmd }
+        }
+        (Some(Command::Init { recipe }), _) => Task::Init { recipe },
+        (Some(Command::Completions { shell }), _) => Task::Completions { shell, cli: Box::new(command_line()) },
+        (Some(Command::Man), _) => Task::Man { cli: Box::new(command_line()) },
+        (None, Some(stage)) => Task::Deploy {
+            stage,
+            build: BuildOptions {
+                revision: global.revision.clone(),
+                allow_dirty: global.allow_dirty,
+                rebuild: global.rebuild,
+            },
+            roll: roll()?,
+            assume_yes: global.yes || unattended(),
+        },
+        (None, None) => {
+            return Err(Error::Usage {
+                message: "which stage? `deploy STAGE` deploys to it".into(),
+                hint: Some(
+                    "`deploy plan STAGE` shows what a deploy will do; `deploy --help` lists the commands".into(),
+                ),
+            });
+        }
+    })
+}
+
+/// The clap definitions as a value (completions and the man page are made from them).
+fn command_line() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+fn roll_options(global: &Global) -> Result<RollOptions, Error> {
+    let batch = match &global.batch {
+        Some(text) => Some(
+            BatchSize::parse(text)
+                .map_err(|message| Error::Usage { message: format!("--batch {text}: {message}"), hint: None })?,
+        ),
+        None => None,
+    };
+    Ok(RollOptions {
+        batch,
+        skip_migrations: global.skip_migrations,
+        no_ban: global.no_ban,
+        auto_rollback: !global.no_auto_rollback,
+        lock_wait: global.lock_wait,
+    })
+}
+
+fn checked_id(to: Option<String>) -> Result<Option<String>, Error> {
+    match to {
+        Some(id) if !crate::release_id::looks_like_release_id(&id) => Err(Error::Usage {
+            message: format!("--to {id}: not a release id"),
+            hint: Some("release ids look like 20261126T051944Z-1a2b3c4; `deploy releases STAGE` lists them".into()),
+        }),
+        to => Ok(to),
+    }
+}
+
+fn checked_role(name: &str) -> Result<Role, Error> {
+    Role::ALL.iter().find(|(known, _)| *known == name).map(|(_, role)| *role).ok_or_else(|| Error::Usage {
+        message: format!("--role {name}: no such role"),
+        hint: Some("roles are app, worker, migrate and balancer".into()),
+    })
+}

@@ -1,0 +1,20 @@
+//! Every integration test, in one binary: the crate is linked once, and the helpers are
+//! plain modules. `support` runs the real binary in a scratch folder; `farm` starts the local
+//! farm (real sshd hosts, Varnish, HAProxy) and drives the binary against it.
+
+mod support;
+
+mod farm;
+
+mod cli;
+mod config_errors;
+mod config_merge;
+mod config_reference;
+mod farm_connect;
+mod farm_deploy;
+mod farm_failures;
+mod farm_operator;
+mod json_schema;
+mod plan_snapshots;
+mod remote_commands;
+mod runner_order;
