@@ -211,6 +211,39 @@ fn first_interrupt_rolls_back_cleanly() {
 }
 
 #[test]
+fn second_interrupt_stops_at_once_and_unlock_recovers() {
+    let (f, _, load) = loaded_farm(3);
+    // web2's activate hook takes 30 s: a run that waited for it would end with exit 1.
+    commit(&f, "slow", &[("config/slow-activate-on", Some("web2\n"))]);
+    let mut sent = 0;
+    let Run { code, events: ev, stderr: err, .. } = f.deploy_watch(&["farm"], |e, pid| {
+        let interrupt = || std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+        if sent == 0 && e["event"] == "host_switched" && e["host"] == "web2" {
+            let _ = interrupt();
+            sent = 1;
+        } else if sent == 1 && e["event"] == "warning" {
+            let _ = interrupt();
+            sent = 2;
+        }
+    });
+    assert_eq!(sent, 2, "both interrupts sent: {err}");
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("interrupted twice: stopped at once without restoring; run `deploy unlock farm`"), "{err}");
+    // At once: web2's hook never finished, and the run still ended with its final event.
+    assert!(events(&ev, "host_activated", Some("web2")).is_empty(), "waited for the hook");
+    let last = ev.last().unwrap();
+    assert_eq!((last["event"].as_str(), last["exit_code"].as_i64()), (Some("finished"), Some(4)), "{last}");
+    // Left for `deploy unlock`: the lock, and web2 drained with its journal.
+    assert!(f.root("web1").join(".deploy/lock").exists());
+    assert!(f.root("web2").join(".deploy/journal.json").exists());
+    let o = f.deploy(&["unlock", "farm", "--output", "plain"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let Run { code, stderr: err, release, .. } = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{err}");
+    assert_safe(&f, load, &release.expect("a release"));
+}
+
+#[test]
 fn killed_deploy_is_recovered_by_unlock_then_deploys_again() {
     let (f, good, load) = loaded_farm(3);
     commit(&f, "next", &[]);

@@ -6,6 +6,7 @@ mod support;
 
 mod farm;
 
+mod architecture;
 mod cli;
 mod config_errors;
 mod config_merge;

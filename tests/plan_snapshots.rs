@@ -259,3 +259,46 @@ fn plan_as_json() {
     assert_eq!(v["steps"].as_array().unwrap().len(), p.steps.len());
     insta::assert_snapshot!("json_laravel", p.to_json());
 }
+
+#[test]
+fn each_step_says_what_its_failure_does() {
+    use deploy::plan::OnFailure;
+    let cfg = load(&recipe_config("symfony"));
+    let policies = |p: &plan::Plan| p.steps.iter().map(|s| (s.phase, s.on_failure)).collect::<Vec<_>>();
+    let expected = |after_switch| {
+        vec![
+            (Phase::Connect, OnFailure::Stop),
+            (Phase::Lock, OnFailure::ReleaseLocks),
+            (Phase::Build, OnFailure::Abort),
+            (Phase::Upload, OnFailure::Abort),
+            (Phase::Migrate, OnFailure::Abort),
+            (Phase::Roll, after_switch),
+            (Phase::Workers, after_switch),
+            (Phase::Ban, OnFailure::Warn),
+            (Phase::Finish, OnFailure::Warn),
+        ]
+    };
+    assert_eq!(policies(&deploy_plan(&cfg, None)), expected(OnFailure::RollBack));
+    // --no-auto-rollback is in the plan, so `deploy plan` shows what the run will do.
+    let rev = Revision { requested: "main".into(), commit: COMMIT.into() };
+    let input = DeployInput {
+        release: ID,
+        revision: &rev,
+        owner: &owner(),
+        batch: None,
+        skip_migrations: false,
+        no_ban: false,
+        auto_rollback: false,
+        upload_parallel: 8,
+    };
+    let leave = plan::deploy(&cfg.stage, &input);
+    assert_eq!(policies(&leave), expected(OnFailure::LeaveSwitched));
+    let text = leave.to_string();
+    assert!(
+        text.contains("   on failure: put drained hosts back in service, leave switched hosts on the new release"),
+        "{text}"
+    );
+    assert_eq!(text.matches("\n   on failure: ").count(), leave.steps.len(), "one line per step:\n{text}");
+    let json: serde_json::Value = serde_json::from_str(&leave.to_json()).unwrap();
+    assert_eq!(json["steps"][5]["on_failure"], "leave_switched");
+}

@@ -319,3 +319,43 @@ fn a_failed_capacity_check_stops_before_the_drain_and_clears_the_journal_written
     // web1, already rolled, is put back on the previous release.
     assert!(lines.iter().any(|(o, l)| o == "web1" && l.contains(&format!("ln -sfn -- releases/{PREV}"))));
 }
+
+#[test]
+fn a_held_lock_is_asked_of_the_host_not_read_from_mkdirs_words() {
+    // mkdir speaks German here: the lock is still known to be held, because the host says
+    // its folder exists.
+    let t = Recording::new(|on, line| {
+        (on == "web1" && line.contains("mkdir -- /srv/shop/.deploy/lock")).then(|| Output {
+            status: Some(1),
+            stdout: String::new(),
+            stderr: "mkdir: das Verzeichnis »/srv/shop/.deploy/lock« kann nicht angelegt werden: Die Datei existiert bereits"
+                .into(),
+        })
+    });
+    let (r, _) = run(t.clone());
+    assert!(matches!(&r, Err(RunError::Locked { holders }) if holders[0].host == "web1"), "{r:?}");
+    assert!(t.lines().iter().any(|(o, l)| o == "web1" && l == "test -d /srv/shop/.deploy/lock"));
+}
+
+#[test]
+fn a_lock_that_cannot_be_made_is_not_a_held_lock() {
+    // The control: the same failure, but the lock folder is not there (a read-only disk):
+    // exit 1 naming the host, not exit 3 naming a holder; tried again before giving up.
+    let t = Recording::new(|on, line| {
+        if on != "web1" {
+            return None;
+        }
+        let refused = Output { status: Some(1), stdout: String::new(), stderr: "Read-only file system".into() };
+        if line.contains("mkdir -- /srv/shop/.deploy/lock") || line.starts_with("test -d /srv/shop/.deploy/lock") {
+            return Some(refused);
+        }
+        None
+    });
+    let (r, _) = run(t.clone());
+    let err = r.expect_err("the deploy cannot go on");
+    assert!(matches!(err, RunError::Failed { aftermath: Aftermath::LocksReleased, .. }), "{err:?}");
+    assert_eq!(err.code(), 1);
+    assert!(err.to_string().contains("could not lock web1"), "{err}");
+    assert_eq!(count(&t.lines(), "mkdir -- /srv/shop/.deploy/lock"), 3, "tried three times");
+    assert!(!t.lines().iter().any(|(o, _)| o == "web2"), "other hosts touched");
+}

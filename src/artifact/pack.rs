@@ -1,7 +1,7 @@
 //! Tarballs from an artifact: the whole release, or a delta holding only what a host's
 //! current release lacks (the host hard-links the rest and checks each linked file).
 
-use super::scan::{Kind, TreeEntry, manifest_text, parse_manifest, plain_name};
+use super::scan::{EntryKind, TreeEntry, manifest_text, parse_manifest, plain_name};
 use super::{Artifact, BuildError, Contents, FileEntry, hex, io_err};
 use crate::remote::release::META_DIR;
 use sha2::{Digest, Sha256};
@@ -27,7 +27,7 @@ pub struct Packed {
 
 /// What a delta is made against: the host's current release's manifest, and the files of it
 /// unchanged on the host since it was unpacked (path → listing record).
-type Base = (String, BTreeMap<String, String>);
+type DeltaBase = (String, BTreeMap<String, String>);
 
 impl Artifact {
     pub(super) fn new(
@@ -71,7 +71,7 @@ impl Artifact {
         self.packed(key, Some((base.to_string(), trusted.clone()))).await
     }
 
-    async fn packed(&self, key: String, base: Option<Base>) -> Result<Packed, BuildError> {
+    async fn packed(&self, key: String, base: Option<DeltaBase>) -> Result<Packed, BuildError> {
         let cell = self.contents.packs.lock().unwrap().entry(key.clone()).or_default().clone();
         let contents = self.contents.clone();
         let tree = self.tree.clone();
@@ -88,7 +88,7 @@ impl Artifact {
 impl Contents {
     /// Which files the host can take from its current release: same path, mode and content,
     /// and not changed there since.
-    fn linkable(&self, base: Option<&Base>) -> Vec<bool> {
+    fn linkable(&self, base: Option<&DeltaBase>) -> Vec<bool> {
         let trusted = base.map(|(_, trusted)| trusted);
         let base_files: Vec<FileEntry> = base.and_then(|(manifest, _)| parse_manifest(manifest)).unwrap_or_default();
         let base: HashMap<&str, (u32, &str)> =
@@ -104,7 +104,7 @@ impl Contents {
             .collect()
     }
 
-    fn pack(&self, tree: &Path, key: &str, base: Option<&Base>) -> Result<Packed, BuildError> {
+    fn pack(&self, tree: &Path, key: &str, base: Option<&DeltaBase>) -> Result<Packed, BuildError> {
         let linked = self.linkable(base);
         let trusted = base.map(|(_, trusted)| trusted);
         // `./path`: never read as an option; the host lists each linked file as `expect` says.
@@ -131,18 +131,18 @@ impl Contents {
         for entry in &self.entries {
             let mut header = self.header(entry.mode);
             match &entry.kind {
-                Kind::Dir => {
+                EntryKind::Dir => {
                     header.set_entry_type(tar::EntryType::Directory);
                     header.set_size(0);
                     tar.append_data(&mut header, &entry.rel, io::empty()).map_err(&err)?;
                 }
-                Kind::Symlink(target) => {
+                EntryKind::Symlink(target) => {
                     header.set_entry_type(tar::EntryType::Symlink);
                     header.set_size(0);
                     tar.append_link(&mut header, &entry.rel, target).map_err(&err)?;
                 }
-                Kind::File(index) if linked[*index] => {}
-                Kind::File(index) => {
+                EntryKind::File(index) if linked[*index] => {}
+                EntryKind::File(index) => {
                     let path = tree.join(&entry.rel);
                     let source = fs::File::open(&path).map_err(io_err("open", &path))?;
                     header.set_entry_type(tar::EntryType::Regular);

@@ -19,7 +19,7 @@ pub struct FileEntry {
 }
 
 #[derive(Debug, Clone)]
-pub(super) enum Kind {
+pub(super) enum EntryKind {
     Dir,
     Symlink(PathBuf),
     /// Index into the file list.
@@ -31,7 +31,7 @@ pub(super) enum Kind {
 pub(super) struct TreeEntry {
     pub rel: String,
     pub mode: u32,
-    pub kind: Kind,
+    pub kind: EntryKind,
 }
 
 /// Walks the build folder (sorted; `exclude` and a top-level `.git` left out) and hashes
@@ -66,15 +66,15 @@ fn walk(
         let mode = meta.permissions().mode() & 0o7777;
         if file_type.is_symlink() {
             let target = fs::read_link(&path).map_err(io_err("readlink", &path))?;
-            entries.push(TreeEntry { rel: child, mode, kind: Kind::Symlink(target) });
+            entries.push(TreeEntry { rel: child, mode, kind: EntryKind::Symlink(target) });
         } else if file_type.is_dir() {
-            entries.push(TreeEntry { rel: child.clone(), mode, kind: Kind::Dir });
+            entries.push(TreeEntry { rel: child.clone(), mode, kind: EntryKind::Dir });
             walk(root, &child, exclude, entries, files)?;
         } else if file_type.is_file() {
             let mut hash = Sha256::new();
             let mut file = fs::File::open(&path).map_err(io_err("open", &path))?;
             io::copy(&mut file, &mut HashWriter(&mut hash)).map_err(io_err("read", &path))?;
-            entries.push(TreeEntry { rel: child.clone(), mode, kind: Kind::File(files.len()) });
+            entries.push(TreeEntry { rel: child.clone(), mode, kind: EntryKind::File(files.len()) });
             files.push(FileEntry { path: child, mode, size: meta.len(), sha256: hex(&hash.finalize()) });
         }
         // sockets, fifos, devices: never part of a release

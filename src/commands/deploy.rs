@@ -1,7 +1,7 @@
 //! `deploy STAGE`: build while connecting and locking, then run the plan.
 
 use super::plans;
-use super::session::{Connected, Kind, Session, with_lock};
+use super::session::{Connected, RunKind, Session, with_lock};
 use crate::artifact::{self, BuildSpec};
 use crate::config::{NotifyOn, StageConfig};
 use crate::error::Error;
@@ -27,7 +27,7 @@ pub fn run(
         eprintln!("not deployed");
         return Ok(1);
     }
-    let session = Session::start(settings, &cfg, Kind::Deploy)?;
+    let session = Session::start(settings, &cfg, RunKind::Deploy)?;
     let stage = session.stage();
     let plan_for = |id: &str| plans::deploy(stage, roll, batch, id, &revision, &session.owner);
     // Build while connecting and locking: they do not depend on each other.

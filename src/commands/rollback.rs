@@ -3,7 +3,7 @@
 
 use super::history::{HostReleases, majority_current, read_host, rollback_target};
 use super::plans;
-use super::session::{Connected, Kind, Session, with_lock};
+use super::session::{Connected, RunKind, Session, with_lock};
 use crate::error::Error;
 use crate::remote::Layout;
 use crate::report::Event;
@@ -13,7 +13,7 @@ use crate::settings::{RollOptions, Settings};
 pub fn run(settings: &Settings, stage: &str, to: Option<&str>, roll: &RollOptions) -> Result<i32, Error> {
     let cfg = super::load(settings, stage)?;
     let batch = plans::batch(roll, &cfg)?;
-    let session = Session::start(settings, &cfg, Kind::Rollback)?;
+    let session = Session::start(settings, &cfg, RunKind::Rollback)?;
     let stage = session.stage();
     let layout = Layout::new(&stage.app.path);
     let mut target = String::from("-");

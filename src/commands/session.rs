@@ -20,16 +20,16 @@ use tokio::runtime::Runtime;
 
 /// A deploy or a rollback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum RunKind {
     Deploy,
     Rollback,
 }
 
-impl Kind {
+impl RunKind {
     fn name(self) -> &'static str {
         match self {
-            Kind::Deploy => "deploy",
-            Kind::Rollback => "rollback",
+            RunKind::Deploy => "deploy",
+            RunKind::Rollback => "rollback",
         }
     }
 }
@@ -37,7 +37,7 @@ impl Kind {
 pub struct Session<'c> {
     pub settings: &'c Settings,
     pub cfg: &'c Config,
-    pub kind: Kind,
+    pub kind: RunKind,
     /// Who runs it: written into the locks and the release log.
     pub owner: Owner,
     pub report: Arc<dyn Reporter>,
@@ -60,7 +60,7 @@ pub struct Connected<'s> {
 }
 
 impl<'c> Session<'c> {
-    pub fn start(settings: &'c Settings, cfg: &'c Config, kind: Kind) -> Result<Session<'c>, Error> {
+    pub fn start(settings: &'c Settings, cfg: &'c Config, kind: RunKind) -> Result<Session<'c>, Error> {
         let (hosts, release_hosts) = super::host_names(cfg);
         let tally = Tally::new(super::reporter(settings, cfg, &release_hosts));
         Ok(Session {
@@ -141,12 +141,12 @@ impl<'c> Session<'c> {
     pub fn finish(self, result: Result<(), Error>, release: &str, commit: Option<&str>) -> Result<i32, Error> {
         let code = result.as_ref().map_or_else(Error::code, |()| 0);
         let (done, moment) = match self.kind {
-            Kind::Deploy => ("deployed", NotifyOn::Success),
-            Kind::Rollback => ("rolled back", NotifyOn::Rollback),
+            RunKind::Deploy => ("deployed", NotifyOn::Success),
+            RunKind::Rollback => ("rolled back", NotifyOn::Rollback),
         };
         let outcome = match (code, self.kind) {
             (0, _) => done,
-            (1, Kind::Deploy) => "failed, every host back on a serving release",
+            (1, RunKind::Deploy) => "failed, every host back on a serving release",
             _ => "failed",
         };
         let message = result.as_ref().err().map(|err| self.cfg.redact(&err.message()));

@@ -11,9 +11,9 @@ pub const ALL: &[(&str, &str)] = &[
 ];
 
 pub fn get(name: &str) -> Option<&'static str> {
-    ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    ALL.iter().find(|(known, _)| *known == name).map(|(_, text)| *text)
 }
 
 pub fn names() -> Vec<&'static str> {
-    ALL.iter().map(|(n, _)| *n).collect()
+    ALL.iter().map(|(name, _)| *name).collect()
 }

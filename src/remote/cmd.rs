@@ -27,7 +27,7 @@ enum Redirect {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
+enum Joiner {
     And,
     Pipe,
 }
@@ -36,7 +36,7 @@ enum Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
     first: Simple,
-    rest: Vec<(Op, Simple)>,
+    rest: Vec<(Joiner, Simple)>,
 }
 
 impl Cmd {
@@ -47,7 +47,7 @@ impl Cmd {
 
     fn last(&mut self) -> &mut Simple {
         match self.rest.last_mut() {
-            Some((_, s)) => s,
+            Some((_, simple)) => simple,
             None => &mut self.first,
         }
     }
@@ -70,14 +70,14 @@ impl Cmd {
 
     /// `self && next`: run `next` only when `self` succeeded.
     pub fn and(mut self, next: Cmd) -> Self {
-        self.rest.push((Op::And, next.first));
+        self.rest.push((Joiner::And, next.first));
         self.rest.extend(next.rest);
         self
     }
 
     /// `self | next`.
     pub fn pipe(mut self, next: Cmd) -> Self {
-        self.rest.push((Op::Pipe, next.first));
+        self.rest.push((Joiner::Pipe, next.first));
         self.rest.extend(next.rest);
         self
     }
@@ -122,8 +122,8 @@ impl fmt::Display for Cmd {
         write_simple(out, &self.first)?;
         for (op, simple) in &self.rest {
             out.write_str(match op {
-                Op::And => " && ",
-                Op::Pipe => " | ",
+                Joiner::And => " && ",
+                Joiner::Pipe => " | ",
             })?;
             write_simple(out, simple)?;
         }

@@ -58,12 +58,13 @@ impl Human {
         let _ = self.multi.println(crate::config::redact(&self.redactions, text));
     }
 
-    fn set(&self, host: &str, message: String) {
+    /// What a host's line says; `done`: its roll or run is over.
+    fn set(&self, host: &str, message: String, done: bool) {
         if let Some(bar) = self.bars.get(host) {
             bar.set_message(message.clone());
         }
         if let Some(compact) = &self.compact {
-            compact.set(host, message);
+            compact.set(host, message, done);
         }
     }
 }
@@ -77,8 +78,7 @@ struct Compact {
 }
 
 impl Compact {
-    fn set(&self, host: &str, message: String) {
-        let finished = message.contains('✓');
+    fn set(&self, host: &str, message: String, finished: bool) {
         {
             let mut work = self.work.lock().unwrap();
             let mut done = self.done.lock().unwrap();
@@ -87,7 +87,7 @@ impl Compact {
                 if !done.iter().any(|name| name == host) {
                     done.push(host.to_string());
                 }
-            } else if !message.contains("waiting") {
+            } else {
                 work.insert(host.to_string(), message);
             }
         }
@@ -150,7 +150,7 @@ impl Reporter for Human {
                 if let Some(queued) = queued {
                     for host in self.bars.keys() {
                         if !state.contains_key(host.as_str()) {
-                            self.set(host, style(queued).dim().to_string());
+                            self.set(host, style(queued).dim().to_string(), false);
                         }
                     }
                 }
@@ -160,7 +160,7 @@ impl Reporter for Human {
                     self.state.lock().unwrap().insert(host.clone(), "rolled");
                 }
                 if let Some(message) = after(*what) {
-                    self.set(host, message);
+                    self.set(host, message, matches!(what, What::WaitHealthy | What::Unlock));
                 }
                 if self.verbose
                     && let Some(text) = line(event, true)
@@ -169,10 +169,10 @@ impl Reporter for Human {
                 }
             }
             Event::Waiting { host, what, detail } => {
-                self.set(host, format!("{} {}", what.label(), style(detail).dim()))
+                self.set(host, format!("{} {}", what.label(), style(detail).dim()), false)
             }
             Event::Failed { host, .. } => {
-                self.set(host, style("✗ failed").red().bold().to_string());
+                self.set(host, style("✗ failed").red().bold().to_string(), false);
                 if let Some(text) = line(event, true) {
                     self.println(&style(text).red().to_string());
                 }
@@ -183,7 +183,7 @@ impl Reporter for Human {
                 } else {
                     style(format!("✗ NOT in service: {note}")).red().bold()
                 };
-                self.set(host, mark.to_string());
+                self.set(host, mark.to_string(), false);
                 if let Some(text) = line(event, true) {
                     self.println(&text);
                 }

@@ -50,7 +50,7 @@ pub const EVENTS: &[(&str, &[&str])] = &[
 ];
 
 pub fn fields(event: &str) -> Option<&'static [&'static str]> {
-    EVENTS.iter().find(|(n, _)| *n == event).map(|(_, f)| *f)
+    EVENTS.iter().find(|(name, _)| *name == event).map(|(_, fields)| *fields)
 }
 
 #[cfg(test)]
@@ -59,8 +59,8 @@ mod tests {
 
     #[test]
     fn every_step_event_is_in_the_schema() {
-        for w in What::ALL {
-            let name = super::super::done_name(w);
+        for what in What::ALL {
+            let name = super::super::done_name(what);
             assert!(super::fields(name).is_some(), "{name} is not in the schema");
         }
     }

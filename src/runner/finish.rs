@@ -1,12 +1,56 @@
-//! Ending a run that stops before any switch (abort), and the bookkeeping every ending
-//! shares: the release log line, removing the abandoned release, commands on many hosts.
+//! Ending a run: removing old releases after a success (the cleanup action), stopping
+//! before any switch (abort), and the bookkeeping every ending shares: the release log line,
+//! removing the abandoned release, commands on many hosts.
 
 use super::Runner;
-use super::failure::{Aftermath, Cause, RunError};
-use crate::plan::{PlanKind, Target};
+use super::failure::{Aftermath, Cause, Failure, RunError};
+use super::host::HostRun;
+use crate::plan::{Action, PlanKind, Target, What};
 use crate::remote::{Cmd, release};
+use crate::report::Event;
 use crate::transport::Transport;
+use std::time::Instant;
 use tokio::task::JoinSet;
+
+impl<T: Transport> HostRun<'_, T> {
+    /// Removes all but the newest `keep` releases; never `current` or the rollback target.
+    pub(super) async fn cleanup(&self, action: &Action, keep: u32, list: &crate::remote::Cmd) -> Result<(), Failure> {
+        let start = Instant::now();
+        let host = self.host();
+        let transport = &self.context.transport;
+        let out =
+            transport.run(&action.on, list, None).await.map_err(|err| Failure::transport(host, action.what, err))?;
+        let ids = release::release_ids(&out.stdout);
+        let protect: Vec<String> = {
+            let progress = self.progress.lock().unwrap();
+            let previous = progress.previous.get(host).cloned().flatten();
+            previous.into_iter().chain(progress.protect.iter().cloned()).collect()
+        };
+        // The newest release is the one just deployed (`current`): `skip(keep)` keeps it.
+        let old: Vec<String> =
+            ids.iter().rev().skip(keep as usize).filter(|id| !protect.contains(id)).cloned().collect();
+        if !old.is_empty() {
+            let problem = match transport.run(&action.on, &release::remove(self.layout, &old), None).await {
+                Ok(removed) if removed.ok() => None,
+                Ok(removed) => Some(removed.tail(3)),
+                Err(err) => Some(err.to_string()),
+            };
+            if let Some(problem) = problem {
+                self.context.report.event(&Event::Warning {
+                    host: Some(host.into()),
+                    message: format!("could not remove old releases: {problem}"),
+                });
+            }
+        }
+        self.context.report.event(&Event::Done {
+            host: host.into(),
+            what: What::Cleanup,
+            on: action.on.to_string(),
+            took: start.elapsed(),
+        });
+        Ok(())
+    }
+}
 
 impl<T: Transport> Runner<'_, T> {
     /// A failure before any switch: remove the half-prepared release, record, unlock, exit 1.

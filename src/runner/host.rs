@@ -6,7 +6,7 @@ use super::failure::Failure;
 use super::progress::SharedProgress;
 use crate::artifact::Artifact;
 use crate::plan::{Action, HostActions, Run, What};
-use crate::remote::{Layout, release};
+use crate::remote::Layout;
 use crate::report::Event;
 use crate::transport::Transport;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub(super) struct Received<'a> {
 }
 
 impl<T: Transport> HostRun<'_, T> {
-    fn host(&self) -> &str {
+    pub(super) fn host(&self) -> &str {
         &self.actions.host
     }
 
@@ -140,44 +140,6 @@ impl<T: Transport> HostRun<'_, T> {
             What::Unlock => progress.locked.retain(|locked| locked != &host),
             _ => {}
         }
-        Ok(())
-    }
-
-    /// Removes all but the newest `keep` releases; never `current` or the rollback target.
-    async fn cleanup(&self, action: &Action, keep: u32, list: &crate::remote::Cmd) -> Result<(), Failure> {
-        let start = Instant::now();
-        let host = self.host();
-        let transport = &self.context.transport;
-        let out =
-            transport.run(&action.on, list, None).await.map_err(|err| Failure::transport(host, action.what, err))?;
-        let ids = release::release_ids(&out.stdout);
-        let protect: Vec<String> = {
-            let progress = self.progress.lock().unwrap();
-            let previous = progress.previous.get(host).cloned().flatten();
-            previous.into_iter().chain(progress.protect.iter().cloned()).collect()
-        };
-        // The newest release is the one just deployed (`current`): `skip(keep)` keeps it.
-        let old: Vec<String> =
-            ids.iter().rev().skip(keep as usize).filter(|id| !protect.contains(id)).cloned().collect();
-        if !old.is_empty() {
-            let problem = match transport.run(&action.on, &release::remove(self.layout, &old), None).await {
-                Ok(removed) if removed.ok() => None,
-                Ok(removed) => Some(removed.tail(3)),
-                Err(err) => Some(err.to_string()),
-            };
-            if let Some(problem) = problem {
-                self.context.report.event(&Event::Warning {
-                    host: Some(host.into()),
-                    message: format!("could not remove old releases: {problem}"),
-                });
-            }
-        }
-        self.context.report.event(&Event::Done {
-            host: host.into(),
-            what: What::Cleanup,
-            on: action.on.to_string(),
-            took: start.elapsed(),
-        });
         Ok(())
     }
 }

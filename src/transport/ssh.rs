@@ -74,6 +74,8 @@ impl Destination {
     }
 }
 
+/// Why ssh could not connect. ssh exits 255 for all of these, so its own messages are read:
+/// OpenSSH prints them in English whatever the locale.
 fn classify(stderr: &str) -> ConnectProblem {
     let text = stderr.to_ascii_lowercase();
     if text.contains("host key verification failed")
