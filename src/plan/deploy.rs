@@ -1,8 +1,6 @@
 //! The deploy plan (SPEC §5): lock, build, upload and prepare, migrate once, roll, ban, finish.
 
-use super::steps::{
-    balancer_summary, ban_step, common_notes, connect_step, finish_step, host_infos, lock_step, short, workers_step,
-};
+use super::steps::{Head, RollInput, common_notes, connect_step, lock_step, roll_and_finish, short};
 use super::*;
 use crate::config::{BatchSize, Host, Role, StageConfig};
 use crate::remote::hooks::HookEnv;
@@ -70,18 +68,6 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         _ => {}
     }
 
-    let after_switch = OnFailure::after_switch(input.auto_rollback);
-    let batch = input.batch.unwrap_or(cfg.rolling.batch);
-    let (roll, size) = super::roll::roll_step(cfg, &layout, id, batch, &env, after_switch);
-    steps.push(roll);
-    if let Some(workers) = workers_step(cfg, &layout, id, &env, after_switch) {
-        steps.push(workers);
-    }
-    if input.no_ban {
-        notes.push("HTTP cache not banned (--no-ban)".into());
-    } else if let Some(ban) = ban_step(cfg) {
-        steps.push(ban);
-    }
     let record = serde_json::json!({
         "kind": "deploy",
         "release": id,
@@ -92,22 +78,9 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         "when": input.owner.started,
         "outcome": "success",
     });
-    steps.push(finish_step(cfg, &layout, &record.to_string()));
-
-    Plan {
-        kind: PlanKind::Deploy,
-        app: cfg.app.name.clone(),
-        stage: cfg.stage.clone(),
-        path: cfg.app.path.clone(),
-        release: id.to_string(),
-        revision: Some(input.revision.clone()),
-        hosts: host_infos(cfg),
-        balancer: balancer_summary(cfg),
-        batch_size: size,
-        steps,
-        notes,
-        record,
-    }
+    let roll = RollInput { batch: input.batch, auto_rollback: input.auto_rollback, no_ban: input.no_ban };
+    let head = Head { kind: PlanKind::Deploy, id, revision: Some(input.revision.clone()), steps, notes, record };
+    roll_and_finish(cfg, &env, roll, head)
 }
 
 /// Build, once, locally.

@@ -1,9 +1,7 @@
 //! The rollback plan: no build, no upload, no migrations; check the target is on every host,
 //! then roll to it exactly as a deploy rolls.
 
-use super::steps::{
-    balancer_summary, ban_step, common_notes, connect_step, finish_step, host_infos, lock_step, workers_step,
-};
+use super::steps::{Head, RollInput, common_notes, connect_step, lock_step, roll_and_finish};
 use super::*;
 use crate::config::{BatchSize, StageConfig};
 use crate::remote::hooks::HookEnv;
@@ -52,18 +50,6 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         OnFailure::Abort,
         check,
     ));
-    let after_switch = OnFailure::after_switch(input.auto_rollback);
-    let batch = input.batch.unwrap_or(cfg.rolling.batch);
-    let (roll, size) = super::roll::roll_step(cfg, &layout, id, batch, &env, after_switch);
-    steps.push(roll);
-    if let Some(workers) = workers_step(cfg, &layout, id, &env, after_switch) {
-        steps.push(workers);
-    }
-    if input.no_ban {
-        notes.push("HTTP cache not banned (--no-ban)".into());
-    } else if let Some(ban) = ban_step(cfg) {
-        steps.push(ban);
-    }
     let record = serde_json::json!({
         "kind": "rollback",
         "release": id,
@@ -73,19 +59,7 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         "when": input.owner.started,
         "outcome": "success",
     });
-    steps.push(finish_step(cfg, &layout, &record.to_string()));
-    Plan {
-        kind: PlanKind::Rollback,
-        app: cfg.app.name.clone(),
-        stage: cfg.stage.clone(),
-        path: cfg.app.path.clone(),
-        release: id.to_string(),
-        revision: None,
-        hosts: host_infos(cfg),
-        balancer: balancer_summary(cfg),
-        batch_size: size,
-        steps,
-        notes,
-        record,
-    }
+    let roll = RollInput { batch: input.batch, auto_rollback: input.auto_rollback, no_ban: input.no_ban };
+    let head = Head { kind: PlanKind::Rollback, id, revision: None, steps, notes, record };
+    roll_and_finish(cfg, &env, roll, head)
 }

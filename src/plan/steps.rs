@@ -2,7 +2,7 @@
 //! plan says about the stage.
 
 use super::*;
-use crate::config::{Host, Role, StageConfig};
+use crate::config::{BatchSize, Host, Role, StageConfig};
 use crate::http_cache::Ban;
 use crate::remote::hooks::HookEnv;
 use crate::remote::{Layout, lock, release};
@@ -23,7 +23,7 @@ pub(super) fn common_notes(cfg: &StageConfig) -> Vec<String> {
 }
 
 /// `user@address:port` as ssh will be asked for it.
-pub(super) fn destination(cfg: &StageConfig, host: &Host) -> String {
+fn destination(cfg: &StageConfig, host: &Host) -> String {
     let user = host.user.as_ref().or(cfg.ssh.user.as_ref());
     let port = host.port.or(cfg.ssh.port);
     let mut text = String::new();
@@ -38,7 +38,7 @@ pub(super) fn destination(cfg: &StageConfig, host: &Host) -> String {
     text
 }
 
-pub(super) fn host_infos(cfg: &StageConfig) -> Vec<HostInfo> {
+fn host_infos(cfg: &StageConfig) -> Vec<HostInfo> {
     cfg.hosts
         .iter()
         .map(|host| HostInfo {
@@ -49,7 +49,7 @@ pub(super) fn host_infos(cfg: &StageConfig) -> Vec<HostInfo> {
         .collect()
 }
 
-pub(super) fn balancer_summary(cfg: &StageConfig) -> String {
+fn balancer_summary(cfg: &StageConfig) -> String {
     use crate::config::Balancer;
     match &cfg.balancer {
         Balancer::None => "none".into(),
@@ -116,13 +116,7 @@ pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
 }
 
 /// Worker-only hosts: switch, then their activate hooks, side by side, no drain.
-pub(super) fn workers_step(
-    cfg: &StageConfig,
-    layout: &Layout,
-    id: &str,
-    env: &HookEnv,
-    on_failure: OnFailure,
-) -> Option<Step> {
+fn workers_step(cfg: &StageConfig, layout: &Layout, id: &str, env: &HookEnv, on_failure: OnFailure) -> Option<Step> {
     let hosts: Vec<HostActions> = cfg
         .hosts
         .iter()
@@ -161,7 +155,7 @@ fn ban_action(ban: Ban) -> Action {
     }
 }
 
-pub(super) fn ban_step(cfg: &StageConfig) -> Option<Step> {
+fn ban_step(cfg: &StageConfig) -> Option<Step> {
     let actions: Vec<Action> = cfg.http_cache.iter().flat_map(crate::http_cache::bans).map(ban_action).collect();
     (!actions.is_empty()).then(|| {
         Step::parallel(
@@ -174,7 +168,7 @@ pub(super) fn ban_step(cfg: &StageConfig) -> Option<Step> {
     })
 }
 
-pub(super) fn finish_step(cfg: &StageConfig, layout: &Layout, record: &str) -> Step {
+fn finish_step(cfg: &StageConfig, layout: &Layout, record: &str) -> Step {
     let hosts = cfg
         .hosts
         .iter()
@@ -201,4 +195,56 @@ pub(super) fn finish_step(cfg: &StageConfig, layout: &Layout, record: &str) -> S
         OnFailure::Warn,
         hosts,
     )
+}
+
+/// How the release rolls: `--batch`, `--no-auto-rollback`, `--no-ban`.
+pub(super) struct RollInput {
+    pub batch: Option<BatchSize>,
+    pub auto_rollback: bool,
+    pub no_ban: bool,
+}
+
+/// A plan up to its roll: what kind, of which release, the steps and notes so far, the
+/// release log line.
+pub(super) struct Head<'a> {
+    pub kind: PlanKind,
+    pub id: &'a str,
+    pub revision: Option<Revision>,
+    pub steps: Vec<Step>,
+    pub notes: Vec<String>,
+    pub record: serde_json::Value,
+}
+
+/// What a deploy and a rollback share once the release is on every host: the roll, the
+/// workers, the ban, the finish; then the plan.
+pub(super) fn roll_and_finish(cfg: &StageConfig, env: &HookEnv, roll: RollInput, head: Head) -> Plan {
+    let Head { kind, id, revision, mut steps, mut notes, record } = head;
+    let layout = Layout::new(&cfg.app.path);
+    let after_switch = OnFailure::after_switch(roll.auto_rollback);
+    let batch = roll.batch.unwrap_or(cfg.rolling.batch);
+    let (roll_step, size) = super::roll::roll_step(cfg, &layout, id, batch, env, after_switch);
+    steps.push(roll_step);
+    if let Some(workers) = workers_step(cfg, &layout, id, env, after_switch) {
+        steps.push(workers);
+    }
+    if roll.no_ban {
+        notes.push("HTTP cache not banned (--no-ban)".into());
+    } else if let Some(ban) = ban_step(cfg) {
+        steps.push(ban);
+    }
+    steps.push(finish_step(cfg, &layout, &record.to_string()));
+    Plan {
+        kind,
+        app: cfg.app.name.clone(),
+        stage: cfg.stage.clone(),
+        path: cfg.app.path.clone(),
+        release: id.to_string(),
+        revision,
+        hosts: host_infos(cfg),
+        balancer: balancer_summary(cfg),
+        batch_size: size,
+        steps,
+        notes,
+        record,
+    }
 }
