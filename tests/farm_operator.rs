@@ -171,23 +171,13 @@ fn json_events_summary_and_webhooks() {
     );
     std::fs::write(f.config(), text.replacen("[stages.farm]", &hooks, 1)).unwrap();
     let summary = f.dir.join("step-summary.md");
-    let o = Command::new(env!("CARGO_BIN_EXE_deploy"))
-        .arg("-c")
-        .arg(f.config())
-        .args(["farm", "--output", "json"])
-        .env("DEPLOY_CACHE_DIR", f.dir.join("cache"))
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .env("USER", "tester")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "a failing webhook must not fail the deploy: {err}");
+    let run = f.deploy_json_env(&["farm"], &[("GITHUB_STEP_SUMMARY", &summary)]);
+    assert_eq!(run.code, 0, "a failing webhook must not fail the deploy: {}", run.stderr);
 
-    // Every line is JSON, of a documented event, with exactly the documented fields.
-    let out = String::from_utf8_lossy(&o.stdout);
-    let ev: Vec<serde_json::Value> =
-        out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
-    for e in &ev {
+    // Every line is JSON (the driver parses each), of a documented event, with exactly the
+    // documented fields.
+    let ev = &run.events;
+    for e in ev {
         let name = e["event"].as_str().unwrap();
         let fields = schema::fields(name).unwrap_or_else(|| panic!("undocumented event {name}"));
         let mut want: Vec<&str> = schema::COMMON.iter().chain(fields).copied().collect();
@@ -205,13 +195,13 @@ fn json_events_summary_and_webhooks() {
     assert!(pos("host_received") < pos("migrated") && pos("migrated") < pos("host_drained"));
     assert!(last("host_in_service") < pos("cache_banned"));
     assert_eq!(ev.last().unwrap()["event"], "finished");
-    let warnings: Vec<&str> = events(&ev, "warning", None).iter().map(|w| w["message"].as_str().unwrap()).collect();
+    let warnings: Vec<&str> = events(ev, "warning", None).iter().map(|w| w["message"].as_str().unwrap()).collect();
     assert!(warnings.iter().any(|w| w.contains("notification to 127.0.0.1:1 failed")), "{warnings:?}");
-    assert!(!out.contains("secret-path"), "webhook paths are never printed");
+    assert!(!ev.iter().any(|e| e.to_string().contains("secret-path")), "webhook paths are never printed");
 
     // The GitHub step summary.
     let md = std::fs::read_to_string(&summary).unwrap();
-    let release = events(&ev, "deploy_started", None)[0]["release"].as_str().unwrap().to_string();
+    let release = run.release.clone().expect("a release");
     let commit = crate::farm::git(&f.repo(), &["rev-parse", "HEAD"]);
     for want in [
         format!("| release | `{release}` |"),

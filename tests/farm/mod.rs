@@ -72,19 +72,33 @@ impl Farm {
         t[start..end].to_string()
     }
 
+    /// The real `deploy` binary, set up for this farm.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_deploy"));
+        command.arg("-c").arg(self.config()).args(args);
+        command.env("DEPLOY_CACHE_DIR", self.dir.join("cache")).env("NO_COLOR", "1").env("USER", "tester");
+        command.env_remove("CI");
+        command
+    }
+
     /// Runs the real `deploy` binary against this farm.
     pub fn deploy(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_deploy"));
-        c.arg("-c").arg(self.config()).args(args);
-        c.env("DEPLOY_CACHE_DIR", self.dir.join("cache")).env("NO_COLOR", "1").env("USER", "tester").env_remove("CI");
-        c.output().expect("run deploy")
+        self.command(args).output().expect("run deploy")
     }
 
     /// Runs `deploy ARGS --output json` to its end.
     pub fn deploy_json(&self, args: &[&str]) -> Run {
-        let mut with_json = args.to_vec();
-        with_json.extend(["--output", "json"]);
-        let out = self.deploy(&with_json);
+        self.deploy_json_env(args, &[])
+    }
+
+    /// [`Farm::deploy_json`] with more environment variables.
+    pub fn deploy_json_env(&self, args: &[&str], env: &[(&str, &Path)]) -> Run {
+        let mut command = self.command(args);
+        command.args(["--output", "json"]);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let out = command.output().expect("run deploy");
         let events = String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
@@ -264,9 +278,8 @@ impl Farm {
     /// Starts `deploy ARGS --output json` and calls `on_event` for each event as it comes.
     pub fn deploy_watch(&self, args: &[&str], mut on_event: impl FnMut(&serde_json::Value, u32)) -> Run {
         use std::io::BufRead;
-        let mut c = Command::new(env!("CARGO_BIN_EXE_deploy"));
-        c.arg("-c").arg(self.config()).args(args).args(["--output", "json"]);
-        c.env("DEPLOY_CACHE_DIR", self.dir.join("cache")).env("NO_COLOR", "1").env("USER", "tester").env_remove("CI");
+        let mut c = self.command(args);
+        c.args(["--output", "json"]);
         c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
         let mut child = c.spawn().expect("spawn deploy");
         let pid = child.id();
