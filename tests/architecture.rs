@@ -147,6 +147,24 @@ fn dependencies_run_one_way() {
 }
 
 #[test]
+fn one_place_builds_the_plans_that_run() {
+    // `deploy plan` prints what `deploy` runs only if both get their plan from one builder.
+    let builders: Vec<String> = sources()
+        .iter()
+        .filter(|(path, _)| !relative(path).starts_with("plan/"))
+        .flat_map(|(path, text)| {
+            code_lines(text)
+                .filter(|(_, line)| line.contains("plan::deploy(") || line.contains("plan::rollback("))
+                .map(|(number, line)| format!("{}:{number}: {}", relative(path), line.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let elsewhere: Vec<&String> = builders.iter().filter(|at| !at.starts_with("commands/plans.rs:")).collect();
+    assert!(elsewhere.is_empty(), "plans built outside commands/plans.rs: {elsewhere:#?}");
+    assert_eq!(builders.len(), 2, "one deploy and one rollback builder: {builders:#?}");
+}
+
+#[test]
 fn architecture_md_shows_the_same_order() {
     let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md")).unwrap();
     let section = page.split("## Dependencies run one way").nth(1).expect("the section");

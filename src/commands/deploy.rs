@@ -7,7 +7,7 @@ use crate::config::{NotifyOn, StageConfig};
 use crate::error::Error;
 use crate::plan::Revision;
 use crate::report::Event;
-use crate::runner::Runner;
+use crate::runner::{Built, Runner};
 use crate::settings::{BuildOptions, RollOptions, Settings};
 use crate::transport::{Live, Transport};
 use std::io::{BufRead, IsTerminal, Write};
@@ -77,11 +77,7 @@ fn confirmed(stage: &StageConfig, revision: &Revision, assume_yes: bool) -> bool
 }
 
 /// The build, as a task of its own.
-fn build_artifact(
-    stage: &StageConfig,
-    revision: &Revision,
-    rebuild: bool,
-) -> impl Future<Output = BuildOutput> + use<> {
+fn build_artifact(stage: &StageConfig, revision: &Revision, rebuild: bool) -> impl Future<Output = Built> + use<> {
     let env = crate::plan::build_env(stage, &revision.commit);
     let (app, repository, commit) = (stage.app.name.clone(), stage.app.repository.clone(), revision.commit.clone());
     let (commands, exclude) = (stage.build.commands.clone(), stage.build.exclude.clone());
@@ -100,8 +96,6 @@ fn build_artifact(
         artifact::build(&spec, &artifact::cache_dir()).await.map(|built| (built, started.elapsed()))
     }
 }
-
-type BuildOutput = Result<(artifact::Artifact, std::time::Duration), artifact::BuildError>;
 
 /// A release id (UTC time + short sha) that no release folder on `host` has yet.
 async fn unique_id(live: &Live, stage: &StageConfig, host: &str, commit: &str) -> String {

@@ -17,12 +17,16 @@ pub struct HostReleases {
     pub error: Option<String>,
 }
 
-/// Reads one host's releases (a host that cannot be read says why in `error`).
+/// Reads one host's releases, its three commands at once (a host that cannot be read says
+/// why in `error`).
 pub async fn read_host<T: Transport>(transport: &T, layout: &Layout, host: &str) -> HostReleases {
     let on = Target::host(host);
-    let current = transport.run(&on, &release::current(layout), None).await;
-    let list = transport.run(&on, &release::list(layout), None).await;
-    let log = transport.run(&on, &release::log(layout), None).await;
+    let (current, list, log) = (release::current(layout), release::list(layout), release::log(layout));
+    let (current, list, log) = tokio::join!(
+        transport.run(&on, &current, None),
+        transport.run(&on, &list, None),
+        transport.run(&on, &log, None)
+    );
     let mut error = None;
     let current = match &current {
         Ok(out) if out.ok() => release::current_release(&out.stdout),

@@ -16,8 +16,6 @@ pub mod rollback;
 mod session;
 pub mod unlock;
 
-pub use connect::expand_home;
-
 use crate::config::{self, Config};
 use crate::error::Error;
 use crate::report::{Human, Json, Plain, Reporter};

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::remote::Layout;
 use crate::remote::release::LogEntry;
 use crate::settings::{OutputMode, Settings};
-use crate::transport::{Http, Live};
+use crate::transport::Live;
 use std::collections::BTreeMap;
 
 pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
@@ -14,7 +14,7 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
     let (_, names) = super::host_names(&cfg);
     let layout = Layout::new(&cfg.stage.app.path);
     let hosts: Vec<HostReleases> = super::runtime()?.block_on(async {
-        let live = Live { ssh: connect(&cfg.stage, &names).await?, http: Http::new() };
+        let live = Live::new(connect(&cfg.stage, &names).await?);
         let mut found = Vec::new();
         for name in &names {
             found.push(read_host(&live, &layout, name).await);

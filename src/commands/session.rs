@@ -114,7 +114,7 @@ impl<'c> Session<'c> {
             report.event(&Event::PhaseFinished { phase: Phase::Connect, took: started.elapsed() });
             clock.phases.push((Phase::Connect, started.elapsed()));
             let sockets = ssh.control_sockets();
-            let live = Arc::new(Live { ssh, http: Http::new() });
+            let live = Arc::new(Live::new(ssh));
             let mut context = Context::new(live.clone(), report.clone(), verbose);
             context.delta = delta;
             let context = Arc::new(context);

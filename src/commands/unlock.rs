@@ -9,7 +9,7 @@ use crate::remote::{Layout, Target, journal, lock};
 use crate::report::{Event, Reporter};
 use crate::runner::{Context, restore};
 use crate::settings::Settings;
-use crate::transport::{Http, Live, Transport};
+use crate::transport::{Live, Transport};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ pub fn run(settings: &Settings, stage: &str, force: bool) -> Result<i32, Error> 
     let report = super::reporter(settings, &cfg, &release_hosts);
     let started = std::time::Instant::now();
     let unlocked = super::runtime()?.block_on(async {
-        let live = Arc::new(Live { ssh: connect(&cfg.stage, &hosts).await?, http: Http::new() });
+        let live = Arc::new(Live::new(connect(&cfg.stage, &hosts).await?));
         let context = Context::new(live.clone(), report.clone(), settings.verbose);
         let result = unlock(&context, &cfg.stage, &release_hosts, force, report.as_ref()).await;
         drop(context);

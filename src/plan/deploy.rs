@@ -1,6 +1,6 @@
 //! The deploy plan (SPEC §5): lock, build, upload and prepare, migrate once, roll, ban, finish.
 
-use super::steps::{Head, RollInput, common_notes, connect_step, lock_step, roll_and_finish, short};
+use super::steps::{Head, RollInput, common_notes, connect_step, lock_step, on_release_hosts, roll_and_finish, short};
 use super::*;
 use crate::config::{BatchSize, Host, Role, StageConfig};
 use crate::remote::hooks::HookEnv;
@@ -115,31 +115,26 @@ fn build_step(cfg: &StageConfig, commit: &str, artifact: &str) -> Step {
 /// Upload and prepare, hosts side by side.
 fn upload_step(cfg: &StageConfig, layout: &Layout, input: &DeployInput, artifact: &str, env: &HookEnv) -> Step {
     let id = input.release;
-    let upload = cfg
-        .hosts
-        .iter()
-        .filter(|host| host.gets_release())
-        .map(|host| {
-            let mut actions = vec![
-                Action::on_host(What::ReadCurrent, &host.name, release::current(layout)),
-                Action {
-                    what: What::Receive,
-                    on: Target::host(&host.name),
-                    run: Run::Shell { cmd: release::receive(layout, id), stdin: Some(artifact.to_string()) },
-                    until: None,
-                    with_next: false,
-                },
-                Action::on_host(What::Unpack, &host.name, release::unpack(layout, id, &input.revision.commit)),
-            ];
-            if let Some(link) = shared::link(layout, id, &cfg.shared.dirs, &cfg.shared.files) {
-                actions.push(Action::on_host(What::LinkShared, &host.name, link));
-            }
-            for hook in prepare_hooks(cfg, host) {
-                actions.push(Action::on_host(What::Prepare, &host.name, hooks::run(&layout.release(id), hook, env)));
-            }
-            HostActions { host: host.name.clone(), actions }
-        })
-        .collect();
+    let upload = on_release_hosts(cfg, |host| {
+        let mut actions = vec![
+            Action::on_host(What::ReadCurrent, &host.name, release::current(layout)),
+            Action {
+                what: What::Receive,
+                on: Target::host(&host.name),
+                run: Run::Shell { cmd: release::receive(layout, id), stdin: Some(artifact.to_string()) },
+                until: None,
+                with_next: false,
+            },
+            Action::on_host(What::Unpack, &host.name, release::unpack(layout, id, &input.revision.commit)),
+        ];
+        if let Some(link) = shared::link(layout, id, &cfg.shared.dirs, &cfg.shared.files) {
+            actions.push(Action::on_host(What::LinkShared, &host.name, link));
+        }
+        for hook in prepare_hooks(cfg, host) {
+            actions.push(Action::on_host(What::Prepare, &host.name, hooks::run(&layout.release(id), hook, env)));
+        }
+        actions
+    });
     Step::parallel(
         Phase::Upload,
         if cfg.build.delta {

@@ -1,7 +1,7 @@
 //! The rollback plan: no build, no upload, no migrations; check the target is on every host,
 //! then roll to it exactly as a deploy rolls.
 
-use super::steps::{Head, RollInput, common_notes, connect_step, lock_step, roll_and_finish};
+use super::steps::{Head, RollInput, common_notes, connect_step, lock_step, on_release_hosts, roll_and_finish};
 use super::*;
 use crate::config::{BatchSize, StageConfig};
 use crate::remote::hooks::HookEnv;
@@ -34,15 +34,9 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         "no build, no upload, and migrations are NOT reversed: the database stays as the newer release left it".into(),
     );
     let mut steps = vec![connect_step(cfg), lock_step(cfg, input.owner)];
-    let check = cfg
-        .hosts
-        .iter()
-        .filter(|host| host.gets_release())
-        .map(|host| HostActions {
-            host: host.name.clone(),
-            actions: vec![Action::on_host(What::CheckRelease, &host.name, release::exists(&layout, id))],
-        })
-        .collect();
+    let check = on_release_hosts(cfg, |host| {
+        vec![Action::on_host(What::CheckRelease, &host.name, release::exists(&layout, id))]
+    });
     steps.push(Step::parallel(
         Phase::Check,
         format!("check release {id} is present on every host"),

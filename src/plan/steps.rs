@@ -7,6 +7,15 @@ use crate::http_cache::Ban;
 use crate::remote::hooks::HookEnv;
 use crate::remote::{Layout, lock, release};
 
+/// The actions of every host that gets the release (app and worker hosts), in config order.
+pub(super) fn on_release_hosts(cfg: &StageConfig, actions: impl Fn(&Host) -> Vec<Action>) -> Vec<HostActions> {
+    cfg.hosts
+        .iter()
+        .filter(|host| host.gets_release())
+        .map(|host| HostActions { host: host.name.clone(), actions: actions(host) })
+        .collect()
+}
+
 pub(super) fn short(commit: &str) -> &str {
     &commit[..commit.len().min(7)]
 }
@@ -90,15 +99,8 @@ pub(super) fn connect_step(cfg: &StageConfig) -> Step {
 pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
     let layout = Layout::new(&cfg.app.path);
     let json = owner.json();
-    let mut hosts: Vec<HostActions> = cfg
-        .hosts
-        .iter()
-        .filter(|host| host.gets_release())
-        .map(|host| HostActions {
-            host: host.name.clone(),
-            actions: vec![Action::on_host(What::Lock, &host.name, lock::acquire(&layout, &json))],
-        })
-        .collect();
+    let mut hosts =
+        on_release_hosts(cfg, |host| vec![Action::on_host(What::Lock, &host.name, lock::acquire(&layout, &json))]);
     // The first host's lock first: two deploys started together meet there, so exactly one
     // goes on (locking all at once, each could take some and both would give up).
     let rest = hosts.split_off(hosts.len().min(1));
@@ -169,25 +171,19 @@ fn ban_step(cfg: &StageConfig) -> Option<Step> {
 }
 
 fn finish_step(cfg: &StageConfig, layout: &Layout, record: &str) -> Step {
-    let hosts = cfg
-        .hosts
-        .iter()
-        .filter(|host| host.gets_release())
-        .map(|host| HostActions {
-            host: host.name.clone(),
-            actions: vec![
-                Action::on_host(What::Record, &host.name, release::record(layout, record)),
-                Action {
-                    what: What::Cleanup,
-                    on: Target::host(&host.name),
-                    run: Run::Cleanup { keep: cfg.app.keep_releases, list: release::list(layout) },
-                    until: None,
-                    with_next: false,
-                },
-                Action::on_host(What::Unlock, &host.name, lock::release(layout)),
-            ],
-        })
-        .collect();
+    let hosts = on_release_hosts(cfg, |host| {
+        vec![
+            Action::on_host(What::Record, &host.name, release::record(layout, record)),
+            Action {
+                what: What::Cleanup,
+                on: Target::host(&host.name),
+                run: Run::Cleanup { keep: cfg.app.keep_releases, list: release::list(layout) },
+                until: None,
+                with_next: false,
+            },
+            Action::on_host(What::Unlock, &host.name, lock::release(layout)),
+        ]
+    });
     Step::parallel(
         Phase::Finish,
         "record the release, remove old releases, unlock",

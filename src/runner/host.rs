@@ -34,7 +34,20 @@ pub(super) struct Received<'a> {
     pub delta: bool,
 }
 
-impl<T: Transport> HostRun<'_, T> {
+impl<'r, T: Transport> HostRun<'r, T> {
+    /// Puts a host back (after a failure, or for `deploy unlock`): not interruptible, and the
+    /// first failure ends it.
+    pub async fn undoing(
+        context: &'r Context<T>,
+        actions: &'r HostActions,
+        progress: &'r SharedProgress,
+        layout: &'r Layout,
+    ) -> Result<(), Failure> {
+        let run =
+            HostRun { context, actions, artifact: None, progress, layout, interruptible: false, keep_going: false };
+        run.run().await.into_iter().next().map_or(Ok(()), Err)
+    }
+
     pub(super) fn host(&self) -> &str {
         &self.actions.host
     }

@@ -30,8 +30,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 
+/// What the build yields: the artifact and how long it took.
+pub type Built = Result<(Artifact, Duration), BuildError>;
+
 /// The build started by the caller (so it runs while hosts are connected and locked).
-pub type BuildTask = JoinHandle<Result<(Artifact, Duration), BuildError>>;
+pub type BuildTask = JoinHandle<Built>;
 
 /// What every part of a run works with.
 pub struct Context<T: Transport> {
@@ -238,10 +241,7 @@ impl<'a, T: Transport> Runner<'a, T> {
         }
     }
 
-    async fn built_while_prefetching(
-        &self,
-        task: BuildTask,
-    ) -> Result<Result<(Artifact, Duration), BuildError>, tokio::task::JoinError> {
+    async fn built_while_prefetching(&self, task: BuildTask) -> Result<Built, tokio::task::JoinError> {
         // Each host's listings are held until its delta is worked out: 16 hosts at a time.
         let slots = Arc::new(Semaphore::new(16));
         let mut set = JoinSet::new();

@@ -45,16 +45,7 @@ impl<T: Transport> Runner<'_, T> {
     /// Runs actions on one host to put it back; not interruptible.
     async fn put_back(&self, name: &str, actions: Vec<Action>) -> Result<(), Failure> {
         let actions = HostActions { host: name.to_string(), actions };
-        let run = HostRun {
-            context: &self.context,
-            actions: &actions,
-            artifact: None,
-            progress: &self.progress,
-            layout: &self.layout,
-            interruptible: false,
-            keep_going: false,
-        };
-        run.run().await.into_iter().next().map_or(Ok(()), Err)
+        HostRun::undoing(&self.context, &actions, &self.progress, &self.layout).await
     }
 
     fn host_state(&self, host: &str, release: Option<String>, in_service: bool, note: impl Into<String>) {
@@ -219,15 +210,5 @@ pub async fn restore<T: Transport>(
     actions.extend(health_action(cfg, host));
     actions.extend(undrain_actions(cfg, layout, release, host));
     let actions = HostActions { host: host.name.clone(), actions };
-    let progress = SharedProgress::default();
-    let run = HostRun {
-        context,
-        actions: &actions,
-        artifact: None,
-        progress: &progress,
-        layout,
-        interruptible: false,
-        keep_going: false,
-    };
-    run.run().await.into_iter().next().map_or(Ok(()), Err)
+    HostRun::undoing(context, &actions, &SharedProgress::default(), layout).await
 }

@@ -86,7 +86,14 @@ pub trait Transport: Send + Sync + 'static {
 /// The real thing: ssh connections to the hosts, local processes, reqwest.
 pub struct Live {
     pub ssh: Connections,
-    pub http: Http,
+    /// Made on the first request: most runs send none from the deploying machine.
+    http: std::sync::OnceLock<Http>,
+}
+
+impl Live {
+    pub fn new(ssh: Connections) -> Live {
+        Live { ssh, http: std::sync::OnceLock::new() }
+    }
 }
 
 impl Transport for Live {
@@ -98,6 +105,6 @@ impl Transport for Live {
     }
 
     async fn http(&self, req: Request<'_>) -> Result<u16, TransportError> {
-        self.http.send(req).await
+        self.http.get_or_init(Http::new).send(req).await
     }
 }
