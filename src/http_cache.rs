@@ -44,7 +44,7 @@ pub fn bans(cache: &HttpCache) -> Vec<Ban> {
             .iter()
             .map(|command| Ban::Shell {
                 on: host.clone().map_or(Target::Local, Target::Host),
-                cmd: Cmd::new("sh").args(["-c", command]),
+                cmd: Cmd::script(command.as_str()),
                 expect_status: None,
             })
             .collect(),

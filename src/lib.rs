@@ -15,6 +15,7 @@ pub mod release_id;
 pub mod remote;
 pub mod report;
 pub mod runner;
+pub mod secrets;
 pub mod settings;
 pub mod transport;
 pub mod who;

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 /// only use modules listed before it, so dependencies run one way.
 const LAYERS: &[(&str, &[&str])] = &[
     ("release_id", &[]),
-    ("config", &[]),
-    ("remote", &["release_id"]),
-    ("transport", &["remote"]),
+    ("secrets", &[]),
+    ("config", &["secrets"]),
+    ("remote", &["release_id", "secrets"]),
+    ("transport", &["remote", "secrets"]),
     ("balancer", &["config", "remote"]),
     ("http_cache", &["balancer", "config", "remote"]),
     ("plan", &["balancer", "config", "http_cache", "remote"]),

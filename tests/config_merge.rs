@@ -115,7 +115,9 @@ fn literal_dollar_brace_and_plain_dollars() {
     );
     let env = |k: &str| (k == "DEPLOY_USER").then(|| "deployer".to_string());
     let c = config::parse("Deploy.toml", &text, Path::new("/x"), "production", &env).unwrap();
-    assert_eq!(c.stage.hooks.activate, ["echo ${HOME} $HOME $(date) deployer"]);
+    // Shell code keeps `${VAR}` for the host's shell, which gets VAR in its environment.
+    assert_eq!(c.stage.hooks.activate, ["echo ${HOME} $HOME $(date) ${DEPLOY_USER}"]);
+    assert_eq!(c.exports, [("DEPLOY_USER".to_string(), "deployer".to_string())]);
     assert_eq!(c.redact("user deployer"), "user ${DEPLOY_USER}");
 }
 

@@ -2,12 +2,8 @@
 //! event stream, the GitHub step summary, webhooks, every exit code from a real scenario,
 //! escape-free output without a terminal, and the live human view in a real terminal (tmux).
 
-use crate::farm::{Farm, Run, events};
-use deploy::report::schema;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use crate::farm::{Farm, Run, events, webhook_listener};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn run(f: &Farm, args: &[&str]) -> (i32, String, String) {
@@ -124,42 +120,6 @@ fn exec_runs_everywhere_at_once_grouped_per_host() {
     assert!(v["hosts"].as_array().unwrap().iter().all(|h| h["stdout"] == "hi\n" && h["status"] == 0));
 }
 
-/// (path, JSON body) of every request received.
-type Received = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
-
-/// A tiny HTTP server that stores every request body it gets.
-fn webhook_listener() -> (String, Received) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let store = got.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let mut r = BufReader::new(s);
-            let mut line = String::new();
-            if r.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let mut len = 0;
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            let _ = r.read_exact(&mut body);
-            store.lock().unwrap().push((path, serde_json::from_slice(&body).unwrap_or_default()));
-            let _ = r.get_mut().write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-        }
-    });
-    (addr, got)
-}
-
 #[test]
 fn json_events_summary_and_webhooks() {
     let f = Farm::start(2);
@@ -177,17 +137,7 @@ fn json_events_summary_and_webhooks() {
     // Every line is JSON (the driver parses each), of a documented event, with exactly the
     // documented fields.
     let ev = &run.events;
-    for e in ev {
-        let name = e["event"].as_str().unwrap();
-        let fields = schema::fields(name).unwrap_or_else(|| panic!("undocumented event {name}"));
-        let mut want: Vec<&str> = schema::COMMON.iter().chain(fields).copied().collect();
-        let mut have: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
-        want.sort();
-        have.sort();
-        assert_eq!(have, want, "{name}: {e}");
-        assert_eq!(e["v"], schema::VERSION);
-        assert!(e["ts"].as_str().unwrap().ends_with('Z'));
-    }
+    crate::farm::assert_documented(ev);
     // Order: started → host events → ban → finished.
     let pos = |name: &str| ev.iter().position(|e| e["event"] == name).unwrap_or_else(|| panic!("no {name}"));
     let last = |name: &str| ev.iter().rposition(|e| e["event"] == name).unwrap();

@@ -97,26 +97,28 @@ fn release_commands() {
     );
     // The unpack: these parts, in this order; the link and listing scripts are constants and
     // every path is an argument after them.
-    let unpack = release::unpack(&l(), ID, "1a2b3c4d").to_string();
+    let unpack = release::unpack(&l(), ID, "1a2b3c4d", false).to_string();
     let r = "/var/www/shop/releases/20261126T051944Z-1a2b3c4";
     let mut at = 0;
     for part in [
         "mkdir -p -- /var/www/shop/releases /var/www/shop/.deploy/manifests && ".to_string(),
         format!("mkdir -- {r} && "),
         format!("tar -xzf /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz -C {r} && "),
-        "sh -c 'cur=$1 rel=$2 meta=$3\n".to_string(),
-        format!("' sh /var/www/shop/current {r} {r}/.git/deploy '%i %s %Y %a %u %g %n\\0' && "),
+        "sh -c 'cur=$1 rel=$2 meta=$3 fmt=$4 how=$5 keep=$6\n".to_string(),
+        "cp --reflink=auto --preserve=mode,timestamps --parents".to_string(),
+        format!("' sh /var/www/shop/current {r} {r}/.git/deploy '%i %s %Y %a %u %g %n\\0' copy /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 && "),
+        format!("printf '%s\\n' 1a2b3c4d > {r}/.git/deploy/REVISION && "),
+        format!("mv -fT -- {r}/.git/deploy/REVISION {r}/REVISION && "),
         format!("mv -f -- {r}/.git/deploy/manifest /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 && "),
         format!("rm -rf -- {r}/.git /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz && "),
         "sh -c 'cd \"$1\" && find . -type f -print0 | xargs -0 -r stat --printf \"$3\" -- > \"$2\" || rm -f -- \"$2\"; true' "
             .to_string(),
-        format!("sh {r} /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4.files '%i %s %Y %a %u %g %n\\0' && "),
-        format!("printf '%s\\n' 1a2b3c4d > {r}/REVISION"),
+        format!("sh {r} /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4.files '%i %s %Y %a %u %g %n\\0'"),
     ] {
         let i = unpack[at..].find(&part).unwrap_or_else(|| panic!("`{part}` not in order in:\n{unpack}"));
         at += i + part.len();
     }
-    assert_eq!(at, unpack.len(), "nothing after REVISION: {unpack}");
+    assert_eq!(at, unpack.len(), "nothing after the listing: {unpack}");
     assert_eq!(
         release::manifest(&l(), ID).to_string(),
         "cat -- /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4"
@@ -134,7 +136,7 @@ fn release_commands() {
     assert_eq!(release::list(&l()).to_string(), "ls -1 -- /var/www/shop/releases");
     assert_eq!(
         release::remove(&l(), &["a".into(), "b c".into()]).to_string(),
-        "rm -rf -- /var/www/shop/releases/a /var/www/shop/.deploy/manifests/a /var/www/shop/.deploy/manifests/a.files '/var/www/shop/releases/b c' '/var/www/shop/.deploy/manifests/b c' '/var/www/shop/.deploy/manifests/b c.files'"
+        "rm -rf -- /var/www/shop/releases/a /var/www/shop/.deploy/manifests/a /var/www/shop/.deploy/manifests/a.files /var/www/shop/.deploy/manifests/a.links /var/www/shop/.deploy/manifests/a.expect /var/www/shop/.deploy/manifests/a.got '/var/www/shop/releases/b c' '/var/www/shop/.deploy/manifests/b c' '/var/www/shop/.deploy/manifests/b c.files' '/var/www/shop/.deploy/manifests/b c.links' '/var/www/shop/.deploy/manifests/b c.expect' '/var/www/shop/.deploy/manifests/b c.got'"
     );
     assert_eq!(
         release::record(&l(), r#"{"release":"x"}"#).to_string(),
@@ -239,12 +241,17 @@ fn journal_commands() {
 fn health_commands() {
     assert_eq!(
         health::fetch_status("http://127.0.0.1:8080/health?x=1&y=$(id)", Duration::from_millis(2500)).to_string(),
-        "curl -sS -o /dev/null -w '%{http_code}' --max-time 2.500 --url 'http://127.0.0.1:8080/health?x=1&y=$(id)'"
+        r#"printf '%s\n' 'url = "http://127.0.0.1:8080/health?x=1&y=$(id)"' | curl -K - -sS -g -o /dev/null -w '%{http_code}' --max-time 2.500"#
     );
     assert_eq!(
-        health::request("PURGE", "http://cache/", &[("X-Token".into(), "s3cr'et".into())], Duration::from_secs(10))
-            .to_string(),
-        "curl -sS -o /dev/null -w '%{http_code}' -X PURGE --max-time 10 -H 'X-Token: s3cr'\\''et' --url http://cache/"
+        health::request(
+            "PURGE",
+            "http://cache/",
+            &[("X-Token".into(), "s3cr'et \"q\" \\".into())],
+            Duration::from_secs(10)
+        )
+        .to_string(),
+        r#"printf '%s\n' 'url = "http://cache/"' 'header = "X-Token: s3cr'\''et \"q\" \\"' | curl -K - -sS -g -o /dev/null -w '%{http_code}' -X PURGE --max-time 10"#
     );
 }
 

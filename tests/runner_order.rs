@@ -61,7 +61,7 @@ impl Transport for Recording {
             ok(
                 "Backend name Admin Probe Health Last change\nboot.web1 probe 3/3 healthy x\nboot.web2 probe 3/3 healthy x\nboot.web3 probe 3/3 healthy x\n",
             )
-        } else if line.starts_with("curl") {
+        } else if line.contains("| curl -K -") {
             ok("200")
         } else {
             ok("")
@@ -154,6 +154,7 @@ fn run_on(t: Arc<Recording>, rt: tokio::runtime::Runtime) -> (Result<(), RunErro
                 commit: &commit2,
                 commands: &[],
                 exclude: &[],
+                shared: &[],
                 env: &[],
                 rebuild: false,
             };
@@ -204,7 +205,7 @@ fn a_deploy_in_spec_order() {
                 + drain;
         let switch = at(&lines, h, &format!("ln -sfn -- releases/{id}"));
         let activate = at(&lines, h, "clear-cache");
-        let health = at(&lines, h, "curl");
+        let health = at(&lines, h, "| curl -K -");
         let undrain = at(&lines, "lb", &format!("backend.set_health '*.{h}' auto"));
         assert!(previous_back < drain, "{h} drained before the previous host was back");
         assert!(
@@ -228,7 +229,7 @@ fn a_failed_health_check_rolls_switched_hosts_back() {
     // The new release answers 500 on web2 (both tries); the old one, after the switch back, 200.
     let tries = std::sync::atomic::AtomicUsize::new(0);
     let t = Recording::new(move |on, line| {
-        (on == "web2" && line.starts_with("curl") && tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2)
+        (on == "web2" && line.contains("| curl -K -") && tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2)
             .then(|| ok("500"))
     });
     let (r, id) = run(t.clone());

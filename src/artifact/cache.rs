@@ -51,7 +51,7 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
         && let Ok(text) = fs::read_to_string(&done)
         && let Ok(mtime) = text.trim().parse::<u64>()
     {
-        let (entries, files) = scan::scan(&tree, spec.exclude)?;
+        let (entries, files) = scan::scan(&tree, spec.exclude, spec.shared)?;
         let _ = fs::write(&done, format!("{mtime}\n")); // newest use, for pruning
         return Ok(Artifact::new(tree, dir, entries, files, mtime, true));
     }
@@ -81,7 +81,7 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
             fs::rename(&work, &dir).map_err(io_err("rename", &work))?;
         }
         // Else another deploy finished the same build first: use that one.
-        let (entries, files) = scan::scan(&tree, spec.exclude)?;
+        let (entries, files) = scan::scan(&tree, spec.exclude, spec.shared)?;
         Ok(Artifact::new(tree.clone(), dir.clone(), entries, files, mtime, false))
     }
     .await;
@@ -130,6 +130,6 @@ pub fn newest_size(cache: &Path, app: &str) -> Option<u64> {
         .filter_map(Result::ok)
         .filter_map(|entry| Some((fs::metadata(entry.path().join("built")).ok()?.modified().ok()?, entry.path())))
         .max()?;
-    let (_, files) = scan::scan(&newest.1.join("tree"), &[]).ok()?;
+    let (_, files) = scan::scan(&newest.1.join("tree"), &[], &[]).ok()?;
     Some(files.iter().map(|file| file.size).sum())
 }

@@ -57,6 +57,8 @@ pub struct BuildSpec<'a> {
     pub commit: &'a str,
     pub commands: &'a [String],
     pub exclude: &'a [String],
+    /// The shared paths (`[shared]` dirs and files): no symlink may be their parent.
+    pub shared: &'a [String],
     /// Variables the build commands see (DEPLOY_STAGE, DEPLOY_COMMIT); part of the cache key.
     pub env: &'a [(&'a str, &'a str)],
     /// Build even if this commit and build were packed before (`--rebuild`).
@@ -67,13 +69,20 @@ pub struct BuildSpec<'a> {
 pub enum BuildError {
     Git(String),
     Io(String),
-    Command { command: String, status: Option<i32>, output: String },
+    Command {
+        command: String,
+        status: Option<i32>,
+        output: String,
+    },
+    /// The build holds something no release may ship (a symlink out of the release…): bad
+    /// input, refused before anything is sent.
+    Refused(String),
 }
 
 impl std::fmt::Display for BuildError {
     fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BuildError::Git(message) | BuildError::Io(message) => out.write_str(message),
+            BuildError::Git(message) | BuildError::Io(message) | BuildError::Refused(message) => out.write_str(message),
             BuildError::Command { command, status, output } => {
                 let status = status.map_or("signal".into(), |code| code.to_string());
                 write!(out, "build command `{command}` failed (exit {status})")?;

@@ -35,11 +35,16 @@ pub(super) struct TreeEntry {
 }
 
 /// Walks the build folder (sorted; `exclude` and a top-level `.git` left out) and hashes
-/// every regular file.
-pub(super) fn scan(tree: &Path, exclude: &[String]) -> Result<(Vec<TreeEntry>, Vec<FileEntry>), BuildError> {
+/// every regular file. Refuses symlinks out of the release and symlinks above a `shared` path.
+pub(super) fn scan(
+    tree: &Path,
+    exclude: &[String],
+    shared: &[String],
+) -> Result<(Vec<TreeEntry>, Vec<FileEntry>), BuildError> {
     let mut entries = Vec::new();
     let mut files = Vec::new();
     walk(tree, "", exclude, &mut entries, &mut files)?;
+    check_written_paths(&entries, shared)?;
     Ok((entries, files))
 }
 
@@ -66,6 +71,13 @@ fn walk(
         let mode = meta.permissions().mode() & 0o7777;
         if file_type.is_symlink() {
             let target = fs::read_link(&path).map_err(io_err("readlink", &path))?;
+            if let Some(why) = escapes(&child, &target) {
+                return Err(BuildError::Refused(format!(
+                    "`{child}` is a symlink to `{}`, {why}: a host would write through it, outside the release. \
+                     Make it a link inside the release, add it to `[build] exclude`, or create it in a hook",
+                    target.display()
+                )));
+            }
             entries.push(TreeEntry { rel: child, mode, kind: EntryKind::Symlink(target) });
         } else if file_type.is_dir() {
             entries.push(TreeEntry { rel: child.clone(), mode, kind: EntryKind::Dir });
@@ -78,6 +90,44 @@ fn walk(
             files.push(FileEntry { path: child, mode, size: meta.len(), sha256: hex(&hash.finalize()) });
         }
         // sockets, fifos, devices: never part of a release
+    }
+    Ok(())
+}
+
+/// Why a symlink at `rel` pointing to `target` leaves the release (absolute, or `..` past
+/// its top); `None` when it stays inside.
+pub(super) fn escapes(rel: &str, target: &Path) -> Option<&'static str> {
+    use std::path::Component;
+    if target.is_absolute() {
+        return Some("an absolute path");
+    }
+    // Where the link sits: its folder's depth below the release's top.
+    let mut depth = rel.split('/').count() as i64 - 1;
+    for part in target.components() {
+        match part {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return Some("which leaves the release");
+        }
+    }
+    None
+}
+
+/// Refuses a release where a path deploy writes through is a symlink: a shared path's parent
+/// folder (linking it removes and replaces what is there) or `REVISION`.
+pub(super) fn check_written_paths(entries: &[TreeEntry], shared: &[String]) -> Result<(), BuildError> {
+    for entry in entries.iter().filter(|entry| matches!(entry.kind, EntryKind::Symlink(_))) {
+        let under = |path: &str| path.strip_prefix(entry.rel.as_str()).is_some_and(|rest| rest.starts_with('/'));
+        if let Some(path) = shared.iter().find(|path| under(path)) {
+            return Err(BuildError::Refused(format!(
+                "`{}` is a symlink, and the shared path `{path}` is below it: linking the shared path would \
+                 remove and replace files wherever the link points. Commit `{}` as a folder",
+                entry.rel, entry.rel
+            )));
+        }
     }
     Ok(())
 }
@@ -206,5 +256,19 @@ mod tests {
         );
         assert!(excluded("var/cache/x.bin", false, &patterns) && excluded("a/b/cache/y.bin", false, &patterns));
         assert!(!excluded("cache.bin", false, &patterns));
+    }
+
+    use super::escapes;
+    use std::path::Path;
+
+    #[test]
+    fn links_that_leave_the_release() {
+        for (at, target) in [("REVISION", "../../shared/x"), ("a/b", "../../x"), ("a", "/etc"), ("a/b", "c/../../../x")]
+        {
+            assert!(escapes(at, Path::new(target)).is_some(), "{at} -> {target}");
+        }
+        for (at, target) in [("REVISION", "public/rev"), ("a/b", "../x"), ("a/b/c", "../../x"), ("a", "./b/../c")] {
+            assert_eq!(escapes(at, Path::new(target)), None, "{at} -> {target}");
+        }
     }
 }

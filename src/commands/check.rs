@@ -30,7 +30,7 @@ fn warn(host: &str, check: &'static str, detail: impl Into<String>) -> Row {
 }
 
 async fn sh(ssh: &Connections, host: &str, cmd: &Cmd) -> Result<crate::transport::Output, String> {
-    ssh.run(host, &cmd.to_string(), None).await.map_err(|err| err.message)
+    ssh.run(host, &cmd.to_string(), None, None).await.map_err(|err| err.message)
 }
 
 /// A command that takes this long to do nothing means a slow login shell (rc files run
@@ -45,7 +45,7 @@ async fn check_host(stage: &StageConfig, ssh: &Connections, http: &Http, name: &
     let mut best = Duration::MAX;
     for _ in 0..3 {
         let started = Instant::now();
-        if let Err(err) = ssh.run(name, "true", None).await {
+        if let Err(err) = ssh.run(name, "true", None, None).await {
             rows.push(row(name, "ssh", false, err.message));
             return rows;
         }
@@ -286,7 +286,7 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
     let failed = rows.iter().filter(|row| !row.ok).count();
     if settings.output == OutputMode::Json {
         let value = serde_json::json!({"stage": stage, "ok": failed == 0, "checks": rows});
-        super::out(&format!("{}\n", cfg.redact(&value.to_string())));
+        super::out(&format!("{}\n", cfg.redact(&cfg.redact_json(value).to_string())));
     } else {
         let width = rows.iter().map(|row| row.host.len()).max().unwrap_or(4).max(4);
         let mut text = format!("{:<width$}  {:<12}  {:<4}  detail\n", "host", "check", "ok");

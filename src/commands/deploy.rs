@@ -29,7 +29,7 @@ pub fn run(
     }
     let session = Session::start(settings, &cfg, RunKind::Deploy)?;
     let stage = session.stage();
-    let plan_for = |id: &str| plans::deploy(stage, roll, batch, id, &revision, &session.owner);
+    let plan_for = |id: &str| plans::deploy(session.cfg, roll, batch, id, &revision, &session.owner);
     // Build while connecting and locking: they do not depend on each other.
     let mut build_task = Some(session.spawn(build_artifact(stage, &revision, build.rebuild)));
     let mut id = String::new();
@@ -81,6 +81,7 @@ fn build_artifact(stage: &StageConfig, revision: &Revision, rebuild: bool) -> im
     let env = crate::plan::build_env(stage, &revision.commit);
     let (app, repository, commit) = (stage.app.name.clone(), stage.app.repository.clone(), revision.commit.clone());
     let (commands, exclude) = (stage.build.commands.clone(), stage.build.exclude.clone());
+    let shared: Vec<String> = stage.shared.dirs.iter().chain(&stage.shared.files).cloned().collect();
     async move {
         let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
         let spec = BuildSpec {
@@ -89,6 +90,7 @@ fn build_artifact(stage: &StageConfig, revision: &Revision, rebuild: bool) -> im
             commit: &commit,
             commands: &commands,
             exclude: &exclude,
+            shared: &shared,
             env: &env,
             rebuild,
         };

@@ -57,7 +57,7 @@ pub fn run(
             let (ssh, host, remote) = (ssh.clone(), host.clone(), remote.clone());
             set.spawn(async move {
                 let started = Instant::now();
-                let out = ssh.run(&host, &remote, None).await;
+                let out = ssh.run(&host, &remote, None, None).await;
                 let seconds = started.elapsed().as_secs_f64();
                 match out {
                     Ok(out) => Ran { host, status: out.status, stdout: out.stdout, stderr: out.stderr, seconds },
@@ -86,7 +86,7 @@ pub fn run(
     let failed = ran.iter().filter(|done| done.status != Some(0)).count();
     if settings.output == OutputMode::Json {
         let value = serde_json::json!({"stage": stage, "command": line, "hosts": ran});
-        super::out(&format!("{}\n", cfg.redact(&value.to_string())));
+        super::out(&format!("{}\n", cfg.redact(&cfg.redact_json(value).to_string())));
     } else {
         let mut text = String::new();
         for done in &ran {

@@ -72,7 +72,7 @@ pub fn load_file(path: &Path, stage: &str) -> Result<Config, Error> {
     let env = |name: &str| std::env::var(name).ok();
     let mut cfg = config::parse(&path.display().to_string(), &text, &dir, stage, &env)?;
     cfg.file = path.to_path_buf();
-    config::remember_secrets(&cfg.redactions);
+    config::remember_secrets(&cfg.secrets);
     Ok(cfg)
 }
 
@@ -83,7 +83,7 @@ pub fn reporter(settings: &Settings, cfg: &Config, hosts: &[String]) -> Arc<dyn 
         console::set_colors_enabled(false);
         console::set_colors_enabled_stderr(false);
     }
-    let redactions = cfg.redactions.clone();
+    let redactions = cfg.secrets.clone();
     match settings.output {
         OutputMode::Json => Arc::new(Json::new(settings.verbose, redactions)),
         OutputMode::Human => Arc::new(Human::new(hosts, settings.verbose, settings.quiet, redactions)),

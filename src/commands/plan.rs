@@ -18,15 +18,18 @@ pub fn run(
     let now = SystemTime::now();
     let owner = crate::who::owner(stage, now);
     let plan = if rollback {
-        plans::rollback(&cfg.stage, roll, batch, to, None, &owner)
+        plans::rollback(&cfg, roll, batch, to, None, &owner)
     } else {
         let requested = plans::requested_revision(revision, &cfg.stage);
         let revision = crate::artifact::resolve(&cfg.stage.app.repository, &requested)?;
         let id = crate::release_id::release_id(now, &revision.commit);
-        plans::deploy(&cfg.stage, roll, batch, &id, &revision, &owner)
+        plans::deploy(&cfg, roll, batch, &id, &revision, &owner)
     };
     let text = match settings.output {
-        OutputMode::Json => format!("{}\n", plan.to_json()),
+        OutputMode::Json => {
+            let value = cfg.redact_json(serde_json::to_value(&plan).expect("plan serializes"));
+            format!("{}\n", serde_json::to_string_pretty(&value).expect("JSON value serializes"))
+        }
         _ => plan.to_string(),
     };
     super::out(&cfg.redact(&text));

@@ -42,17 +42,18 @@ pub fn revision(build: &BuildOptions, stage: &StageConfig) -> Result<Revision, E
     Ok(revision)
 }
 
-/// The deploy plan for these settings.
+/// The deploy plan for these settings. What the plan writes on the hosts (the release log
+/// line) holds no secret.
 pub fn deploy(
-    stage: &StageConfig,
+    cfg: &Config,
     roll: &RollOptions,
     batch: Option<BatchSize>,
     release: &str,
     revision: &Revision,
     owner: &Owner,
 ) -> Plan {
-    plan::deploy(
-        stage,
+    let plan = plan::deploy(
+        &cfg.stage,
         &DeployInput {
             release,
             revision,
@@ -63,20 +64,27 @@ pub fn deploy(
             auto_rollback: roll.auto_rollback,
             upload_parallel: UPLOAD_PARALLEL,
         },
-    )
+    );
+    without_secrets(cfg, plan)
+}
+
+fn without_secrets(cfg: &Config, mut plan: Plan) -> Plan {
+    plan.record = cfg.redact_json(std::mem::take(&mut plan.record));
+    plan
 }
 
 /// The rollback plan for these settings: to `target` (`None`: chosen at run time), from `from`.
 pub fn rollback(
-    stage: &StageConfig,
+    cfg: &Config,
     roll: &RollOptions,
     batch: Option<BatchSize>,
     target: Option<&str>,
     from: Option<&str>,
     owner: &Owner,
 ) -> Plan {
-    plan::rollback(
-        stage,
+    let plan = plan::rollback(
+        &cfg.stage,
         &RollbackInput { target, from, owner, batch, no_ban: roll.no_ban, auto_rollback: roll.auto_rollback },
-    )
+    );
+    without_secrets(cfg, plan)
 }

@@ -14,7 +14,7 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
     let (_, names) = super::host_names(&cfg);
     let layout = Layout::new(&cfg.stage.app.path);
     let hosts: Vec<HostReleases> = super::runtime()?.block_on(async {
-        let live = Live::new(connect(&cfg.stage, &names).await?);
+        let live = Live::new(connect(&cfg.stage, &names).await?, cfg.secrets.clone(), cfg.exports.clone());
         let mut found = Vec::new();
         for name in &names {
             found.push(read_host(&live, &layout, name).await);
@@ -29,7 +29,7 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
     let agree = currents.len() == 1;
     if settings.output == OutputMode::Json {
         let value = serde_json::json!({"stage": stage, "hosts": hosts, "agree": agree});
-        super::out(&format!("{}\n", cfg.redact(&value.to_string())));
+        super::out(&format!("{}\n", cfg.redact(&cfg.redact_json(value).to_string())));
         return Ok(if agree { 0 } else { 1 });
     }
     super::out(&table(&hosts));

@@ -20,7 +20,7 @@ pub fn run(settings: &Settings, stage: &str, to: Option<&str>, roll: &RollOption
     let result = session.connected(true, async |connected: Connected<'_>| {
         let session = connected.session;
         // Lock first, then read where every host is: nothing can change under the choice.
-        let lock_plan = plans::rollback(stage, roll, batch, None, None, &session.owner);
+        let lock_plan = plans::rollback(session.cfg, roll, batch, None, None, &session.owner);
         with_lock(connected.context, connected.clock, stage, &lock_plan, roll.lock_wait, async |locker, clock| {
             let mut found: Vec<HostReleases> = Vec::new();
             for host in &session.release_hosts {
@@ -33,7 +33,7 @@ pub fn run(settings: &Settings, stage: &str, to: Option<&str>, roll: &RollOption
                 return Err(Error::Usage { message: format!("every host is already on {chosen}"), hint: None });
             }
             target = chosen.clone();
-            let plan = plans::rollback(stage, roll, batch, Some(&chosen), from.as_deref(), &session.owner);
+            let plan = plans::rollback(session.cfg, roll, batch, Some(&chosen), from.as_deref(), &session.owner);
             session.report.event(&Event::Started {
                 kind: "rollback",
                 app: stage.app.name.clone(),

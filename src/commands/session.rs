@@ -114,7 +114,7 @@ impl<'c> Session<'c> {
             report.event(&Event::PhaseFinished { phase: Phase::Connect, took: started.elapsed() });
             clock.phases.push((Phase::Connect, started.elapsed()));
             let sockets = ssh.control_sockets();
-            let live = Arc::new(Live::new(ssh));
+            let live = Arc::new(Live::new(ssh, self.cfg.secrets.clone(), self.cfg.exports.clone()));
             let mut context = Context::new(live.clone(), report.clone(), verbose);
             context.delta = delta;
             let context = Arc::new(context);
@@ -151,7 +151,7 @@ impl<'c> Session<'c> {
         };
         let message = result.as_ref().err().map(|err| self.cfg.redact(&err.message()));
         let summary = self.summary(release, commit, outcome, Some(code), message);
-        github_summary(&summary, &self.cfg.redactions, self.report.as_ref());
+        github_summary(&summary, &self.cfg.secrets, self.report.as_ref());
         if !self.interrupted.get() {
             let moment = if code == 0 { moment } else { NotifyOn::Failure };
             self.runtime.block_on(self.announce(moment, &summary));
@@ -206,7 +206,7 @@ impl<'c> Session<'c> {
             return;
         }
         let http = Http::new();
-        let sent = crate::report::notify::send(http.client(), &stage.notify, moment, summary, &self.cfg.redactions);
+        let sent = crate::report::notify::send(http.client(), &stage.notify, moment, summary, &self.cfg.secrets);
         for message in sent.await {
             self.report.event(&Event::Warning { host: None, message });
         }
@@ -280,10 +280,10 @@ fn cut(sockets: &[PathBuf]) {
 }
 
 /// Appends the run's Markdown summary to `$GITHUB_STEP_SUMMARY` when GitHub Actions set it.
-fn github_summary(summary: &RunSummary, redactions: &[(String, String)], report: &dyn Reporter) {
+fn github_summary(summary: &RunSummary, secrets: &crate::config::Secrets, report: &dyn Reporter) {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) else { return };
     use std::io::Write;
-    let text = crate::config::redact(redactions, &summary.markdown());
+    let text = secrets.redact(&summary.markdown());
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -32,7 +32,7 @@ pub fn run(settings: &Settings, stage: &str, force: bool) -> Result<i32, Error> 
     let report = super::reporter(settings, &cfg, &release_hosts);
     let started = std::time::Instant::now();
     let unlocked = super::runtime()?.block_on(async {
-        let live = Arc::new(Live::new(connect(&cfg.stage, &hosts).await?));
+        let live = Arc::new(Live::new(connect(&cfg.stage, &hosts).await?, cfg.secrets.clone(), cfg.exports.clone()));
         let context = Context::new(live.clone(), report.clone(), settings.verbose);
         let result = unlock(&context, &cfg.stage, &release_hosts, force, report.as_ref()).await;
         drop(context);

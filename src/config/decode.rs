@@ -4,9 +4,12 @@
 //! that nobody asked for as unknown, with the closest known key as the suggested fix. The
 //! schema is therefore exactly the code that reads it.
 
+mod expand;
+
 use super::duration::parse_duration;
 use super::error::{ConfigError, did_you_mean};
 use super::source::{Kind, Loc, Sources, Val};
+use crate::secrets::Secrets;
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -30,7 +33,14 @@ pub struct Decoder<'a> {
     /// checked for everything else.
     strict_env: bool,
     /// Values read from the environment, with the `${VAR}` they came from, for redaction.
-    secrets: RefCell<Vec<(String, String)>>,
+    secrets: RefCell<Secrets>,
+    /// The keys whose value read the environment (full paths), to check where secrets go.
+    pub secret_keys: RefCell<Vec<(String, Loc)>>,
+    /// Reading shell code: `${VAR}` is left for the shell and VAR goes in `exports`.
+    shell: std::cell::Cell<bool>,
+    /// Variables that shell code reads, with their values: sent to the hosts in the
+    /// environment of that code, never in its text.
+    exports: RefCell<Vec<(String, String)>>,
     /// Every (table, key) the schema asked for: the schema itself, for the reference docs.
     pub asked: RefCell<std::collections::BTreeSet<(String, &'static str)>>,
 }
@@ -43,7 +53,10 @@ impl<'a> Decoder<'a> {
             errors: RefCell::new(Vec::new()),
             env,
             strict_env,
-            secrets: RefCell::new(Vec::new()),
+            secrets: RefCell::new(Secrets::default()),
+            secret_keys: RefCell::default(),
+            shell: std::cell::Cell::new(false),
+            exports: RefCell::default(),
             asked: RefCell::default(),
         }
     }
@@ -62,8 +75,8 @@ impl<'a> Decoder<'a> {
         !self.errors.borrow().is_empty()
     }
 
-    pub fn into_parts(self) -> (Vec<ConfigError>, Vec<(String, String)>) {
-        (self.errors.into_inner(), self.secrets.into_inner())
+    pub fn into_parts(self) -> (Vec<ConfigError>, Secrets, Vec<(String, String)>) {
+        (self.errors.into_inner(), self.secrets.into_inner(), self.exports.into_inner())
     }
 
     pub fn table<'v>(&'a self, path: impl Into<String>, val: &'v Val) -> Option<Table<'a, 'v>> {
@@ -75,67 +88,6 @@ impl<'a> Decoder<'a> {
                 None
             }
         }
-    }
-
-    /// Expands `${VAR}` from the environment; `$${` is a literal `${`.
-    pub fn expand(&self, text: &str, loc: &Loc, key: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(at) = rest.find('$') {
-            out.push_str(&rest[..at]);
-            let tail = &rest[at..];
-            if let Some(after) = tail.strip_prefix("$${") {
-                out.push_str("${");
-                rest = after;
-            } else if let Some(after) = tail.strip_prefix("${") {
-                let Some(end) = after.find('}') else {
-                    self.error(
-                        loc,
-                        key,
-                        "unclosed `${` in a string",
-                        Some("write `${NAME}` to read an environment variable, or `$${` for a literal `${`".into()),
-                    );
-                    return text.to_string();
-                };
-                let name = &after[..end];
-                let valid = !name.is_empty()
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && !name.starts_with(|c: char| c.is_ascii_digit());
-                if !valid {
-                    self.error(
-                        loc,
-                        key,
-                        format!("`${{{name}}}` is not a valid environment variable name"),
-                        Some(
-                            "names are letters, digits and `_`, e.g. `${DEPLOY_TOKEN}`; write `$${` for a literal `${`"
-                                .into(),
-                        ),
-                    );
-                } else {
-                    match (self.env)(name) {
-                        Some(value) => {
-                            if value.len() >= 3 {
-                                self.secrets.borrow_mut().push((value.clone(), format!("${{{name}}}")));
-                            }
-                            out.push_str(&value);
-                        }
-                        None if self.strict_env => self.error(
-                            loc,
-                            key,
-                            format!("environment variable `{name}` is not set"),
-                            Some(format!("export {name}=… before running deploy, or write `$${{{name}}}` for a literal `${{{name}}}`")),
-                        ),
-                        None => out.push_str(&format!("${{{name}}}")),
-                    }
-                }
-                rest = &after[end + 1..];
-            } else {
-                out.push('$');
-                rest = &tail[1..];
-            }
-        }
-        out.push_str(rest);
-        out
     }
 }
 
@@ -210,6 +162,23 @@ impl<'d, 'v> Table<'d, 'v> {
     pub fn string(&self, key: &'static str) -> Option<Str> {
         let value = self.raw(key)?;
         self.decoder.string_value(value, &self.key_path(key))
+    }
+
+    /// [`Table::string`] of shell code: `${VAR}` stays in the text for the shell to expand,
+    /// and VAR is exported to it.
+    pub fn shell_string(&self, key: &'static str) -> Option<Str> {
+        self.decoder.shell.set(true);
+        let read = self.string(key);
+        self.decoder.shell.set(false);
+        read
+    }
+
+    /// [`Table::strings`] of shell code (see [`Table::shell_string`]).
+    pub fn shell_strings(&self, key: &'static str) -> Option<Vec<Str>> {
+        self.decoder.shell.set(true);
+        let read = self.strings(key);
+        self.decoder.shell.set(false);
+        read
     }
 
     pub fn strings(&self, key: &'static str) -> Option<Vec<Str>> {

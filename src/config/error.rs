@@ -21,6 +21,16 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// The error with every secret in its words shown as its `${VAR}` (the excerpt is the
+    /// file's own text, which names the variable).
+    pub fn redacted(self, secrets: &super::Secrets) -> ConfigError {
+        ConfigError {
+            message: secrets.redact(&self.message),
+            hint: self.hint.map(|hint| secrets.redact(&hint)),
+            ..self
+        }
+    }
+
     pub fn at(sources: &Sources, loc: &Loc, key: &str, message: String, hint: Option<String>) -> Self {
         let (line, col) = sources.line_col(loc);
         let excerpt = sources.line_text(loc).to_string();

@@ -2,10 +2,11 @@
 
 use super::decode::{Decoder, EnvLookup};
 use super::error::{ConfigError, ConfigErrors, did_you_mean};
+use super::recipes;
 use super::schema::*;
 use super::source::{self, Kind, Sources, Val};
 use super::stage::decode_stage;
-use super::{recipes, redact};
+use crate::secrets::Secrets;
 use std::path::{Path, PathBuf};
 
 /// Names a stage may not have: `deploy NAME` would be read as the command.
@@ -20,13 +21,21 @@ pub struct Config {
     pub stages: Vec<String>,
     pub stage: StageConfig,
     /// Values read from the environment and the `${VAR}` to show instead of them.
-    pub redactions: Vec<(String, String)>,
+    pub secrets: Secrets,
+    /// The variables the stage's shell code reads (`${VAR}` in hooks, build and balancer
+    /// commands), with their values: sent privately to the hosts with that code.
+    pub exports: Vec<(String, String)>,
 }
 
 impl Config {
     /// Replaces every secret read from the environment with its `${VAR}`.
     pub fn redact(&self, text: &str) -> String {
-        redact::redact(&self.redactions, text)
+        self.secrets.redact(text)
+    }
+
+    /// Redacts every string in a JSON value, before it is serialised.
+    pub fn redact_json(&self, value: serde_json::Value) -> serde_json::Value {
+        self.secrets.redact_json(value)
     }
 }
 
@@ -64,7 +73,10 @@ pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) ->
     })?;
 
     let mut errors: Vec<ConfigError> = Vec::new();
-    let mut redactions = Vec::new();
+    let mut secrets_of_stage = Secrets::default();
+    // Every stage's values, for the errors: another stage's error can quote one too.
+    let mut every_secret = Secrets::default();
+    let mut exports_of_stage = Vec::new();
     let mut chosen = None;
 
     // Recipes are parsed once; they are tested to be valid.
@@ -97,14 +109,16 @@ pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) ->
         let strict = entry.key == stage;
         let decoder = Decoder::new(&sources, &entry.key, env, strict);
         let cfg = decode_stage(&decoder, &top, &entry.key, &entry.key_loc, &entry.val, dir, &recipe_trees);
-        let (found, secrets) = decoder.into_parts();
+        let (found, secrets, exports) = decoder.into_parts();
+        every_secret.merge(&secrets);
         for err in found {
             if !errors.contains(&err) {
                 errors.push(err);
             }
         }
         if strict {
-            redactions = secrets;
+            secrets_of_stage = secrets;
+            exports_of_stage = exports;
             chosen = cfg;
         }
     }
@@ -118,12 +132,14 @@ pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) ->
     }
     errors.sort_by_key(|err| (err.file != name, err.line, err.col));
     match chosen {
-        Some(stage) if errors.is_empty() => {
-            // Longest first, so a secret containing another is replaced whole.
-            redactions.sort_by_key(|(value, _): &(String, String)| std::cmp::Reverse(value.len()));
-            Ok(Config { file: PathBuf::from(name), stages: names, stage, redactions })
-        }
-        _ => Err(ConfigErrors(errors)),
+        Some(stage) if errors.is_empty() => Ok(Config {
+            file: PathBuf::from(name),
+            stages: names,
+            stage,
+            secrets: secrets_of_stage,
+            exports: exports_of_stage,
+        }),
+        _ => Err(ConfigErrors(errors.into_iter().map(|err| err.redacted(&every_secret)).collect())),
     }
 }
 

@@ -7,15 +7,14 @@ mod hosts;
 mod load;
 mod parts;
 pub mod recipes;
-mod redact;
 pub mod schema;
 pub mod source;
 mod stage;
 mod traffic;
 
+pub use crate::secrets::{MIN_SECRET_LEN, Secrets, redact_loaded, remember_secrets};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{COMMAND_NAMES, Config, find, parse, schema_keys};
-pub use redact::{redact, redact_loaded, remember_secrets};
 pub use schema::*;
 pub use stage::check_rolling;

@@ -88,13 +88,29 @@ pub fn build(table: Option<&Table>) -> Build {
             }
         })
         .collect();
-    Build { commands, exclude, delta: table.bool("delta").unwrap_or(true) }
+    let reuse = match table.string("reuse") {
+        None => Reuse::Copy,
+        Some(how) => match how.value.as_str() {
+            "copy" => Reuse::Copy,
+            "hardlink" => Reuse::Hardlink,
+            other => {
+                table.decoder.error(
+                    &how.loc,
+                    &table.key_path("reuse"),
+                    format!("unknown reuse `{other}`"),
+                    Some("`copy` (the default: the new release has its own files) or `hardlink` (shared with the live release: nothing may write into it)".into()),
+                );
+                Reuse::Copy
+            }
+        },
+    };
+    Build { commands, exclude, delta: table.bool("delta").unwrap_or(true), reuse }
 }
 
 /// A list of shell commands, none of them blank.
 fn non_empty_commands(table: &Table, key: &'static str) -> Vec<String> {
     table
-        .strings(key)
+        .shell_strings(key)
         .unwrap_or_default()
         .into_iter()
         .filter_map(|command| {
@@ -159,7 +175,7 @@ pub fn hooks(table: Option<&Table>) -> (Hooks, Option<Str>) {
     };
     let prepare = non_empty_commands(table, "prepare");
     let activate = non_empty_commands(table, "activate");
-    let migrate = table.string("migrate");
+    let migrate = table.shell_string("migrate");
     // `migrate = ""` turns a recipe's migrations off.
     let migrate = migrate.filter(|command| !command.value.trim().is_empty());
     let worker = match table.table("worker") {

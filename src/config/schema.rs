@@ -75,14 +75,28 @@ pub struct App {
 pub struct Build {
     pub commands: Vec<String>,
     pub exclude: Vec<String>,
-    /// Send a host only the files its current release lacks; hard-link the others.
+    /// Send a host only the files its current release lacks; take the others from it.
     pub delta: bool,
+    /// How a warm release takes the files it was not sent from the current release.
+    pub reuse: Reuse,
 }
 
 impl Default for Build {
     fn default() -> Self {
-        Build { commands: Vec::new(), exclude: Vec::new(), delta: true }
+        Build { commands: Vec::new(), exclude: Vec::new(), delta: true, reuse: Reuse::Copy }
     }
+}
+
+/// `[build] reuse`: how a warm release gets the unchanged files of the current release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reuse {
+    /// `cp --reflink=auto`: its own inodes (free on XFS and btrfs, a local copy elsewhere),
+    /// so nothing written into the new release can change the live one.
+    Copy,
+    /// Hard links: shared inodes, no disk I/O; nothing may write into the release in place
+    /// (checked after the prepare hooks).
+    Hardlink,
 }
 
 /// `[shared]`: paths that live outside releases, linked into each one.

@@ -120,7 +120,7 @@ fn instance(table: &Table) -> Option<String> {
 }
 
 fn command(table: &Table, key: &'static str, required: bool) -> Option<String> {
-    match table.string(key) {
+    match table.shell_string(key) {
         Some(command) if command.value.trim().is_empty() => {
             table.decoder.error(&command.loc, &table.key_path(key), "empty command", None);
             None
@@ -246,7 +246,7 @@ fn http_cache_of(table: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache>
         _ => {
             let host = optional_host(table, hosts);
             let commands: Vec<String> =
-                table.strings("commands").unwrap_or_default().into_iter().map(|command| command.value).collect();
+                table.shell_strings("commands").unwrap_or_default().into_iter().map(|command| command.value).collect();
             if commands.is_empty() || commands.iter().any(|command| command.trim().is_empty()) {
                 table.decoder.error(
                     table.loc(),

@@ -2,7 +2,7 @@
 
 use super::steps::{Head, RollInput, common_notes, connect_step, lock_step, on_release_hosts, roll_and_finish, short};
 use super::*;
-use crate::config::{BatchSize, Host, Role, StageConfig};
+use crate::config::{BatchSize, Host, Reuse, Role, StageConfig};
 use crate::remote::hooks::HookEnv;
 use crate::remote::{Layout, hooks, release, shared};
 use serde::Serialize;
@@ -94,7 +94,7 @@ fn build_step(cfg: &StageConfig, commit: &str, artifact: &str) -> Step {
     }];
     for command in &cfg.build.commands {
         let env = build_env(cfg, commit).into_iter().map(|(name, value)| format!("{name}={value}"));
-        build.push(Action::shell(What::Build, Target::Local, Cmd::new("env").args(env).args(["sh", "-c", command])));
+        build.push(Action::shell(What::Build, Target::Local, Cmd::new("env").args(env).shell(command.as_str())));
     }
     build.push(Action {
         what: What::Pack,
@@ -125,13 +125,21 @@ fn upload_step(cfg: &StageConfig, layout: &Layout, input: &DeployInput, artifact
                 until: None,
                 with_next: false,
             },
-            Action::on_host(What::Unpack, &host.name, release::unpack(layout, id, &input.revision.commit)),
+            Action::on_host(
+                What::Unpack,
+                &host.name,
+                release::unpack(layout, id, &input.revision.commit, cfg.build.reuse == Reuse::Hardlink),
+            ),
         ];
         if let Some(link) = shared::link(layout, id, &cfg.shared.dirs, &cfg.shared.files) {
             actions.push(Action::on_host(What::LinkShared, &host.name, link));
         }
-        for hook in prepare_hooks(cfg, host) {
+        let hooks = prepare_hooks(cfg, host);
+        for hook in &hooks {
             actions.push(Action::on_host(What::Prepare, &host.name, hooks::run(&layout.release(id), hook, env)));
+        }
+        if cfg.build.delta && cfg.build.reuse == Reuse::Hardlink && !hooks.is_empty() {
+            actions.push(Action::on_host(What::CheckRelease, &host.name, release::check_links(layout, id)));
         }
         actions
     });
@@ -140,7 +148,11 @@ fn upload_step(cfg: &StageConfig, layout: &Layout, input: &DeployInput, artifact
         if cfg.build.delta {
             format!(
                 "upload {artifact} (only the files each host's current release lacks), verify its sha256, unpack, \
-                 hard-link the unchanged files from the current release, link shared paths, prepare"
+                 {} the unchanged files from the current release, link shared paths, prepare",
+                match cfg.build.reuse {
+                    Reuse::Copy => "copy (cp --reflink=auto)",
+                    Reuse::Hardlink => "hard-link",
+                }
             )
         } else {
             format!("upload {artifact} (the whole release), verify its sha256, unpack, link shared paths, prepare")

@@ -75,7 +75,7 @@ impl What {
             What::Unpack => "unpack",
             What::LinkShared => "shared",
             What::Prepare => "prepare",
-            What::CheckRelease => "present",
+            What::CheckRelease => "checked",
             What::Migrate => "migrate",
             What::Journal => "journal",
             What::Capacity => "capacity",

@@ -12,6 +12,9 @@ use std::fmt;
 struct Simple {
     words: Vec<String>,
     redirect: Option<Redirect>,
+    /// The word that is shell code run by `sh -c` (a hook, a user's command): when it holds
+    /// a secret it travels in the environment and is `eval`ed, never as an argument.
+    script: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +45,13 @@ pub struct Cmd {
 impl Cmd {
     /// Starts a command with its program name.
     pub fn new(program: impl Into<String>) -> Self {
-        Cmd { first: Simple { words: vec![program.into()], redirect: None }, rest: Vec::new() }
+        Cmd { first: Simple { words: vec![program.into()], redirect: None, script: None }, rest: Vec::new() }
+    }
+
+    /// `sh -c SCRIPT`: user shell code (see [`Cmd::shell`]).
+    pub fn script(script: impl Into<String>) -> Self {
+        let words = vec!["sh".to_string(), "-c".to_string(), script.into()];
+        Cmd { first: Simple { words, redirect: None, script: Some(2) }, rest: Vec::new() }
     }
 
     fn last(&mut self) -> &mut Simple {
@@ -55,6 +64,15 @@ impl Cmd {
     /// Adds one argument (one word, however many spaces or quotes it holds).
     pub fn arg(mut self, word: impl Into<String>) -> Self {
         self.last().words.push(word.into());
+        self
+    }
+
+    /// Adds `sh -c SCRIPT`: user shell code, run by a shell of its own.
+    pub fn shell(mut self, script: impl Into<String>) -> Self {
+        let simple = self.last();
+        simple.words.extend(["sh".to_string(), "-c".to_string()]);
+        simple.script = Some(simple.words.len());
+        simple.words.push(script.into());
         self
     }
 
@@ -114,6 +132,78 @@ impl Cmd {
     /// The program of the first simple command (for messages).
     pub fn program(&self) -> &str {
         &self.first.words[0]
+    }
+}
+
+/// A command as it travels to the host: a line that holds no secret, and the private values
+/// it reads from its environment (`DEPLOY_PRIVATE_N`), which the transport sends on stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wire {
+    pub line: String,
+    pub private: Vec<(String, String)>,
+}
+
+impl Cmd {
+    /// The command with every word that holds a secret replaced by a reference to a private
+    /// environment variable: `"$DEPLOY_PRIVATE_1"` for an argument, and `eval` of it for shell
+    /// code, so neither the line nor any process's arguments carry the value. A command that
+    /// runs shell code also gets `exports`, the variables that code reads (`${VAR}`).
+    pub fn wire(&self, secrets: &crate::secrets::Secrets, exports: &[(String, String)]) -> Wire {
+        let runs_code = std::iter::once(&self.first)
+            .chain(self.rest.iter().map(|(_, simple)| simple))
+            .any(|simple| simple.script.is_some());
+        let mut private: Vec<(String, String)> = if runs_code { exports.to_vec() } else { Vec::new() };
+        let mut numbered = 0;
+        let mut line = String::new();
+        let mut word_for = |word: &str, script: bool| -> String {
+            if !secrets.found_in(word) {
+                return quote(word);
+            }
+            numbered += 1;
+            let name = format!("DEPLOY_PRIVATE_{numbered}");
+            private.push((name.clone(), word.to_string()));
+            if script { quote(&format!("eval \"${name}\"")) } else { format!("\"${name}\"") }
+        };
+        for (index, simple) in
+            std::iter::once(&self.first).chain(self.rest.iter().map(|(_, simple)| simple)).enumerate()
+        {
+            if index > 0 {
+                line.push_str(match self.rest[index - 1].0 {
+                    Joiner::And => " && ",
+                    Joiner::Pipe => " | ",
+                });
+            }
+            let words: Vec<String> =
+                simple.words.iter().enumerate().map(|(at, word)| word_for(word, simple.script == Some(at))).collect();
+            line.push_str(&words.join(" "));
+            match &simple.redirect {
+                Some(Redirect::Write(path)) => line.push_str(&format!(" > {}", word_for(path, false))),
+                Some(Redirect::Append(path)) => line.push_str(&format!(" >> {}", word_for(path, false))),
+                Some(Redirect::Read(path)) => line.push_str(&format!(" < {}", word_for(path, false))),
+                Some(Redirect::ErrToOut) => line.push_str(" 2>&1"),
+                None => {}
+            }
+        }
+        Wire { line, private }
+    }
+}
+
+impl Wire {
+    /// What the host runs when there are private values: read the assignments and the line
+    /// from stdin (`bytes` of it, so an artifact can follow) and `eval` them in this shell,
+    /// which has no secret in its arguments. `None` when the line can go as it is.
+    pub fn preamble(&self) -> Option<(String, Vec<u8>)> {
+        if self.private.is_empty() {
+            return None;
+        }
+        let mut script = String::new();
+        for (name, value) in &self.private {
+            script.push_str(&format!("{name}={}; export {name}\n", quote(value)));
+        }
+        script.push_str(&self.line);
+        script.push('\n');
+        let line = format!("eval \"$(head -c {})\"", script.len());
+        Some((line, script.into_bytes()))
     }
 }
 

@@ -5,21 +5,44 @@ use std::time::Duration;
 
 /// Prints the HTTP status of `url` (000 when nothing answered); read it with [`http_status`].
 pub fn fetch_status(url: &str, timeout: Duration) -> Cmd {
-    Cmd::new("curl")
-        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time"])
-        .arg(seconds(timeout))
-        .args(["--url", url])
+    curl(&[("url", url.to_string())], timeout, &[])
 }
 
 /// A request with a method and headers (HTTP cache purges sent from a host); prints the status.
 pub fn request(method: &str, url: &str, headers: &[(String, String)], timeout: Duration) -> Cmd {
-    let mut cmd = Cmd::new("curl")
-        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "--max-time"])
-        .arg(seconds(timeout));
-    for (name, value) in headers {
-        cmd = cmd.args(["-H".to_string(), format!("{name}: {value}")]);
+    let mut options = vec![("url", url.to_string())];
+    options.extend(headers.iter().map(|(name, value)| ("header", format!("{name}: {value}"))));
+    curl(&options, timeout, &["-X", method])
+}
+
+/// curl with its URL and headers in a config read from stdin (`-K -`), written by the
+/// shell's `printf` builtin: a token in a URL or a header never becomes an argument of a
+/// process, where any user of the host could read it.
+fn curl(options: &[(&str, String)], timeout: Duration, flags: &[&str]) -> Cmd {
+    let lines = options.iter().map(|(key, value)| format!("{key} = \"{}\"", curl_escape(value)));
+    Cmd::new("printf").arg("%s\\n").args(lines).pipe(
+        Cmd::new("curl")
+            .args(["-K", "-", "-sS", "-g", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(flags.iter().copied())
+            .arg("--max-time")
+            .arg(seconds(timeout)),
+    )
+}
+
+/// A value inside double quotes in a curl config file.
+fn curl_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for character in value.chars() {
+        match character {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            other => out.push(other),
+        }
     }
-    cmd.args(["--url", url])
+    out
 }
 
 /// The status printed by [`fetch_status`] or [`request`] (`000` = no answer: `None`).

@@ -18,7 +18,7 @@ pub fn run(dir: &str, hook: &str, env: &HookEnv) -> Cmd {
             .arg(format!("DEPLOY_STAGE={}", env.stage))
             .arg(format!("DEPLOY_RELEASE={}", env.release))
             .arg(format!("DEPLOY_PATH={}", env.path))
-            .args(["sh", "-c", hook]),
+            .shell(hook),
     )
 }
 
@@ -26,5 +26,5 @@ pub fn run(dir: &str, hook: &str, env: &HookEnv) -> Cmd {
 /// each placeholder becomes the quoted value, then the whole runs with `sh -c`.
 pub fn templated(template: &str, host: &str, backend: &str) -> Cmd {
     let filled = template.replace("{host}", &super::quote(host)).replace("{backend}", &super::quote(backend));
-    Cmd::new("sh").args(["-c", &filled])
+    Cmd::script(filled)
 }

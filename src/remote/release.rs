@@ -40,20 +40,52 @@ pub fn refused_warm_release(status: Option<i32>) -> bool {
     status == Some(WARM_RELEASE_REFUSED)
 }
 
-/// Hard-links the files a delta leaves out from the current release, then checks that each
-/// linked file is the very file deploy decided to trust (listed as `expect`); any problem
-/// exits [`WARM_RELEASE_REFUSED`] with a line starting `warm release:` (shown to the user).
-/// Args: current, new release, its `.git/deploy` folder. Nothing to link: nothing done.
+/// Takes the files a delta leaves out from the current release, and checks that each is the
+/// very file deploy decided to trust (listed as `expect`); any problem exits
+/// [`WARM_RELEASE_REFUSED`] with a line starting `warm release:` (shown to the user).
+/// `copy`: the source files are checked before and after `cp --reflink=auto`, which gives the
+/// new release its own inodes (with the mode and time of the source). `hardlink`: the links
+/// are checked, and kept in the manifests folder for [`check_links`].
+/// Args: current, new release, its `.git/deploy` folder, the stat format, copy|hardlink, the
+/// file to keep the link list in. Nothing to take: nothing done.
 fn link_script() -> String {
     format!(
-        r#"cur=$1 rel=$2 meta=$3
+        r#"cur=$1 rel=$2 meta=$3 fmt=$4 how=$5 keep=$6
 [ -s "$meta/links" ] || exit 0
 cd "$cur" 2>/dev/null || {{ echo "warm release: cannot enter $cur" >&2; exit {refused}; }}
-xargs -0 cp -l --parents -t "$rel" -- < "$meta/links" || {{ echo "warm release: hard-linking from $cur failed" >&2; exit {refused}; }}
-cd "$rel" && xargs -0 stat --printf "$4" -- < "$meta/links" > "$meta/got" || {{ echo "warm release: cannot list the linked files" >&2; exit {refused}; }}
-cmp -s "$meta/expect" "$meta/got" || {{ echo "warm release: files of $cur changed since deploy read them" >&2; exit {refused}; }}"#,
+same() {{ xargs -0 stat --printf "$fmt" -- < "$meta/links" > "$meta/got" && cmp -s "$meta/expect" "$meta/got"; }}
+if [ "$how" = hardlink ]; then
+  xargs -0 cp -l --parents -t "$rel" -- < "$meta/links" || {{ echo "warm release: hard-linking from $cur failed" >&2; exit {refused}; }}
+  cd "$rel" && same || {{ echo "warm release: files of $cur changed since deploy read them" >&2; exit {refused}; }}
+  cp -- "$meta/links" "$keep.links" && cp -- "$meta/expect" "$keep.expect" || {{ echo "warm release: cannot keep the list of links" >&2; exit {refused}; }}
+else
+  same || {{ echo "warm release: files of $cur changed since deploy read them" >&2; exit {refused}; }}
+  xargs -0 cp --reflink=auto --preserve=mode,timestamps --parents -t "$rel" -- < "$meta/links" || {{ echo "warm release: copying from $cur failed" >&2; exit {refused}; }}
+  same || {{ echo "warm release: files of $cur changed while they were copied" >&2; exit {refused}; }}
+fi"#,
         refused = WARM_RELEASE_REFUSED
     )
+}
+
+/// With `reuse = "hardlink"`: checks, after the prepare hooks, that no file the new release
+/// shares with the live one was written, truncated or `chmod`ed through it. Fails naming the
+/// first ten that were (the live release was changed with them).
+pub fn check_links(layout: &Layout, id: &str) -> Cmd {
+    Cmd::new("sh").args([
+        "-c",
+        r#"keep=$2
+[ -s "$keep.links" ] || exit 0
+cd "$1" && xargs -0 stat --printf "$3" -- < "$keep.links" > "$keep.got" || exit 1
+cmp -s "$keep.expect" "$keep.got" && exit 0
+echo 'reuse = "hardlink": a prepare hook wrote into files this release shares with the live one, which changed too:' >&2
+tr '\0' '\n' < "$keep.expect" > "$keep.expect.lines"; tr '\0' '\n' < "$keep.got" | grep -vxF -f "$keep.expect.lines" | cut -d' ' -f7- | head -n 10 >&2; rm -f -- "$keep.expect.lines"
+echo 'set [build] reuse = "copy" (the default), or keep hooks from writing into shipped files' >&2
+exit 1"#,
+        "sh",
+        &layout.release(id),
+        &format!("{}/{id}", layout.manifests()),
+        STAT_FORMAT,
+    ])
 }
 
 /// Lists every file of a release (`STAT_FORMAT`) into a file; never fails the unpack: without
@@ -65,7 +97,9 @@ const LISTING_SCRIPT: &str =
 /// out (a delta) from the current release and checks them; keeps the manifest outside the
 /// release, with a listing of every file (what the next delta trusts); writes `REVISION`.
 /// A full tarball lists no links, so nothing is read from `current`.
-pub fn unpack(layout: &Layout, id: &str, commit: &str) -> Cmd {
+/// `hard_links`: share the unchanged files' inodes with the current release (`reuse =
+/// "hardlink"`) instead of copying them.
+pub fn unpack(layout: &Layout, id: &str, commit: &str, hard_links: bool) -> Cmd {
     let file = layout.incoming(id);
     let dir = layout.release(id);
     let meta = format!("{dir}/{META_DIR}");
@@ -74,11 +108,24 @@ pub fn unpack(layout: &Layout, id: &str, commit: &str) -> Cmd {
         .args(["-p", "--", &layout.releases(), &layout.manifests()])
         .and(Cmd::new("mkdir").args(["--", &dir]))
         .and(Cmd::new("tar").args(["-xzf", &file, "-C", &dir]))
-        .and(Cmd::new("sh").args(["-c", &link_script(), "sh", &layout.current(), &dir, &meta, STAT_FORMAT]))
+        .and(Cmd::new("sh").args([
+            "-c",
+            &link_script(),
+            "sh",
+            &layout.current(),
+            &dir,
+            &meta,
+            STAT_FORMAT,
+            if hard_links { "hardlink" } else { "copy" },
+            &format!("{}/{id}", layout.manifests()),
+        ]))
+        // REVISION is written beside the manifest and renamed into place: a `REVISION` symlink
+        // in the release is replaced, never written through.
+        .and(Cmd::new("printf").args(["%s\\n", commit]).write_to(format!("{meta}/REVISION")))
+        .and(Cmd::new("mv").args(["-fT", "--", &format!("{meta}/REVISION"), &format!("{dir}/REVISION")]))
         .and(Cmd::new("mv").args(["-f", "--", &format!("{meta}/manifest"), &layout.manifest(id)]))
         .and(Cmd::new("rm").args(["-rf", "--", &format!("{dir}/.git"), &file]))
         .and(Cmd::new("sh").args(["-c", LISTING_SCRIPT, "sh", &dir, &layout.listing(id), STAT_FORMAT]))
-        .and(Cmd::new("printf").args(["%s\\n", commit]).write_to(format!("{dir}/REVISION")))
 }
 
 /// The manifest of a release on the host (none for releases made before manifests).
@@ -147,9 +194,10 @@ pub fn release_ids(stdout: &str) -> Vec<String> {
 
 /// Removes the given releases (chosen by the runner: never `current` or the rollback target).
 pub fn remove(layout: &Layout, ids: &[String]) -> Cmd {
-    Cmd::new("rm")
-        .args(["-rf", "--"])
-        .args(ids.iter().flat_map(|id| [layout.release(id), layout.manifest(id), layout.listing(id)]))
+    Cmd::new("rm").args(["-rf", "--"]).args(ids.iter().flat_map(|id| {
+        let kept = |what: &str| format!("{}.{what}", layout.manifest(id));
+        [layout.release(id), layout.manifest(id), layout.listing(id), kept("links"), kept("expect"), kept("got")]
+    }))
 }
 
 /// Appends one JSON line to the release log.
@@ -194,7 +242,7 @@ mod tests {
     fn link_script_refuses_with_the_one_status() {
         let script = super::link_script();
         let exits: Vec<&str> = script.match_indices("exit ").map(|(at, _)| &script[at + 5..at + 6]).collect();
-        assert_eq!(exits, ["0", "3", "3", "3", "3"]);
+        assert_eq!(exits, ["0", "3", "3", "3", "3", "3", "3", "3"]);
         assert_eq!(super::WARM_RELEASE_REFUSED, 3);
     }
 

@@ -19,12 +19,12 @@ pub struct Human {
     state: Mutex<BTreeMap<String, &'static str>>,
     verbose: bool,
     quiet: bool,
-    redactions: Vec<(String, String)>,
+    secrets: crate::config::Secrets,
 }
 
 impl Human {
     /// `hosts`: the hosts that get the release, one line each.
-    pub fn new(hosts: &[String], verbose: bool, quiet: bool, redactions: Vec<(String, String)>) -> Human {
+    pub fn new(hosts: &[String], verbose: bool, quiet: bool, secrets: crate::config::Secrets) -> Human {
         let multi = MultiProgress::new();
         let phase = multi.add(ProgressBar::new_spinner());
         phase.set_style(ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}").unwrap());
@@ -51,15 +51,16 @@ impl Human {
                 bars.insert(host.clone(), bar);
             }
         }
-        Human { multi, phase, bars, compact, state: Mutex::new(BTreeMap::new()), verbose, quiet, redactions }
+        Human { multi, phase, bars, compact, state: Mutex::new(BTreeMap::new()), verbose, quiet, secrets }
     }
 
     fn println(&self, text: &str) {
-        let _ = self.multi.println(crate::config::redact(&self.redactions, text));
+        let _ = self.multi.println(self.secrets.redact(text));
     }
 
     /// What a host's line says; `done`: its roll or run is over.
     fn set(&self, host: &str, message: String, done: bool) {
+        let message = self.secrets.redact(&message);
         if let Some(bar) = self.bars.get(host) {
             bar.set_message(message.clone());
         }

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 /// Sends `run` to every webhook that wants `moment`; returns one warning per failure.
 /// The body goes out with every secret read from the environment shown as `${VAR}`
-/// (`redactions`), like everything else deploy prints: failure messages can quote them.
+/// (`secrets`), like everything else deploy prints: failure messages can quote them.
 pub async fn send(
     client: &reqwest::Client,
     hooks: &[Notify],
     moment: NotifyOn,
     run: &RunSummary,
-    redactions: &[(String, String)],
+    secrets: &crate::config::Secrets,
 ) -> Vec<String> {
     let name = match moment {
         NotifyOn::Start => "start",
@@ -27,7 +27,7 @@ pub async fn send(
             NotifyKind::Slack => serde_json::json!({ "text": run.headline() }),
             NotifyKind::Json => run.json(name),
         };
-        let body = crate::config::redact(redactions, &body.to_string());
+        let body = secrets.redact(&secrets.redact_json(body).to_string());
         let sent = client
             .post(&hook.url)
             .timeout(Duration::from_secs(5))

@@ -9,13 +9,13 @@ use std::time::SystemTime;
 pub struct Plain {
     pub verbose: bool,
     pub quiet: bool,
-    pub redactions: Vec<(String, String)>,
+    pub secrets: crate::config::Secrets,
     lock: Mutex<()>,
 }
 
 impl Plain {
-    pub fn new(verbose: bool, quiet: bool, redactions: Vec<(String, String)>) -> Plain {
-        Plain { verbose, quiet, redactions, lock: Mutex::new(()) }
+    pub fn new(verbose: bool, quiet: bool, secrets: crate::config::Secrets) -> Plain {
+        Plain { verbose, quiet, secrets, lock: Mutex::new(()) }
     }
 }
 
@@ -103,7 +103,7 @@ impl Reporter for Plain {
             return;
         }
         if let Some(text) = line(event, self.verbose) {
-            let text = crate::config::redact(&self.redactions, &text);
+            let text = self.secrets.redact(&text);
             let _guard = self.lock.lock();
             let mut err = std::io::stderr().lock();
             for (index, part) in text.lines().enumerate() {
@@ -120,13 +120,13 @@ impl Reporter for Plain {
 /// One JSON object per line on stdout.
 pub struct Json {
     pub verbose: bool,
-    pub redactions: Vec<(String, String)>,
+    pub secrets: crate::config::Secrets,
     lock: Mutex<()>,
 }
 
 impl Json {
-    pub fn new(verbose: bool, redactions: Vec<(String, String)>) -> Json {
-        Json { verbose, redactions, lock: Mutex::new(()) }
+    pub fn new(verbose: bool, secrets: crate::config::Secrets) -> Json {
+        Json { verbose, secrets, lock: Mutex::new(()) }
     }
 }
 
@@ -143,7 +143,7 @@ impl Reporter for Json {
             with_ts.append(fields);
             value = serde_json::Value::Object(with_ts);
         }
-        let text = crate::config::redact(&self.redactions, &value.to_string());
+        let text = self.secrets.redact(&self.secrets.redact_json(value).to_string());
         let _guard = self.lock.lock();
         let _ = writeln!(std::io::stdout().lock(), "{text}");
     }

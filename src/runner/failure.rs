@@ -27,6 +27,8 @@ pub enum FailureKind {
     LockHeld,
     /// The build on the deploying machine failed.
     Build,
+    /// The build holds what no release may ship (bad input: exit 2).
+    Refused,
     /// The tarball for the host could not be made on the deploying machine.
     Packing,
     /// Ctrl-C or SIGTERM arrived before the action.
@@ -139,6 +141,7 @@ impl RunError {
         match self {
             RunError::Locked { .. } => 3,
             RunError::Failed { aftermath: Aftermath::NotRestored { .. }, .. } => 4,
+            RunError::Failed { cause, .. } if cause.failures().iter().any(|f| f.kind == FailureKind::Refused) => 2,
             RunError::Failed { .. } => 1,
         }
     }

@@ -236,6 +236,9 @@ impl<'a, T: Transport> Runner<'a, T> {
                 *artifact = Some(built);
                 vec![]
             }
+            Ok(Err(err @ BuildError::Refused(_))) => {
+                vec![Failure::new("local", What::Build, FailureKind::Refused, err.to_string())]
+            }
             Ok(Err(err)) => failed(err.to_string()),
             Err(err) => failed(format!("build task: {err}")),
         }

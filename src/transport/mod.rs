@@ -86,21 +86,35 @@ pub trait Transport: Send + Sync + 'static {
 /// The real thing: ssh connections to the hosts, local processes, reqwest.
 pub struct Live {
     pub ssh: Connections,
+    /// Words holding one of these travel in the environment, not on the command line.
+    secrets: crate::secrets::Secrets,
+    /// The variables user shell code reads, sent with that code (`Cmd::wire`).
+    exports: Vec<(String, String)>,
     /// Made on the first request: most runs send none from the deploying machine.
     http: std::sync::OnceLock<Http>,
 }
 
 impl Live {
-    pub fn new(ssh: Connections) -> Live {
-        Live { ssh, http: std::sync::OnceLock::new() }
+    /// `secrets`: values that must not appear on a command line; `exports`: the variables
+    /// user shell code reads, with their values.
+    pub fn new(ssh: Connections, secrets: crate::secrets::Secrets, exports: Vec<(String, String)>) -> Live {
+        Live { ssh, secrets, exports, http: std::sync::OnceLock::new() }
     }
 }
 
 impl Transport for Live {
     async fn run(&self, on: &Target, cmd: &Cmd, stdin: Option<&Path>) -> Result<Output, TransportError> {
+        let wire = cmd.wire(&self.secrets, &self.exports);
         match on {
-            Target::Host(host) => self.ssh.run(host, &cmd.to_string(), stdin).await,
-            Target::Local => run_local(&cmd.to_string(), None, &[], stdin).await,
+            Target::Host(host) => match wire.preamble() {
+                Some((line, private)) => self.ssh.run(host, &line, Some(&private), stdin).await,
+                None => self.ssh.run(host, &wire.line, None, stdin).await,
+            },
+            Target::Local => {
+                let env: Vec<(&str, &str)> =
+                    wire.private.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+                run_local(&wire.line, None, &env, stdin).await
+            }
         }
     }
 

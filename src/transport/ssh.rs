@@ -171,9 +171,16 @@ impl Connections {
         self.hosts.keys().map(String::as_str)
     }
 
-    /// Runs a shell line on `host`, retrying a refused channel open (sshd's session limit)
-    /// with backoff.
-    pub async fn run(&self, host: &str, line: &str, stdin: Option<&Path>) -> Result<Output, TransportError> {
+    /// Runs a shell line on `host`, with `private` bytes written to its stdin before the
+    /// `stdin` file (the values a line reads from its environment, see `Wire::preamble`);
+    /// retries a refused channel open (sshd's session limit) with backoff.
+    pub async fn run(
+        &self,
+        host: &str,
+        line: &str,
+        private: Option<&[u8]>,
+        stdin: Option<&Path>,
+    ) -> Result<Output, TransportError> {
         let conn = self
             .hosts
             .get(host)
@@ -185,21 +192,17 @@ impl Connections {
             attempt += 1;
             let mut command = conn.session.raw_command(line);
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
-            match super::stdin_file(stdin)? {
-                Some(file) => command.stdin(Stdio::from(file)),
-                None => command.stdin(Stdio::null()),
+            let file = super::stdin_file(stdin)?;
+            match (&file, private) {
+                (None, None) => command.stdin(Stdio::null()),
+                (Some(_), None) | (_, Some(_)) => command.stdin(Stdio::piped()),
             };
-            match command.output().await {
-                Ok(out) => {
-                    return Ok(Output {
-                        status: out.status.code(),
-                        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                    });
-                }
+            let spawned = match command.spawn().await {
+                Ok(child) => child,
                 Err(err) => {
                     let text = super::error_chain(&err);
-                    // A channel refused while the master lives: retry. A dead master: lost.
+                    // A channel refused while the master lives: the command never started,
+                    // so trying again cannot run it twice. A dead master: lost.
                     let master_alive = conn.session.check().await.is_ok();
                     if master_alive && attempt < 6 {
                         tokio::time::sleep(delay).await;
@@ -208,7 +211,40 @@ impl Connections {
                     }
                     return Err(TransportError { message: format!("ssh to {host}: {text}"), lost: !master_alive });
                 }
+            };
+            let mut child = spawned;
+            let writer = child.stdin().take().map(|mut input| {
+                let private = private.map(<[u8]>::to_vec);
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    if let Some(bytes) = private {
+                        input.write_all(&bytes).await?;
+                    }
+                    if let Some(file) = file {
+                        let mut file = tokio::fs::File::from_std(file);
+                        tokio::io::copy(&mut file, &mut input).await?;
+                    }
+                    input.shutdown().await
+                })
+            });
+            let result = child.wait_with_output().await;
+            if let Some(writer) = writer {
+                // A command that exits without reading all its input closes the pipe: that is
+                // its own business, reported by its status.
+                let _ = writer.await;
             }
+            return match result {
+                Ok(out) => Ok(Output {
+                    status: out.status.code(),
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                }),
+                Err(err) => {
+                    let text = super::error_chain(&err);
+                    let master_alive = conn.session.check().await.is_ok();
+                    Err(TransportError { message: format!("ssh to {host}: {text}"), lost: !master_alive })
+                }
+            };
         }
     }
 

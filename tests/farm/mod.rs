@@ -7,8 +7,11 @@ pub mod load;
 pub use crate::support::git;
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
 pub struct Farm {
     _tmp: tempfile::TempDir,
@@ -210,7 +213,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn new(code: i32, events: Vec<serde_json::Value>, stderr: String) -> Run {
+    pub fn new(code: i32, events: Vec<serde_json::Value>, stderr: String) -> Run {
         let started = events.iter().find(|event| {
             event["event"].as_str().is_some_and(|name| name.ends_with("_started")) && event["release"].is_string()
         });
@@ -314,5 +317,58 @@ impl Farm {
         self.hosts.iter().all(|(h, _)| {
             !self.root(h).join(".deploy/lock").exists() && !self.root(h).join(".deploy/journal.json").exists()
         })
+    }
+}
+
+/// (path, JSON body) of every request received.
+pub type Received = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A tiny HTTP server that stores every request body it gets.
+pub fn webhook_listener() -> (String, Received) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let store = got.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut r = BufReader::new(s);
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            store.lock().unwrap().push((path, serde_json::from_slice(&body).unwrap_or_default()));
+            let _ = r.get_mut().write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (addr, got)
+}
+
+/// Every event is documented, with exactly the documented fields, the schema version and a
+/// UTC time.
+pub fn assert_documented(all: &[serde_json::Value]) {
+    use deploy::report::schema;
+    for e in all {
+        let name = e["event"].as_str().unwrap();
+        let fields = schema::fields(name).unwrap_or_else(|| panic!("undocumented event {name}"));
+        let mut want: Vec<&str> = schema::COMMON.iter().chain(fields).copied().collect();
+        let mut have: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        want.sort();
+        have.sort();
+        assert_eq!(have, want, "{name}: {e}");
+        assert_eq!(e["v"], schema::VERSION);
+        assert!(e["ts"].as_str().unwrap().ends_with('Z'));
     }
 }

@@ -1,0 +1,151 @@
+//! Secrets on the farm: hostile values read from the environment reach the hooks exactly,
+//! never a process's command line on a host, and no fragment of them reaches any channel:
+//! plain `-v` output, JSON events, the human view in a terminal, the final error, webhook
+//! bodies, the GitHub step summary, and the release log on the hosts.
+
+use crate::farm::{Farm, Run};
+use crate::secrets::{HOSTILE, assert_no_fragment, fragments};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Read by a prepare hook (quotes, backslash, space, newline, unicode).
+const HOOK_VALUE: &str = HOSTILE[8];
+/// In the health URL's query, checked from the hosts (quote and shell syntax).
+const URL_VALUE: &str = "Kq7Zr'Wm9X$(Ab7Et)";
+
+/// The hook writes what it read, says it on its output, and records every command line on
+/// the host while it runs.
+const HOOK: &str = r#"printf %s "${HOOK_SECRET}" > "$DEPLOY_PATH/seen"; echo "hook read ${HOOK_SECRET}"; { for p in /proc/[0-9]*; do tr "\000" " " < "$p/cmdline"; echo; done; } > "$DEPLOY_PATH/cmdlines" 2>/dev/null; true"#;
+
+fn check_all(channel: &str, text: &str) {
+    assert_no_fragment(channel, HOOK_VALUE, text);
+    assert_no_fragment(channel, URL_VALUE, text);
+}
+
+fn secret_stage(f: &Farm, hook_addr: &str) {
+    f.add_config(&format!(
+        "\n[stages.secret]\n{}\n[stages.secret.hooks]\nprepare = ['sh bin/console cache:warmup', '{HOOK}']\n\n[stages.secret.health]\nurl = \"http://{{address}}:8080/health?token=${{URL_SECRET}}\"\nretries = 3\ninterval = \"10ms\"\n\n[[stages.secret.notify]]\nkind = \"json\"\nurl = \"http://{hook_addr}/hook\"\n",
+        f.hosts_toml()
+    ));
+}
+
+fn deploy(f: &Farm, args: &[&str], summary: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_deploy"))
+        .arg("-c")
+        .arg(f.config())
+        .args(args)
+        .env("DEPLOY_CACHE_DIR", f.dir.join("cache"))
+        .env("HOOK_SECRET", HOOK_VALUE)
+        .env("URL_SECRET", URL_VALUE)
+        .env("GITHUB_STEP_SUMMARY", summary)
+        .env("NO_COLOR", "1")
+        .env_remove("CI")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn hostile_secrets_reach_the_hooks_and_nothing_else() {
+    let f = Farm::start(2);
+    let (addr, got) = crate::farm::webhook_listener();
+    secret_stage(&f, &addr);
+    let summary = f.dir.join("summary.md");
+
+    // A release that passes: plain output with every remote line (`-v`).
+    let o = deploy(&f, &["secret", "-v", "--output", "plain"], &summary);
+    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    check_all("plain -v", &all);
+    assert!(all.contains("hook read ${HOOK_SECRET}"), "the hook's output names the variable: {all}");
+    for (host, _) in &f.hosts {
+        let root = f.root(host);
+        // The hook read the exact value, from its environment.
+        assert_eq!(std::fs::read_to_string(root.join("seen")).unwrap(), HOOK_VALUE, "{host}");
+        // No process on the host had it on its command line while the hook ran; the scan saw
+        // the hook's own shell (its text names the variable) and the line deploy sent.
+        let lines = std::fs::read_to_string(root.join("cmdlines")).unwrap();
+        check_all(&format!("{host}'s command lines"), &lines);
+        assert!(lines.contains("HOOK_SECRET"), "the scan saw the hook itself: {lines}");
+        assert!(lines.contains("eval \"$(head -c"), "the line deploy sent: {lines}");
+        let log = std::fs::read_to_string(root.join(".deploy/releases.jsonl")).unwrap();
+        check_all(&format!("{host}'s release log"), &log);
+    }
+
+    // A release that fails web1's health check: the URL (with its token) is in every error.
+    f.commit("unhealthy on web1", &[("config/break-health-on", Some("web1\n"))]);
+    let o = deploy(&f, &["secret", "-v", "--output", "json"], &summary);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    check_all("JSON events", &out);
+    check_all("final error", &err);
+    assert!(format!("{out}{err}").contains("token=${URL_SECRET}"), "the name is shown instead: {out}{err}");
+    // Failure events follow the documented schema too.
+    let run = Run::new(1, out.lines().map(|l| serde_json::from_str(l).unwrap()).collect(), err.clone());
+    for name in ["failed", "host_state", "waiting", "finished"] {
+        assert!(run.events.iter().any(|e| e["event"] == name), "no {name} event in a failed deploy: {out}");
+    }
+    crate::farm::assert_documented(&run.events);
+
+    // The human view in a real terminal, failing the same way.
+    let screen = in_tmux(&f);
+    check_all("terminal", &screen);
+    assert!(screen.contains("EXIT=1"), "{screen}");
+
+    check_all("step summary", &std::fs::read_to_string(&summary).unwrap());
+    for (host, _) in &f.hosts {
+        let log = std::fs::read_to_string(f.root(host).join(".deploy/releases.jsonl")).unwrap();
+        check_all(&format!("{host}'s release log"), &log);
+        assert!(log.contains("\"rolled back\""), "{log}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.lock().unwrap().len() < 6 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bodies: String = got.lock().unwrap().iter().map(|(path, body)| format!("{path} {body}\n")).collect();
+    assert!(bodies.contains("failure"), "webhooks arrived: {bodies}");
+    check_all("webhook bodies", &bodies);
+}
+
+/// Runs the failing deploy in a tmux terminal; returns everything it showed, from the
+/// terminal's history.
+fn in_tmux(f: &Farm) -> String {
+    let session = format!("deploy-secret-{}", std::process::id());
+    let script = f.dir.join("run-in-tmux.sh");
+    let quote = |text: &str| deploy::remote::quote(text);
+    std::fs::write(
+        &script,
+        format!(
+            "export HOOK_SECRET={} URL_SECRET={} DEPLOY_CACHE_DIR={}\n{} -c {} secret -v\necho EXIT=$?\nsleep 60\n",
+            quote(HOOK_VALUE),
+            quote(URL_VALUE),
+            quote(&f.dir.join("cache").display().to_string()),
+            env!("CARGO_BIN_EXE_deploy"),
+            quote(&f.config().display().to_string()),
+        ),
+    )
+    .unwrap();
+    let started = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "50", "sh", &script.display().to_string()])
+        .env_remove("CI")
+        .status();
+    assert!(started.is_ok_and(|s| s.success()), "tmux did not start (scripts/test installs it)");
+    let capture = || {
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-S", "-", "-t", &session]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let screen = capture();
+        seen.push_str(&screen);
+        if screen.contains("EXIT=") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    assert!(!fragments(HOOK_VALUE).is_empty());
+    seen
+}
