@@ -1,7 +1,7 @@
 //! Banning the HTTP cache once, after the last host: what each configured cache is sent.
 //! The plan turns each [`Ban`] into an action.
 
-use crate::balancer::{ban_words, varnishadm};
+use crate::balancer::{cli_line, varnishadm};
 use crate::config::HttpCache;
 use crate::remote::{Cmd, Target, health};
 use std::time::Duration;
@@ -25,7 +25,8 @@ pub fn bans(cache: &HttpCache) -> Vec<Ban> {
             .iter()
             .map(|expr| Ban::Shell {
                 on: Target::host(host),
-                cmd: varnishadm(admin, secret).arg("ban").args(ban_words(expr)),
+                cmd: varnishadm(admin, secret)
+                    .arg(cli_line(&[vec!["ban".to_string()], crate::config::ban::words_for_varnish(expr)].concat())),
                 expect_status: None,
             })
             .collect(),

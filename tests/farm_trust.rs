@@ -142,3 +142,44 @@ fn symlinks_in_the_repository_are_never_written_through() {
     assert!(revision.is_file(), "REVISION is a file of its own");
     assert_eq!(std::fs::read_to_string(new.join("REVISION")).unwrap(), format!("{commit}\n"));
 }
+
+/// Ban expressions reach Varnish as written: quotes, backslashes and blanks inside quotes
+/// survive varnishadm and the manager process (`ban.list` shows what arrived); a newline is
+/// refused before anything runs.
+#[test]
+fn ban_expressions_reach_varnish_as_written() {
+    let f = Farm::start(1);
+    let bans = [
+        // (as written in Deploy.toml, as ban.list shows it)
+        (r#"req.url ~ "\.html$""#, r"req.url ~ \.html$"),
+        (r#"obj.http.x-tag ~ "say \"hi\" now""#, r#"obj.http.x-tag ~ say\x20"hi"\x20now"#),
+        (r#"obj.http.x-path == "C:\\shop""#, r"obj.http.x-path == C:\shop"),
+        (r#"req.url ~ "^/a b" && obj.status != 0"#, r"req.url ~ ^/a\x20b && obj.status != 0"),
+    ];
+    let toml = std::fs::read_to_string(f.config()).unwrap();
+    let list: Vec<String> = bans.iter().map(|(written, _)| format!("'{written}'")).collect();
+    let with = toml.replacen("bans = [\"req.url ~ .\"]", &format!("bans = [{}]", list.join(", ")), 1);
+    assert_ne!(with, toml);
+    assert_eq!(f.deploy_json(&["farm"]).code, 0);
+    std::fs::write(f.config(), &with).unwrap();
+    // An object in the cache keeps every newer ban listed (Varnish drops unreferenced bans).
+    for _ in 0..2 {
+        assert_eq!(crate::farm::http::get(&format!("{}/", f.varnish_url())).status, 200);
+    }
+    let run = f.deploy_json(&["farm"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warnings = crate::farm::events(&run.events, "warning", None);
+    assert!(warnings.is_empty(), "every ban was accepted: {warnings:?}");
+    let listed = f.varnishadm(&["ban.list"]);
+    for (written, shown) in bans {
+        assert!(listed.lines().any(|l| l.ends_with(&format!("  {shown}"))), "{written} arrived otherwise:\n{listed}");
+    }
+
+    // A newline inside quotes would be a second CLI command: refused, exit 2, nothing run.
+    let evil = with.replacen("bans = [", "bans = [\"req.url ~ \\\"a\\nban req.url ~ .\\\"\", ", 1);
+    std::fs::write(f.config(), evil).unwrap();
+    let o = f.deploy(&["farm"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("control character"), "{err}");
+}

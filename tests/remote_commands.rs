@@ -332,7 +332,7 @@ fn command_balancer_runs_locally_or_on_its_host() {
 
 #[test]
 fn varnish_ban_words() {
-    use deploy::balancer::ban_words;
+    use deploy::config::ban::words as ban_words;
     assert_eq!(ban_words("req.http.host ~ knifedepot.com"), ["req.http.host", "~", "knifedepot.com"]);
     assert_eq!(
         ban_words(r#"req.url ~ "^/a b" && obj.status != 0"#),
@@ -360,8 +360,8 @@ fn cache_bans() {
     assert_eq!(
         lines,
         [
-            "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret ban req.http.host '~' shop.example",
-            "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret ban req.url '~' '^/api;' rm -rf /",
+            "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret 'ban req.http.host ~ shop.example'",
+            "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret 'ban req.url ~ ^/api; rm -rf /'",
         ]
     );
     let c = HttpCache::Command { host: Some("lb1".into()), commands: vec!["cdn purge --all".into()] };

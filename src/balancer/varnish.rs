@@ -46,41 +46,31 @@ pub fn connections(balancer: &Balancer, backend: &str) -> Cmd {
     cmd.args(["-1", "-f", &format!("VBE.*.{backend}.conn")])
 }
 
-/// Splits a ban expression into the words of the varnish CLI (`req.url ~ "^/a b"` →
-/// `req.url`, `~`, `^/a b`); varnishadm quotes each word again for the CLI.
-pub fn ban_words(expr: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_quotes = false;
-    let mut started = false;
-    let mut chars = expr.chars();
-    while let Some(character) = chars.next() {
-        match character {
-            '"' => {
-                in_quotes = !in_quotes;
-                started = true;
+/// One Varnish CLI command, as one argument of `varnishadm`: varnishadm joins its arguments
+/// with spaces and does not quote them, so the quoting for the CLI is done here. A word that
+/// is empty or holds a blank, `"` or `\\` goes in double quotes, with `"` and `\\` escaped.
+/// (Control characters are refused when the config is read: the CLI ends a command at a
+/// newline.)
+pub fn cli_line(words: &[String]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|word| {
+            let plain = !word.is_empty() && !word.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\');
+            if plain {
+                return word.clone();
             }
-            '\\' if in_quotes => {
-                if let Some(next) = chars.next() {
-                    word.push(next);
+            let mut out = String::from('"');
+            for character in word.chars() {
+                if character == '"' || character == '\\' {
+                    out.push('\\');
                 }
+                out.push(character);
             }
-            blank if blank.is_whitespace() && !in_quotes => {
-                if started {
-                    words.push(std::mem::take(&mut word));
-                    started = false;
-                }
-            }
-            other => {
-                word.push(other);
-                started = true;
-            }
-        }
-    }
-    if started {
-        words.push(word);
-    }
-    words
+            out.push('"');
+            out
+        })
+        .collect();
+    quoted.join(" ")
 }
 
 /// Sum of the `VBE.*.NAME.conn` values [`connections`] printed; `None` when no line matched

@@ -1,5 +1,6 @@
 //! `Deploy.toml`: located parsing, recipes, stage overrides, `${VAR}`, validation.
 
+pub mod ban;
 pub mod decode;
 mod duration;
 pub mod error;

@@ -211,7 +211,17 @@ fn http_cache_of(table: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache>
                     table.decoder.error(table.loc(), &table.key_path("bans"), "empty ban expression", None);
                     vec![]
                 }
-                Some(list) => list.into_iter().map(|ban| ban.value).collect(),
+                Some(list) => list
+                    .into_iter()
+                    .filter_map(|ban| match super::ban::problem(&ban.value) {
+                        Some(problem) => {
+                            let hint = "one ban per string, e.g. `req.url ~ \"^/product/\"`; inside quotes write `\\\"` and `\\\\`";
+                            table.decoder.error(&ban.loc, &table.key_path("bans"), problem, Some(hint.into()));
+                            None
+                        }
+                        None => Some(ban.value),
+                    })
+                    .collect(),
                 None => vec!["obj.status != 0".to_string()],
             };
             HttpCache::Varnish {
