@@ -183,3 +183,59 @@ fn ban_expressions_reach_varnish_as_written() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("control character"), "{err}");
 }
+
+/// The lock belongs to a live owner: the deploy holding it renews a lease, and `deploy
+/// unlock` run from another machine (here: the holder's owner.json names another machine, so
+/// the pid check cannot see it) refuses with exit 3 while the lease is fresh. `--force`
+/// removes it; the first deploy then leaves alone the lock another deploy took since.
+#[test]
+fn unlock_refuses_a_live_lease_from_any_machine() {
+    let f = Farm::start(2);
+    f.commit("slow on web1", &[("config/slow-activate-on", Some("web1\n"))]);
+    let lock = |host: &str| f.root(host).join(".deploy/lock");
+    let mtime = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut checked = false;
+    let run = f.deploy_watch(&["farm"], |e, _| {
+        if checked || e["event"] != "host_switched" || e["host"] != "web1" {
+            return;
+        }
+        checked = true;
+        // web1's activate hook now sleeps 30 s. The lease is renewed meanwhile.
+        let first = mtime(&lock("web1").join("lease")).expect("a lease");
+        std::thread::sleep(lock_refresh() + Duration::from_secs(1));
+        assert!(mtime(&lock("web1").join("lease")).unwrap() > first, "the lease was renewed");
+        // As if the deploy ran on a laptop and unlock on a CI runner.
+        for host in ["web1", "web2"] {
+            let owner = lock(host).join("owner.json");
+            let text = std::fs::read_to_string(&owner).unwrap();
+            let machine =
+                serde_json::from_str::<serde_json::Value>(&text).unwrap()["machine"].as_str().unwrap().to_string();
+            std::fs::write(&owner, text.replace(&format!("\"{machine}\""), "\"a-laptop\"")).unwrap();
+        }
+        let o = f.deploy(&["unlock", "farm"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(err.contains("still running") && err.contains("lease was renewed"), "{err}");
+        assert!(lock("web1").exists() && lock("web2").exists(), "the lock is kept");
+
+        // --force removes it, saying what it risks; then another deploy takes web1's lock.
+        let o = f.deploy(&["unlock", "farm", "--force", "--output", "plain"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        assert!(err.contains("--force: the deploy holding this lock is alive"), "{err}");
+        assert!(!lock("web1").exists());
+        std::fs::create_dir(lock("web1")).unwrap();
+        std::fs::write(lock("web1").join("token"), "another-deploy\n").unwrap();
+    });
+    assert!(checked, "web1 was switched: {}", run.stderr);
+    // The first deploy went on; at its end it left the other deploy's lock where it was.
+    assert!(lock("web1").exists(), "the other deploy's lock was removed");
+    assert_eq!(std::fs::read_to_string(lock("web1").join("token")).unwrap(), "another-deploy\n");
+    let warnings: Vec<String> =
+        crate::farm::events(&run.events, "warning", Some("web1")).iter().map(|w| w.to_string()).collect();
+    assert!(warnings.iter().any(|w| w.contains("not this deploy's any more")), "{warnings:?}");
+}
+
+fn lock_refresh() -> Duration {
+    deploy::remote::lock::LEASE_REFRESH
+}

@@ -15,6 +15,7 @@ fn owner() -> Owner {
         pid: 4242,
         stage: "production".into(),
         started: "2026-11-26T05:19:44Z".into(),
+        token: "0123456789abcdef0123456789abcdef".into(),
     }
 }
 

@@ -82,11 +82,43 @@ const ID: &str = "20261126T051944Z-1a2b3c4";
 #[test]
 fn lock_commands() {
     assert_eq!(
-        lock::acquire(&l(), r#"{"user":"o'hara"}"#).to_string(),
-        r#"mkdir -p -- /var/www/shop/.deploy && mkdir -- /var/www/shop/.deploy/lock && printf '%s\n' '{"user":"o'\''hara"}' > /var/www/shop/.deploy/lock/owner.json"#
+        lock::acquire(&l(), r#"{"user":"o'hara"}"#, "t0k").to_string(),
+        r#"mkdir -p -- /var/www/shop/.deploy && mkdir -- /var/www/shop/.deploy/lock && printf '%s\n' '{"user":"o'\''hara"}' > /var/www/shop/.deploy/lock/owner.json && printf '%s\n' t0k > /var/www/shop/.deploy/lock/token && touch -- /var/www/shop/.deploy/lock/lease"#
     );
     assert_eq!(lock::owner(&l()).to_string(), "cat -- /var/www/shop/.deploy/lock/owner.json");
     assert_eq!(lock::release(&l()).to_string(), "rm -rf -- /var/www/shop/.deploy/lock");
+}
+
+/// The lock's token and lease, run by a real shell: only the token's deploy renews or
+/// removes the lock; the lease's age is read by the host's clock.
+#[test]
+fn lock_tokens_and_leases_on_a_real_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = deploy::remote::Layout::new(dir.path().to_str().unwrap());
+    let sh = |cmd: deploy::remote::Cmd| {
+        let out = std::process::Command::new("sh").args(["-c", &cmd.to_string()]).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let lock_dir = dir.path().join(".deploy/lock");
+    assert_eq!(sh(lock::refresh(&layout, "mine")).0, Some(0), "no lock: nothing to renew");
+    assert_eq!(sh(lock::lease(&layout)).1, "", "no lease");
+    assert_eq!(sh(lock::acquire(&layout, "{}", "mine")).0, Some(0));
+    assert_eq!(sh(lock::acquire(&layout, "{}", "theirs")).0, Some(1), "held");
+    let age = lock::lease_age(&sh(lock::lease(&layout)).1).expect("an age");
+    assert!(age < lock::LEASE_FRESH, "{age:?}");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::options().write(true).open(lock_dir.join("lease")).unwrap().set_modified(old).unwrap();
+    assert!(lock::lease_age(&sh(lock::lease(&layout)).1).unwrap() >= std::time::Duration::from_secs(119));
+    assert_eq!(sh(lock::refresh(&layout, "theirs")).0, Some(lock::NOT_OURS));
+    assert_eq!(sh(lock::release_own(&layout, "theirs")).0, Some(lock::NOT_OURS));
+    assert!(lock_dir.exists(), "another token removes nothing");
+    assert_eq!(sh(lock::refresh(&layout, "mine")).0, Some(0));
+    assert!(lock::lease_age(&sh(lock::lease(&layout)).1).unwrap() < lock::LEASE_FRESH, "renewed");
+    assert_eq!(sh(lock::abandon(&layout, "mine")).0, Some(0));
+    assert_eq!(sh(lock::lease(&layout)).1, "", "given up");
+    assert!(lock_dir.exists(), "the lock stays");
+    assert_eq!(sh(lock::release_own(&layout, "mine")).0, Some(0));
+    assert!(!lock_dir.exists());
 }
 
 #[test]

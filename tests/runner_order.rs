@@ -128,8 +128,14 @@ fn run_on(t: Arc<Recording>, rt: tokio::runtime::Runtime) -> (Result<(), RunErro
     let commit = git(&["rev-parse", "HEAD"]).trim().to_string();
     let cfg = config::parse("Deploy.toml", CONFIG, repo.path(), "production", &|_| None).unwrap();
     let rev = Revision { requested: "HEAD".into(), commit: commit.clone() };
-    let owner =
-        Owner { user: "t".into(), machine: "m".into(), pid: 1, stage: "production".into(), started: "now".into() };
+    let owner = Owner {
+        user: "t".into(),
+        machine: "m".into(),
+        pid: 1,
+        stage: "production".into(),
+        started: "now".into(),
+        token: "t0k".into(),
+    };
     let id = deploy::release_id::release_id(std::time::SystemTime::now(), &commit);
     let p = plan::deploy(
         &cfg.stage,
@@ -218,10 +224,10 @@ fn a_deploy_in_spec_order() {
         previous_back = undrain;
     }
     // One ban, after the last host; unlock at the very end.
-    assert_eq!(count(&lines, " ban "), 1);
-    assert!(at(&lines, "lb", " ban ") > previous_back);
-    let last_unlock = lines.iter().rposition(|(_, l)| l.contains("rm -rf -- /srv/shop/.deploy/lock")).unwrap();
-    assert!(last_unlock > at(&lines, "lb", " ban "));
+    assert_eq!(count(&lines, " 'ban "), 1);
+    assert!(at(&lines, "lb", " 'ban ") > previous_back);
+    let last_unlock = lines.iter().rposition(|(_, l)| l.contains(UNLOCK)).unwrap();
+    assert!(last_unlock > at(&lines, "lb", " 'ban "));
 }
 
 #[test]
@@ -252,9 +258,12 @@ fn a_failed_health_check_rolls_switched_hosts_back() {
     // The abandoned release is removed, the log says so, locks are gone.
     assert!(lines.iter().any(|(_, l)| l.starts_with("rm -rf --") && l.contains(&format!("releases/{id}"))));
     assert!(lines.iter().any(|(_, l)| l.contains("\"outcome\":\"rolled back\"")));
-    assert_eq!(count(&lines, "rm -rf -- /srv/shop/.deploy/lock"), 3);
-    assert_eq!(count(&lines, " ban "), 0, "no ban after a failed deploy");
+    assert_eq!(count(&lines, UNLOCK), 3);
+    assert_eq!(count(&lines, " 'ban "), 0, "no ban after a failed deploy");
 }
+
+/// This run's unlock: its lock folder and token, removed only if the token is still there.
+const UNLOCK: &str = r#"rm -rf -- "$1"' sh /srv/shop/.deploy/lock t0k"#;
 
 #[test]
 fn a_held_lock_stops_everything() {

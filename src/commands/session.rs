@@ -227,7 +227,13 @@ pub async fn with_lock(
     let mut locker = Runner::new(context.clone(), cfg, lock_plan);
     locker.lock_wait = lock_wait;
     locker.lock_phase(clock).await?;
+    let lease = locker.keep_lease();
     let result = body(&locker, clock).await;
+    lease.abort();
+    if result.is_err() {
+        // Locks left for `deploy unlock` (hosts to fix): their lease ends now, not in 30 s.
+        locker.abandon_leases().await;
+    }
     if matches!(result, Err(Error::Usage { .. })) {
         locker.unlock_all().await;
     }

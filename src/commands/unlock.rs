@@ -63,18 +63,31 @@ async fn unlock(
     let layout = Layout::new(&cfg.app.path);
     let live = context.transport.as_ref();
 
-    // Who holds the lock, and is it still running here?
+    // Who holds the lock, and is it alive? Held from this machine: is its process running.
+    // From another machine (a laptop, a CI runner): has it renewed its lease lately.
     let me = crate::who::machine();
     for host in release_hosts {
         let Ok(owner) = live.run(&Target::host(host), &lock::owner(&layout), None).await else { continue };
         if !owner.ok() {
             continue;
         }
-        let running_here = lock::owner_process(&owner.stdout).is_some_and(|(machine, pid)| {
-            machine == me && pid > 0 && alive(pid) && pid != u64::from(std::process::id())
-        });
-        if running_here && !force {
-            return Err(Error::Busy { host: host.clone(), owner: owner.stdout.trim().to_string() });
+        let lease = live.run(&Target::host(host), &lock::lease(&layout), None).await;
+        let lease = lease.ok().and_then(|out| lock::lease_age(&out.stdout)).filter(|age| *age < lock::LEASE_FRESH);
+        let live_holder = match lock::owner_process(&owner.stdout) {
+            Some((machine, pid)) if machine == me => pid > 0 && alive(pid) && pid != u64::from(std::process::id()),
+            _ => lease.is_some(),
+        };
+        if live_holder && !force {
+            return Err(Error::Busy { host: host.clone(), owner: owner.stdout.trim().to_string(), lease });
+        }
+        if live_holder {
+            report.event(&Event::Warning {
+                host: Some(host.clone()),
+                message:
+                    "--force: the deploy holding this lock is alive; it may still drain, switch or undrain hosts while \
+                          this unlock restores them, and it will not remove a lock it no longer holds"
+                        .into(),
+            });
         }
     }
 

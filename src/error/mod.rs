@@ -33,7 +33,9 @@ pub enum Error {
     /// `deploy unlock` could not put every host back in service (exit 4).
     NotRestored { problems: Vec<String>, fix: String },
     /// `deploy unlock` while the deploy holding the lock still runs here (exit 3).
-    Busy { host: String, owner: String },
+    /// `deploy unlock` met a live holder: its lease was touched `lease` ago (by the host's
+    /// clock), or its process runs on this machine.
+    Busy { host: String, owner: String, lease: Option<std::time::Duration> },
     /// A second Ctrl-C or SIGTERM stopped the run at once, without restoring (exit 4).
     Interrupted { stage: String },
 }

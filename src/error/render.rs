@@ -224,11 +224,17 @@ impl Error {
                 fix: Some(fix.clone()),
                 ..Said::error("not every host could be put back in service:")
             },
-            Error::Busy { host, owner } => Said::error(format!(
-                "the deploy holding the lock on {host} is still running: {}",
-                describe_owner(owner)
+            Error::Busy { host, owner, lease } => Said::error(format!(
+                "the deploy holding the lock on {host} is still running: {}{}",
+                describe_owner(owner),
+                lease.map(|age| format!(" (its lease was renewed {}s ago)", age.as_secs())).unwrap_or_default()
             ))
-            .hint("wait for it or stop it (Ctrl-C); `deploy unlock STAGE --force` removes the lock anyway"),
+            .hint(format!(
+                "wait for it or stop it (Ctrl-C); a deploy that was killed stops renewing its lease, which \
+                 expires {}s later; `deploy unlock STAGE --force` removes the lock anyway, while the other deploy \
+                 may still be changing hosts",
+                crate::remote::lock::LEASE_FRESH.as_secs()
+            )),
             Error::Interrupted { stage } => Said::error(format!(
                 "interrupted twice: stopped at once without restoring; run `deploy unlock {stage}`"
             )),

@@ -16,6 +16,9 @@ pub struct Owner {
     pub stage: String,
     /// RFC 3339 UTC.
     pub started: String,
+    /// Which deploy a lock belongs to: it refreshes and removes only a lock with this token.
+    #[serde(skip)]
+    pub token: String,
 }
 
 impl Owner {
@@ -79,7 +82,15 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         "outcome": "success",
     });
     let roll = RollInput { batch: input.batch, auto_rollback: input.auto_rollback, no_ban: input.no_ban };
-    let head = Head { kind: PlanKind::Deploy, id, revision: Some(input.revision.clone()), steps, notes, record };
+    let head = Head {
+        kind: PlanKind::Deploy,
+        id,
+        revision: Some(input.revision.clone()),
+        steps,
+        notes,
+        record,
+        token: input.owner.token.clone(),
+    };
     roll_and_finish(cfg, &env, roll, head)
 }
 

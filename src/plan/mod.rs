@@ -41,6 +41,9 @@ pub struct Plan {
     /// The release log line written at the end (outcome `success`; the runner writes the
     /// same line with another outcome when the run fails).
     pub record: serde_json::Value,
+    /// The lock token (`Owner::token`): the runner releases only locks that hold it.
+    #[serde(skip)]
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

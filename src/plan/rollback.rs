@@ -54,6 +54,7 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         "outcome": "success",
     });
     let roll = RollInput { batch: input.batch, auto_rollback: input.auto_rollback, no_ban: input.no_ban };
-    let head = Head { kind: PlanKind::Rollback, id, revision: None, steps, notes, record };
+    let token = input.owner.token.clone();
+    let head = Head { kind: PlanKind::Rollback, id, revision: None, steps, notes, record, token };
     roll_and_finish(cfg, &env, roll, head)
 }

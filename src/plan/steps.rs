@@ -99,8 +99,9 @@ pub(super) fn connect_step(cfg: &StageConfig) -> Step {
 pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
     let layout = Layout::new(&cfg.app.path);
     let json = owner.json();
-    let mut hosts =
-        on_release_hosts(cfg, |host| vec![Action::on_host(What::Lock, &host.name, lock::acquire(&layout, &json))]);
+    let mut hosts = on_release_hosts(cfg, |host| {
+        vec![Action::on_host(What::Lock, &host.name, lock::acquire(&layout, &json, &owner.token))]
+    });
     // The first host's lock first: two deploys started together meet there, so exactly one
     // goes on (locking all at once, each could take some and both would give up).
     let rest = hosts.split_off(hosts.len().min(1));
@@ -170,7 +171,7 @@ fn ban_step(cfg: &StageConfig) -> Option<Step> {
     })
 }
 
-fn finish_step(cfg: &StageConfig, layout: &Layout, record: &str) -> Step {
+fn finish_step(cfg: &StageConfig, layout: &Layout, record: &str, token: &str) -> Step {
     let hosts = on_release_hosts(cfg, |host| {
         vec![
             Action::on_host(What::Record, &host.name, release::record(layout, record)),
@@ -181,7 +182,7 @@ fn finish_step(cfg: &StageConfig, layout: &Layout, record: &str) -> Step {
                 until: None,
                 with_next: false,
             },
-            Action::on_host(What::Unlock, &host.name, lock::release(layout)),
+            Action::on_host(What::Unlock, &host.name, lock::release_own(layout, token)),
         ]
     });
     Step::parallel(
@@ -209,12 +210,14 @@ pub(super) struct Head<'a> {
     pub steps: Vec<Step>,
     pub notes: Vec<String>,
     pub record: serde_json::Value,
+    /// The lock token of this run (see `Owner::token`).
+    pub token: String,
 }
 
 /// What a deploy and a rollback share once the release is on every host: the roll, the
 /// workers, the ban, the finish; then the plan.
 pub(super) fn roll_and_finish(cfg: &StageConfig, env: &HookEnv, roll: RollInput, head: Head) -> Plan {
-    let Head { kind, id, revision, mut steps, mut notes, record } = head;
+    let Head { kind, id, revision, mut steps, mut notes, record, token } = head;
     let layout = Layout::new(&cfg.app.path);
     let after_switch = OnFailure::after_switch(roll.auto_rollback);
     let batch = roll.batch.unwrap_or(cfg.rolling.batch);
@@ -228,7 +231,7 @@ pub(super) fn roll_and_finish(cfg: &StageConfig, env: &HookEnv, roll: RollInput,
     } else if let Some(ban) = ban_step(cfg) {
         steps.push(ban);
     }
-    steps.push(finish_step(cfg, &layout, &record.to_string()));
+    steps.push(finish_step(cfg, &layout, &record.to_string(), &token));
     Plan {
         kind,
         app: cfg.app.name.clone(),
@@ -242,5 +245,6 @@ pub(super) fn roll_and_finish(cfg: &StageConfig, env: &HookEnv, roll: RollInput,
         steps,
         notes,
         record,
+        token,
     }
 }

@@ -18,6 +18,12 @@ use tokio::task::JoinSet;
 /// either: its holder let go in between.
 const LET_GO_RETRIES: usize = 2;
 
+enum Released {
+    Yes,
+    NotOurs,
+    No,
+}
+
 impl<T: Transport> Runner<'_, T> {
     pub(super) async fn lock(&self, step: &Step) -> Result<(), RunError> {
         let deadline = self.lock_wait.map(|wait| Instant::now() + wait);
@@ -116,19 +122,76 @@ impl<T: Transport> Runner<'_, T> {
         let locked = std::mem::take(&mut self.progress.lock().unwrap().locked);
         let mut set = JoinSet::new();
         for host in locked {
-            let (context, cmd) = (self.context.clone(), lock::release(&self.layout));
+            let (context, cmd) = (self.context.clone(), lock::release_own(&self.layout, &self.plan.token));
             set.spawn(async move {
-                let released = context.transport.run(&Target::host(&host), &cmd, None).await;
-                (host, released.is_ok_and(|out| out.ok()))
+                let released = match context.transport.run(&Target::host(&host), &cmd, None).await {
+                    Ok(out) if out.ok() => Released::Yes,
+                    Ok(out) if out.status == Some(lock::NOT_OURS) => Released::NotOurs,
+                    _ => Released::No,
+                };
+                (host, released)
             });
         }
         while let Some(Ok((host, released))) = set.join_next().await {
-            if !released {
-                self.report(Event::Warning {
-                    host: Some(host),
-                    message: format!("could not remove the lock: run `deploy unlock {}`", self.cfg.stage),
-                });
-            }
+            let message = match released {
+                Released::Yes => continue,
+                Released::NotOurs => {
+                    "the lock is not this deploy's any more (deploy unlock --force?): left as it is".into()
+                }
+                Released::No => format!("could not remove the lock: run `deploy unlock {}`", self.cfg.stage),
+            };
+            self.report(Event::Warning { host: Some(host), message });
         }
+    }
+}
+
+impl<T: Transport> Runner<'_, T> {
+    /// Gives up the lease of every lock this run holds (see `lock::abandon`): asked of every
+    /// host of the lock step, since a host keeps another deploy's lock untouched.
+    pub async fn abandon_leases(&self) {
+        let lock_step = self.plan.steps.iter().filter(|step| step.phase == crate::plan::Phase::Lock);
+        let hosts: Vec<String> = lock_step
+            .flat_map(|step| &step.batches)
+            .flat_map(|batch| &batch.hosts)
+            .map(|host| host.host.clone())
+            .collect();
+        let mut set = JoinSet::new();
+        for host in hosts {
+            let (context, cmd) = (self.context.clone(), lock::abandon(&self.layout, &self.plan.token));
+            set.spawn(async move { context.transport.run(&Target::host(&host), &cmd, None).await });
+        }
+        while set.join_next().await.is_some() {}
+    }
+
+    /// Keeps the lease of every lock this run took fresh until the returned task is aborted
+    /// (after the run): `deploy unlock` from any machine sees a live holder. A lock found with
+    /// another token (removed by `deploy unlock --force` and taken again) is said once.
+    pub fn keep_lease(&self) -> tokio::task::JoinHandle<()> {
+        let hosts = self.progress.lock().unwrap().locked.clone();
+        let (context, cmd) = (self.context.clone(), lock::refresh(&self.layout, &self.plan.token));
+        tokio::spawn(async move {
+            let mut said: Vec<String> = Vec::new();
+            loop {
+                tokio::time::sleep(lock::LEASE_REFRESH).await;
+                let mut set = JoinSet::new();
+                for host in hosts.iter().filter(|host| !said.contains(host)).cloned() {
+                    let (context, cmd) = (context.clone(), cmd.clone());
+                    set.spawn(async move {
+                        let out = context.transport.run(&Target::host(&host), &cmd, None).await;
+                        (host, out.is_ok_and(|out| out.status == Some(lock::NOT_OURS)))
+                    });
+                }
+                while let Some(Ok((host, taken))) = set.join_next().await {
+                    if taken {
+                        context.report.event(&Event::Warning {
+                            host: Some(host.clone()),
+                            message: "the lock is not this deploy's any more: someone ran `deploy unlock --force`"
+                                .into(),
+                        });
+                        said.push(host);
+                    }
+                }
+            }
+        })
     }
 }

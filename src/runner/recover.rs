@@ -202,7 +202,9 @@ pub async fn restore<T: Transport>(
     let mut actions: Vec<Action> = Vec::new();
     if activate {
         let env = HookEnv { stage: &cfg.stage, release, path: &cfg.app.path };
-        for hook in &cfg.hooks.activate {
+        // A worker-only host's activate hooks are its own (`[hooks.worker]`).
+        let hooks = if host.has(crate::config::Role::App) { &cfg.hooks.activate } else { &cfg.hooks.worker.activate };
+        for hook in hooks {
             let cmd = hooks::run(&layout.release(release), hook, &env);
             actions.push(Action::on_host(What::Activate, &host.name, cmd));
         }
