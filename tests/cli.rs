@@ -59,7 +59,9 @@ fn plan_of_the_bundled_example() {
         let i = out[at..].find(phase).unwrap_or_else(|| panic!("{phase} missing or out of order:\n{out}"));
         at += i;
     }
-    assert!(out.contains("varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.set_health '*.web2' sick"));
+    assert!(out.contains(
+        r"timeout -k 5s 45s sh -c 'varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.set_health '\''*.web2'\'' sick'"
+    ));
     assert!(out.contains("batch 3/3: web3"));
     // Offline: the same from a subfolder (Deploy.toml found upward).
     let o = deploy(&root().join("src"), &["plan", "staging"]);

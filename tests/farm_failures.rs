@@ -204,7 +204,7 @@ fn first_interrupt_rolls_back_cleanly() {
     assert!(
         events(&ev, "warning", None)
             .iter()
-            .any(|w| w["message"].as_str().unwrap().contains("stopping after the step in flight"))
+            .any(|w| w["message"].as_str().unwrap().contains("then every switched host is put back"))
     );
     assert!(events(&ev, "host_switched", Some("web3")).is_empty(), "went on after the interrupt");
     assert_safe(&f, load, &good);

@@ -234,15 +234,20 @@ fn shared_links_work_on_a_real_release_and_name_a_missing_file() {
 
 #[test]
 fn hooks_run_in_the_release_with_their_environment() {
-    let env = HookEnv { stage: "production", release: ID, path: "/var/www/shop" };
+    let env = HookEnv { stage: "production", release: ID, path: "/var/www/shop", timeout: Duration::from_secs(900) };
     assert_eq!(
         hook("/var/www/shop/releases/x", "php bin/console cache:clear && echo 'done'", &env).to_string(),
-        "cd -- /var/www/shop/releases/x && env DEPLOY_STAGE=production DEPLOY_RELEASE=20261126T051944Z-1a2b3c4 DEPLOY_PATH=/var/www/shop sh -c 'php bin/console cache:clear && echo '\\''done'\\'''"
+        r#"cd -- /var/www/shop/releases/x && sh -c 'echo "$PPID" > "$1" 2>/dev/null; true' sh /var/www/shop/.deploy/hook.pid && exec env DEPLOY_STAGE=production DEPLOY_RELEASE=20261126T051944Z-1a2b3c4 DEPLOY_PATH=/var/www/shop timeout -k 10s 900s sh -c 'php bin/console cache:clear && echo '\''done'\'''"#
     );
     // For real: the hook sees its folder and variables, and a hostile stage name stays data.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let env = HookEnv { stage: "a; touch /tmp/deploy-pwned", release: "r$(id)", path: "/x" };
+    let env = HookEnv {
+        stage: "a; touch /tmp/deploy-pwned",
+        release: "r$(id)",
+        path: "/x",
+        timeout: Duration::from_secs(60),
+    };
     let out = sh(&hook(d, "pwd; echo \"$DEPLOY_STAGE|$DEPLOY_RELEASE|$DEPLOY_PATH\"", &env).to_string());
     assert_eq!(out, format!("{d}\na; touch /tmp/deploy-pwned|r$(id)|/x\n"));
     assert!(!std::path::Path::new("/tmp/deploy-pwned").exists());
@@ -307,11 +312,15 @@ fn varnish_balancer_commands() {
     let lb = Target::Host("lb1".into());
     assert_eq!(
         shell(deploy::balancer::drain(&b, "web1").unwrap()),
-        (lb.clone(), "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.set_health '*.web1' sick".into())
+        (
+            lb.clone(),
+            r"timeout -k 5s 45s sh -c 'varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.set_health '\''*.web1'\'' sick'"
+                .into()
+        )
     );
     assert_eq!(
         shell(deploy::balancer::undrain(&b, "web2").unwrap()).1,
-        "varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.set_health '*.app_2' auto"
+        r"timeout -k 5s 45s sh -c 'varnishadm -T 127.0.0.1:6082 -S /etc/varnish/secret backend.set_health '\''*.app_2'\'' auto'"
     );
     let (op, read) = deploy::balancer::in_flight(&b, "web1").unwrap();
     assert_eq!(op.cmd.to_string(), "varnishstat -n '/var/lib/varnish/my inst' -1 -f 'VBE.*.web1.conn'");
@@ -330,11 +339,11 @@ fn haproxy_balancer_commands() {
     };
     assert_eq!(
         shell(deploy::balancer::drain(&b, "web1").unwrap()).1,
-        "printf '%s\\n' 'set server app/web1 state drain' | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock"
+        r#"timeout -k 5s 45s sh -c 'printf '\''%s\n'\'' '\''set server app/web1 state drain'\'' | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock'"#
     );
     assert_eq!(
         shell(deploy::balancer::undrain(&b, "web1").unwrap()).1,
-        "printf '%s\\n' 'set server app/web1 state ready' | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock"
+        r#"timeout -k 5s 45s sh -c 'printf '\''%s\n'\'' '\''set server app/web1 state ready'\'' | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock'"#
     );
     let (op, read) = deploy::balancer::in_flight(&b, "web1").unwrap();
     assert_eq!(
@@ -356,8 +365,11 @@ fn command_balancer_runs_locally_or_on_its_host() {
     };
     let (on, cmd) = shell(deploy::balancer::drain(&b, "web1").unwrap());
     assert_eq!(on, Target::Local);
-    assert_eq!(cmd, "sh -c 'aws elbv2 deregister-targets --targets Id=i-0abc'");
-    assert_eq!(shell(deploy::balancer::undrain(&b, "web1").unwrap()).1, "sh -c 'lb add web1'");
+    assert_eq!(cmd, r"timeout -k 5s 45s sh -c 'sh -c '\''aws elbv2 deregister-targets --targets Id=i-0abc'\'''");
+    assert_eq!(
+        shell(deploy::balancer::undrain(&b, "web1").unwrap()).1,
+        r"timeout -k 5s 45s sh -c 'sh -c '\''lb add web1'\'''"
+    );
     assert!(deploy::balancer::healthy(&b, "web1").is_none());
     assert!(deploy::balancer::drain(&Balancer::None, "web1").is_none());
 }
@@ -408,4 +420,39 @@ fn cache_bans() {
         expect_status: None,
     };
     assert!(matches!(&deploy::http_cache::bans(&h)[0], Ban::Http { method, .. } if method == "BAN"));
+}
+
+/// A drain or undrain cut off where it runs cannot take effect later: `Cmd::limited` ends it
+/// (and what it started) at its limit. Run by a real shell; the control runs the same
+/// command without the limit and sees it land.
+#[test]
+fn a_limited_command_cannot_land_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("landed");
+    let late = Cmd::new("sh").args(["-c", "sleep 2; touch \"$1\"", "sh", marker.to_str().unwrap()]);
+    let status = std::process::Command::new("sh")
+        .args(["-c", &late.clone().limited(Duration::from_secs(1)).to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(124), "timeout says it cut the command off");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(!marker.exists(), "the command landed after its limit");
+    // The control: without the limit it lands.
+    std::process::Command::new("sh").args(["-c", &late.to_string()]).status().unwrap();
+    assert!(marker.exists());
+    // Every drain and undrain is limited so, below deploy's own 60 s.
+    let haproxy = Balancer::Haproxy {
+        host: "lb1".into(),
+        socket: "/run/haproxy/admin.sock".into(),
+        backend: "app".into(),
+        servers: vec![],
+    };
+    for balancer in [varnish(), haproxy] {
+        let drain = deploy::balancer::drain(&balancer, "web2").unwrap().cmd.to_string();
+        let undrain = deploy::balancer::undrain(&balancer, "web2").unwrap().cmd.to_string();
+        assert!(
+            drain.starts_with("timeout -k 5s 45s sh -c ") && undrain.starts_with("timeout -k 5s 45s sh -c "),
+            "{drain}"
+        );
+    }
 }

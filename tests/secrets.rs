@@ -86,7 +86,7 @@ fn no_secret_on_a_remote_command_line() {
         let hook = hooks::run(
             "/srv/app/releases/1",
             &format!("curl -H 'X: {}' https://x", value.replace('\'', "'\\''")),
-            &hooks::HookEnv { stage: "p", release: "1", path: "/srv/app" },
+            &hooks::HookEnv { stage: "p", release: "1", path: "/srv/app", timeout: Duration::from_secs(60) },
         );
         let header =
             health::request("PURGE", "http://x/", &[("X-Token".into(), value.to_string())], Duration::from_secs(1));

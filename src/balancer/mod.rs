@@ -23,6 +23,17 @@ pub struct Op {
     pub silent: bool,
 }
 
+/// A drain or undrain is ended where it runs after this long, well before deploy's own limit
+/// for balancer commands (60 s): one that hangs cannot land after deploy gave up on it and
+/// put the host back.
+pub const CHANGE_LIMIT: std::time::Duration = std::time::Duration::from_secs(45);
+
+impl Op {
+    fn limited(self) -> Op {
+        Op { cmd: self.cmd.limited(CHANGE_LIMIT), ..self }
+    }
+}
+
 fn on(host: &str) -> Target {
     Target::host(host)
 }
@@ -95,7 +106,7 @@ impl Reading {
 /// Takes an app host's backend out of rotation; `None` for kind none.
 pub fn drain(balancer: &Balancer, app_host: &str) -> Option<Op> {
     let backend = balancer.backend_of(app_host);
-    match balancer {
+    let op = match balancer {
         Balancer::None => None,
         Balancer::Varnish { host, .. } => {
             Some(Op { on: on(host), cmd: varnish::set_health(balancer, backend, "sick"), silent: false })
@@ -104,13 +115,14 @@ pub fn drain(balancer: &Balancer, app_host: &str) -> Option<Op> {
             Some(Op { on: on(host), cmd: haproxy::set_state(socket, proxy, backend, "drain"), silent: true })
         }
         Balancer::Command { host, drain, .. } => Some(command::op(host, drain, app_host, backend)),
-    }
+    };
+    op.map(Op::limited)
 }
 
 /// Puts the backend back in rotation.
 pub fn undrain(balancer: &Balancer, app_host: &str) -> Option<Op> {
     let backend = balancer.backend_of(app_host);
-    match balancer {
+    let op = match balancer {
         Balancer::None => None,
         Balancer::Varnish { host, .. } => {
             Some(Op { on: on(host), cmd: varnish::set_health(balancer, backend, "auto"), silent: false })
@@ -119,7 +131,8 @@ pub fn undrain(balancer: &Balancer, app_host: &str) -> Option<Op> {
             Some(Op { on: on(host), cmd: haproxy::set_state(socket, proxy, backend, "ready"), silent: true })
         }
         Balancer::Command { host, undrain, .. } => Some(command::op(host, undrain, app_host, backend)),
-    }
+    };
+    op.map(Op::limited)
 }
 
 /// How to read the number of requests still in flight to the backend.

@@ -14,7 +14,6 @@ use crate::transport::{Http, Live};
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::runtime::Runtime;
 
@@ -117,6 +116,8 @@ impl<'c> Session<'c> {
             let live = Arc::new(Live::new(ssh, self.cfg.secrets.clone(), self.cfg.exports.clone()));
             let mut context = Context::new(live.clone(), report.clone(), verbose);
             context.delta = delta;
+            context.hook_timeout = stage.hooks.timeout;
+            context.hook_stop = Some(crate::remote::hooks::stop(&crate::remote::Layout::new(&stage.app.path)));
             let context = Arc::new(context);
             let (watcher, second) = watch_signals(context.cancel.clone(), report.clone(), stage.stage.clone());
             let result = tokio::select! {
@@ -240,17 +241,19 @@ pub async fn with_lock(
     result
 }
 
-/// Watches Ctrl-C and SIGTERM: the first sets `cancel` (the run stops after the action in
-/// flight and undoes); the second completes the returned receiver.
+/// Watches Ctrl-C, SIGTERM and SIGHUP (the operator's terminal or ssh session closed): the
+/// first sets `cancel` (the run stops the hook in flight, or finishes the short action in
+/// flight, and undoes); the second completes the returned receiver.
 fn watch_signals(
-    cancel: Arc<AtomicBool>,
+    cancel: Arc<crate::runner::Cancel>,
     report: Arc<dyn Reporter>,
     stage: String,
 ) -> (tokio::task::JoinHandle<()>, tokio::sync::oneshot::Receiver<()>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (second, told) = tokio::sync::oneshot::channel();
     let watcher = tokio::spawn(async move {
-        let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
         else {
             return;
         };
@@ -258,12 +261,13 @@ fn watch_signals(
             tokio::select! {
                 _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
+                _ = hangup.recv() => {}
             }
             if count == 1 {
-                cancel.store(true, Ordering::SeqCst);
+                cancel.set();
                 report.event(&Event::Warning {
                     host: None,
-                    message: "stopping after the step in flight, then putting every switched host back; press Ctrl-C again to stop at once".into(),
+                    message: "stopping: a prepare or activate hook in flight is killed on its host, other commands finish; then every switched host is put back; press Ctrl-C again to stop at once".into(),
                 });
             } else {
                 report.event(&Event::Warning {

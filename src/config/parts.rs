@@ -173,6 +173,7 @@ pub fn hooks(table: Option<&Table>) -> (Hooks, Option<Str>) {
     let Some(table) = table else {
         return (Hooks::default(), None);
     };
+    let timeout = table.duration("timeout", false).unwrap_or(HOOK_TIMEOUT);
     let prepare = non_empty_commands(table, "prepare");
     let activate = non_empty_commands(table, "activate");
     let migrate = table.shell_string("migrate");
@@ -190,7 +191,7 @@ pub fn hooks(table: Option<&Table>) -> (Hooks, Option<Str>) {
         None => WorkerHooks::default(),
     };
     let command = migrate.as_ref().map(|command| command.value.clone());
-    (Hooks { prepare, activate, migrate: command, worker }, migrate)
+    (Hooks { prepare, activate, migrate: command, worker, timeout }, migrate)
 }
 
 pub fn health(table: Option<&Table>) -> Health {

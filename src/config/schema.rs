@@ -106,12 +106,31 @@ pub struct SharedPaths {
     pub files: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Hooks {
     pub prepare: Vec<String>,
     pub activate: Vec<String>,
     pub migrate: Option<String>,
     pub worker: WorkerHooks,
+    /// The longest one hook or migration may run; then it is killed on the host with every
+    /// process it started, and fails.
+    #[serde(with = "duration_str")]
+    pub timeout: Duration,
+}
+
+/// `[hooks] timeout` when not set.
+pub const HOOK_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            prepare: Vec::new(),
+            activate: Vec::new(),
+            migrate: None,
+            worker: WorkerHooks::default(),
+            timeout: HOOK_TIMEOUT,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

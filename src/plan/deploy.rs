@@ -44,7 +44,7 @@ pub struct DeployInput<'a> {
 pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
     let layout = Layout::new(&cfg.app.path);
     let id = input.release;
-    let env = HookEnv { stage: &cfg.stage, release: id, path: &cfg.app.path };
+    let env = HookEnv { stage: &cfg.stage, release: id, path: &cfg.app.path, timeout: cfg.hooks.timeout };
     let mut steps = vec![connect_step(cfg), lock_step(cfg, input.owner)];
     let mut notes = common_notes(cfg);
     let artifact = format!("{id}.tar.gz");

@@ -25,7 +25,7 @@ pub const PREVIOUS: &str = "<previous>";
 pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
     let layout = Layout::new(&cfg.app.path);
     let id = input.target.unwrap_or(PREVIOUS);
-    let env = HookEnv { stage: &cfg.stage, release: id, path: &cfg.app.path };
+    let env = HookEnv { stage: &cfg.stage, release: id, path: &cfg.app.path, timeout: cfg.hooks.timeout };
     let mut notes = common_notes(cfg);
     if input.target.is_none() {
         notes.push("the target is the newest release before the current one that was not rolled back, read from the release log".into());

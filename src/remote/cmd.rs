@@ -76,6 +76,14 @@ impl Cmd {
         self
     }
 
+    /// This command under `timeout` where it runs: past `limit` it is ended (TERM, then KILL
+    /// 5 s later) with every process it started, so it cannot take effect after deploy gave
+    /// up on it. The command goes whole into `sh -c` (its words stay quoted as they are).
+    pub fn limited(self, limit: std::time::Duration) -> Cmd {
+        let seconds = format!("{}s", limit.as_secs().max(1));
+        Cmd::new("timeout").args(["-k", "5s", seconds.as_str()]).shell(self.to_string())
+    }
+
     /// Adds several arguments.
     pub fn args<I, S>(mut self, words: I) -> Self
     where

@@ -41,6 +41,11 @@ impl Layout {
         format!("{}/.deploy", self.root)
     }
 
+    /// The pid of the hook running on the host (see `hooks::run`).
+    pub fn hook_pid(&self) -> String {
+        format!("{}/.deploy/hook.pid", self.root)
+    }
+
     pub fn lock_dir(&self) -> String {
         format!("{}/.deploy/lock", self.root)
     }

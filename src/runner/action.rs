@@ -14,24 +14,57 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(100);
 
 impl<T: Transport> Context<T> {
-    async fn shell(&self, host: &str, action: &Action, stdin: Option<&Path>) -> Result<Output, Failure> {
+    async fn shell(
+        &self,
+        host: &str,
+        action: &Action,
+        stdin: Option<&Path>,
+        stoppable: bool,
+    ) -> Result<Output, Failure> {
         let Run::Shell { cmd, .. } = &action.run else { unreachable!("shell() on a {:?}", action.run) };
         let run = self.transport.run(&action.on, cmd, stdin);
         // Bookkeeping and balancer commands answer at once; one that hangs (a stuck `command`
-        // balancer, a wedged varnishadm) must not hold the roll past every time limit. Hooks,
-        // migrations and uploads take as long as they take.
-        let out = match command_limit(action.what) {
-            Some(limit) => match tokio::time::timeout(limit, run).await {
-                Ok(result) => result,
+        // balancer, a wedged varnishadm) must not hold the roll past every time limit. Hooks
+        // are killed on the host past `[hooks] timeout` (`hooks::run`); deploy gives up a
+        // little later in case the host cannot even say so.
+        let limit = command_limit(action.what, self.hook_timeout);
+        let timed = async {
+            match tokio::time::timeout(limit, run).await {
+                Ok(result) => result.map_err(|err| Failure::transport(host, action.what, err)),
                 Err(_) => {
-                    let message =
-                        format!("{} on {} did not finish within {}s", action.what.label(), action.on, limit.as_secs());
-                    return Err(Failure::new(host, action.what, FailureKind::TimedOut { limit }, message));
+                    let message = format!(
+                        "{} on {} did not finish within {}",
+                        action.what.label(),
+                        action.on,
+                        format_duration(limit)
+                    );
+                    Err(Failure::new(host, action.what, FailureKind::TimedOut { limit }, message))
                 }
-            },
-            None => run.await,
-        }
-        .map_err(|err| Failure::transport(host, action.what, err))?;
+            }
+        };
+        // A prepare or activate hook of the run going forward is stopped on the host at the
+        // first interrupt: nothing waits for a hook that may take its full timeout. Hooks that
+        // put a host back are not (that is what the interrupt asked for). A migration is let
+        // finish (bounded by the same timeout): stopped half-way it can leave the database
+        // half-migrated.
+        let out = if stoppable && matches!(action.what, What::Prepare | What::Activate) {
+            tokio::select! {
+                out = timed => out?,
+                () = self.cancel.wait() => {
+                    if let Some(stop) = &self.hook_stop {
+                        let _ = tokio::time::timeout(Duration::from_secs(15), self.transport.run(&action.on, stop, None)).await;
+                    }
+                    let message = format!(
+                        "{} on {} stopped by Ctrl-C, SIGTERM or SIGHUP: the hook was killed on the host",
+                        action.what.label(),
+                        action.on
+                    );
+                    return Err(Failure::new(host, action.what, FailureKind::Interrupted, message));
+                }
+            }
+        } else {
+            timed.await?
+        };
         if self.verbose {
             self.report.event(&Event::Output {
                 on: action.on.to_string(),
@@ -46,11 +79,36 @@ impl<T: Transport> Context<T> {
 
     /// Runs `action` about `host`; reports it done. `stdin` is the artifact for a receive.
     pub async fn exec(&self, host: &str, action: &Action, stdin: Option<&Path>) -> Result<Output, Failure> {
+        self.exec_as(host, action, stdin, false).await
+    }
+
+    /// [`Context::exec`]; `stoppable`: a hook is stopped on the host at the first interrupt
+    /// (the run going forward, not one putting hosts back).
+    pub async fn exec_as(
+        &self,
+        host: &str,
+        action: &Action,
+        stdin: Option<&Path>,
+        stoppable: bool,
+    ) -> Result<Output, Failure> {
         let start = Instant::now();
         let what = action.what;
         let out = match (&action.run, &action.until) {
             (Run::Shell { .. }, None) => {
-                let out = self.shell(host, action, stdin).await?;
+                let out = self.shell(host, action, stdin, stoppable).await?;
+                if matches!(what, What::Prepare | What::Activate | What::Migrate)
+                    && crate::remote::hooks::timed_out(out.status)
+                {
+                    let limit = self.hook_timeout;
+                    let message = format!(
+                        "{} on {} did not finish within {} ([hooks] timeout): killed on the host with every process it started",
+                        what.label(),
+                        action.on,
+                        format_duration(limit)
+                    );
+                    let kind = FailureKind::TimedOut { limit };
+                    return Err(Failure::new(host, what, kind, message).with_output(out.tail(15)));
+                }
                 if !out.ok() {
                     let status = out.status.map_or("killed".to_string(), |code| format!("exit {code}"));
                     let message = format!("{} failed ({status}) on {}", what.label(), action.on);
@@ -60,7 +118,7 @@ impl<T: Transport> Context<T> {
                 out
             }
             (Run::Shell { .. }, Some(Until::Silent)) => {
-                let out = self.shell(host, action, None).await?;
+                let out = self.shell(host, action, None, false).await?;
                 if !out.ok() || !out.stdout.trim().is_empty() {
                     let message = format!("{} on {} answered: {}", what.label(), action.on, out.stdout.trim());
                     let kind =
@@ -108,7 +166,7 @@ impl<T: Transport> Context<T> {
     ) -> Result<Output, Failure> {
         let mut last = String::new();
         for attempt in 0..retries {
-            let out = self.shell(host, action, None).await?;
+            let out = self.shell(host, action, None, false).await?;
             match http_status(&out.stdout) {
                 Some(status) if status == expect => return Ok(out),
                 Some(status) => last = format!("status {status}"),
@@ -137,7 +195,7 @@ impl<T: Transport> Context<T> {
         let deadline = Instant::now() + timeout;
         let mut next_report = Instant::now() + Duration::from_secs(1);
         loop {
-            let out = self.shell(host, action, None).await?;
+            let out = self.shell(host, action, None, false).await?;
             match judge(until, read, &out) {
                 Ok(true) => return Ok(out),
                 Ok(false) => {}
@@ -200,8 +258,21 @@ impl<T: Transport> Context<T> {
     }
 }
 
-/// The longest one command of this kind may take (`None`: no limit).
-fn command_limit(what: What) -> Option<Duration> {
+/// How long deploy waits for one command of this kind before it gives up on it.
+fn command_limit(what: What, hook_timeout: Duration) -> Duration {
+    match what {
+        // The host kills the hook at its timeout, TERM then KILL: a margin beyond both.
+        What::Prepare | What::Activate | What::Migrate => {
+            hook_timeout + crate::remote::hooks::KILL_AFTER + Duration::from_secs(30)
+        }
+        // Sending, checking and unpacking a release: generous, but not forever.
+        What::Receive | What::Unpack | What::LinkShared => Duration::from_secs(30 * 60),
+        other => short_limit(other).unwrap_or(Duration::from_secs(10 * 60)),
+    }
+}
+
+/// The limit of bookkeeping and balancer commands, which answer at once.
+fn short_limit(what: What) -> Option<Duration> {
     match what {
         What::Capacity
         | What::Drain

@@ -131,7 +131,7 @@ impl<'r, T: Transport> HostRun<'r, T> {
             // Counted as drained before the command: a lost connection may have drained it.
             self.progress.lock().unwrap().drained.insert(host.clone());
         }
-        if let Err(failure) = self.context.exec(&host, action, None).await {
+        if let Err(failure) = self.context.exec_as(&host, action, None, self.interruptible).await {
             if action.what == What::Drain && failure.completed() {
                 // The balancer refused: the host was not drained.
                 self.progress.lock().unwrap().drained.remove(&host);

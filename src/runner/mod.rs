@@ -24,7 +24,6 @@ use crate::remote::Layout;
 use crate::report::{Event, Reporter};
 use crate::transport::Transport;
 use host::{BatchRun, run_batch};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -43,17 +42,56 @@ pub struct Context<T: Transport> {
     pub verbose: bool,
     /// Send only what a host's current release lacks (`build.delta`).
     pub delta: bool,
-    /// Set by the first Ctrl-C or SIGTERM: finish the action in flight, then stop and undo.
-    pub cancel: Arc<AtomicBool>,
+    /// Set by the first Ctrl-C, SIGTERM or SIGHUP: stop the hook in flight (on the host) or
+    /// finish the short action in flight, then stop and undo.
+    pub cancel: Arc<Cancel>,
+    /// `[hooks] timeout`: the host kills a hook past it; deploy gives up a little later.
+    pub hook_timeout: Duration,
+    /// Stops the hook running on a host (`hooks::stop`), for a cancel in the middle of one.
+    pub hook_stop: Option<crate::remote::Cmd>,
+}
+
+/// The first interrupt, which waiting code can also await.
+#[derive(Debug)]
+pub struct Cancel(tokio::sync::watch::Sender<bool>);
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Cancel(tokio::sync::watch::Sender::new(false))
+    }
+}
+
+impl Cancel {
+    pub fn set(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Returns once the run is cancelled.
+    pub async fn wait(&self) {
+        let mut seen = self.0.subscribe();
+        let _ = seen.wait_for(|set| *set).await;
+    }
 }
 
 impl<T: Transport> Context<T> {
     pub fn new(transport: Arc<T>, report: Arc<dyn Reporter>, verbose: bool) -> Self {
-        Context { transport, report, verbose, delta: true, cancel: Arc::default() }
+        Context {
+            transport,
+            report,
+            verbose,
+            delta: true,
+            cancel: Arc::default(),
+            hook_timeout: crate::config::HOOK_TIMEOUT,
+            hook_stop: None,
+        }
     }
 
     pub fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst)
+        self.cancel.is_set()
     }
 }
 

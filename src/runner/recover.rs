@@ -77,7 +77,12 @@ impl<T: Transport> Runner<'_, T> {
                 self.host_state(name, Some(release.clone()), !was_drained, "no previous release to go back to");
                 continue;
             };
-            let env = HookEnv { stage: &self.cfg.stage, release: &previous, path: &self.cfg.app.path };
+            let env = HookEnv {
+                stage: &self.cfg.stage,
+                release: &previous,
+                path: &self.cfg.app.path,
+                timeout: self.cfg.hooks.timeout,
+            };
             // A worker host takes no traffic: it goes back without the balancer.
             let actions = if host.has(Role::App) {
                 roll_host(self.cfg, &self.layout, &previous, host, &[name.as_str()], &env)
@@ -201,7 +206,7 @@ pub async fn restore<T: Transport>(
 ) -> Result<(), Failure> {
     let mut actions: Vec<Action> = Vec::new();
     if activate {
-        let env = HookEnv { stage: &cfg.stage, release, path: &cfg.app.path };
+        let env = HookEnv { stage: &cfg.stage, release, path: &cfg.app.path, timeout: cfg.hooks.timeout };
         // A worker-only host's activate hooks are its own (`[hooks.worker]`).
         let hooks = if host.has(crate::config::Role::App) { &cfg.hooks.activate } else { &cfg.hooks.worker.activate };
         for hook in hooks {
