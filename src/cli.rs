@@ -120,6 +120,10 @@ pub enum Command {
         /// Only this host (repeatable).
         #[arg(long)]
         host: Vec<String>,
+        /// Run the command as one shell line (`sh -c`), for pipes, `&&` or `$VARS`; without it
+        /// the words after `--` are the program and its arguments, passed as they are.
+        #[arg(long)]
+        shell: bool,
         /// The command (after `--`).
         #[arg(last = true, required = true)]
         cmd: Vec<String>,

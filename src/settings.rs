@@ -62,6 +62,8 @@ pub enum Task {
         role: Option<Role>,
         hosts: Vec<String>,
         command: Vec<String>,
+        /// `--shell`: the words are one shell line.
+        shell: bool,
     },
     Init {
         recipe: String,
@@ -127,8 +129,8 @@ fn task(command: Option<Command>, stage: Option<String>, global: &Global) -> Res
         (Some(Command::Releases { stage }), _) => Task::Releases { stage },
         (Some(Command::Check { stage }), _) => Task::Check { stage },
         (Some(Command::Unlock { stage, force }), _) => Task::Unlock { stage, force },
-        (Some(Command::Exec { stage, role, host, cmd }), _) => {
-            Task::Exec { stage, role: role.as_deref().map(checked_role).transpose()?, hosts: host, command: cmd }
+        (Some(Command::Exec { stage, role, host, cmd, shell }), _) => {
+            Task::Exec { stage, role: role.as_deref().map(checked_role).transpose()?, hosts: host, command: cmd, shell }
         }
         (Some(Command::Init { recipe }), _) => Task::Init { recipe },
         (Some(Command::Completions { shell }), _) => Task::Completions { shell, cli: Box::new(command_line()) },

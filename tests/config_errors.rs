@@ -369,6 +369,45 @@ const CASES: &[Case] = &[
         "absolute path",
     ),
     case(
+        "haproxy socket carries socat options",
+        &[(
+            "kind = \"varnish\"\nhost = \"lb1\"\nadmin = \"127.0.0.1:6082\"",
+            "kind = \"haproxy\"\nhost = \"lb1\"\nsocket = «\"/run/haproxy.sock,unlink-early\"",
+        )],
+        "stages.production.balancer.socket",
+        "cannot hold `,` or `!`",
+    ),
+    case(
+        "address starting with -",
+        &[("address = \"127.0.0.2\"", "address = «\"-oProxyCommand=touch /tmp/x\"")],
+        "stages.production.hosts[1].address",
+        "a leading `-` would be read as an option",
+    ),
+    case(
+        "address with a scheme",
+        &[("address = \"127.0.0.2\"", "address = «\"http://127.0.0.2\"")],
+        "stages.production.hosts[1].address",
+        "without a scheme",
+    ),
+    case(
+        "address with a user",
+        &[("address = \"127.0.0.2\"", "address = «\"deploy@127.0.0.2\"")],
+        "stages.production.hosts[1].address",
+        "the ssh user goes in",
+    ),
+    case(
+        "address with a port",
+        &[("address = \"127.0.0.2\"", "address = «\"127.0.0.2:2222\"")],
+        "stages.production.hosts[1].address",
+        "the ssh port goes in the host's `port = 2222`",
+    ),
+    case(
+        "address that is a network",
+        &[("address = \"127.0.0.2\"", "address = «\"127.0.0.0/24\"")],
+        "stages.production.hosts[1].address",
+        "not a network",
+    ),
+    case(
         "command balancer without drain",
         &[(
             "[stages.production.balancer]\nkind = \"varnish\"\nhost = \"lb1\"\nadmin = \"127.0.0.1:6082\"",

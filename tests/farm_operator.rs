@@ -90,6 +90,7 @@ fn exec_runs_everywhere_at_once_grouped_per_host() {
             "farm",
             "--role",
             "app",
+            "--shell",
             "--",
             "rm -rf public/cache/* && echo cleared on $(hostname) in $(basename $(pwd -P))",
         ],
@@ -105,7 +106,7 @@ fn exec_runs_everywhere_at_once_grouped_per_host() {
     assert!(out.ends_with("3 of 3 hosts ok\n"), "{out}");
     // One host failing fails the command; --host picks hosts.
     let (code, out, _) =
-        run(&f, &["exec", "farm", "--host", "web2", "--host", "web3", "--", "test $(hostname) = web2"]);
+        run(&f, &["exec", "farm", "--host", "web2", "--host", "web3", "--shell", "--", "test $(hostname) = web2"]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("── web2 (exit 0") && out.contains("── web3 (exit 1") && out.contains("1 of 2 hosts ok"),
@@ -113,7 +114,13 @@ fn exec_runs_everywhere_at_once_grouped_per_host() {
     );
     let (code, _, err) = run(&f, &["exec", "farm", "--role", "cook", "--", "true"]);
     assert_eq!(code, 2, "{err}");
-    let (code, out, _) = run(&f, &["exec", "farm", "--output", "json", "--", "echo hi"]);
+    // Without --shell, the words are the program and its arguments, exactly: nothing in them
+    // is shell syntax on the host.
+    let (code, out, _) =
+        run(&f, &["exec", "farm", "--host", "web1", "--", "printf", "%s|", "a b", "$(id)", "'q'", ";"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("a b|$(id)|'q'|;|"), "{out}");
+    let (code, out, _) = run(&f, &["exec", "farm", "--output", "json", "--", "echo", "hi"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["hosts"].as_array().unwrap().len(), 4);

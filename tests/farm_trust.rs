@@ -239,3 +239,58 @@ fn unlock_refuses_a_live_lease_from_any_machine() {
 fn lock_refresh() -> Duration {
     deploy::remote::lock::LEASE_REFRESH
 }
+
+/// Undoes `chattr +i` on drop, whatever the test did.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: std::path::PathBuf) -> Immutable {
+        let ok = std::process::Command::new("chattr").arg("+i").arg(&path).status().expect("chattr (e2fsprogs)");
+        assert!(ok.success(), "chattr +i {}", path.display());
+        Immutable(path)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// A failed upload leaves no tarball in `.deploy/incoming`, a failed unpack no release
+/// folder, on any host. (`chattr +i` makes a folder refuse new files, even to root.)
+#[test]
+fn failures_leave_nothing_behind() {
+    let f = Farm::start(2);
+    let Run { code, stderr, release, .. } = f.deploy_json(&["farm"]);
+    assert_eq!(code, 0, "{stderr}");
+    let live = release.unwrap();
+    let clean = |what: &str| {
+        for host in ["web1", "web2"] {
+            assert_eq!(f.releases(host), std::slice::from_ref(&live), "{what}: a release folder was left on {host}");
+            let incoming: Vec<_> = std::fs::read_dir(f.root(host).join(".deploy/incoming"))
+                .map(|dir| dir.filter_map(Result::ok).map(|entry| entry.file_name()).collect())
+                .unwrap_or_default();
+            assert!(incoming.is_empty(), "{what}: {host} kept {incoming:?}");
+            assert_eq!(f.current(host).as_deref(), Some(live.as_str()));
+        }
+        assert!(f.no_locks(), "{what}");
+    };
+
+    // web2 cannot store the upload: web1 received and unpacked it, web2 failed.
+    std::fs::create_dir_all(f.root("web2").join(".deploy/incoming")).unwrap();
+    let guard = Immutable::set(f.root("web2").join(".deploy/incoming"));
+    f.commit("second", &[("src/Second.php", Some("<?php\n"))]);
+    let run = f.deploy_json(&["farm"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    drop(guard);
+    clean("a failed upload");
+
+    // web2 unpacks, but cannot keep the release's manifest: the unpack fails half-way.
+    let guard = Immutable::set(f.root("web2").join(".deploy/manifests"));
+    let run = f.deploy_json(&["farm"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!crate::farm::events(&run.events, "failed", Some("web2")).is_empty(), "{:?}", run.events);
+    drop(guard);
+    clean("a failed unpack");
+}

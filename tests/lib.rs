@@ -7,6 +7,7 @@ mod support;
 mod farm;
 
 mod architecture;
+mod artifact_trust;
 mod cli;
 mod config_errors;
 mod config_merge;

@@ -168,7 +168,7 @@ fn release_commands() {
     assert_eq!(release::list(&l()).to_string(), "ls -1 -- /var/www/shop/releases");
     assert_eq!(
         release::remove(&l(), &["a".into(), "b c".into()]).to_string(),
-        "rm -rf -- /var/www/shop/releases/a /var/www/shop/.deploy/manifests/a /var/www/shop/.deploy/manifests/a.files /var/www/shop/.deploy/manifests/a.links /var/www/shop/.deploy/manifests/a.expect /var/www/shop/.deploy/manifests/a.got '/var/www/shop/releases/b c' '/var/www/shop/.deploy/manifests/b c' '/var/www/shop/.deploy/manifests/b c.files' '/var/www/shop/.deploy/manifests/b c.links' '/var/www/shop/.deploy/manifests/b c.expect' '/var/www/shop/.deploy/manifests/b c.got'"
+        "rm -rf -- /var/www/shop/releases/a /var/www/shop/.deploy/manifests/a /var/www/shop/.deploy/manifests/a.files /var/www/shop/.deploy/manifests/a.links /var/www/shop/.deploy/manifests/a.expect /var/www/shop/.deploy/manifests/a.got /var/www/shop/.deploy/incoming/a.tar.gz '/var/www/shop/releases/b c' '/var/www/shop/.deploy/manifests/b c' '/var/www/shop/.deploy/manifests/b c.files' '/var/www/shop/.deploy/manifests/b c.links' '/var/www/shop/.deploy/manifests/b c.expect' '/var/www/shop/.deploy/manifests/b c.got' '/var/www/shop/.deploy/incoming/b c.tar.gz'"
     );
     assert_eq!(
         release::record(&l(), r#"{"release":"x"}"#).to_string(),

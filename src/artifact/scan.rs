@@ -68,7 +68,8 @@ fn walk(
         if excluded(&child, file_type.is_dir(), exclude) || (rel.is_empty() && child == ".git") {
             continue;
         }
-        let mode = meta.permissions().mode() & 0o7777;
+        // setuid and setgid never ship: a release is the deploy user's files, run as it.
+        let mode = meta.permissions().mode() & 0o1777;
         if file_type.is_symlink() {
             let target = fs::read_link(&path).map_err(io_err("readlink", &path))?;
             if let Some(why) = escapes(&child, &target) {

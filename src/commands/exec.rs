@@ -25,6 +25,7 @@ pub fn run(
     role: Option<Role>,
     only: &[String],
     command: &[String],
+    shell: bool,
 ) -> Result<i32, Error> {
     let cfg = super::load(settings, stage)?;
     let stage_cfg = &cfg.stage;
@@ -46,9 +47,12 @@ pub fn run(
     if hosts.is_empty() {
         return Err(Error::Usage { message: "no host matches --role/--host".into(), hint: None });
     }
-    let line = command.join(" ");
     let current = Layout::new(&stage_cfg.app.path).current();
-    let remote = probe::in_dir(&current, &line).to_string();
+    let remote = if shell {
+        probe::in_dir(&current, &command.join(" ")).to_string()
+    } else {
+        probe::words_in_dir(&current, command).to_string()
+    };
     let (mut ran, errors) = super::runtime()?.block_on(async {
         let (ssh, errors) = connect_each(stage_cfg, &hosts).await;
         let ssh = std::sync::Arc::new(ssh);
@@ -85,7 +89,7 @@ pub fn run(
     ran.sort_by_key(|done| order(&done.host));
     let failed = ran.iter().filter(|done| done.status != Some(0)).count();
     if settings.output == OutputMode::Json {
-        let value = serde_json::json!({"stage": stage, "command": line, "hosts": ran});
+        let value = serde_json::json!({"stage": stage, "command": command.join(" "), "hosts": ran});
         super::out(&format!("{}\n", cfg.redact(&cfg.redact_json(value).to_string())));
     } else {
         let mut text = String::new();

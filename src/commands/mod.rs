@@ -34,7 +34,7 @@ pub fn run(settings: &Settings) -> Result<i32, Error> {
         Task::Releases { stage } => releases::run(settings, stage),
         Task::Check { stage } => check::run(settings, stage),
         Task::Unlock { stage, force } => unlock::run(settings, stage, *force),
-        Task::Exec { stage, role, hosts, command } => exec::run(settings, stage, *role, hosts, command),
+        Task::Exec { stage, role, hosts, command, shell } => exec::run(settings, stage, *role, hosts, command, *shell),
         Task::Init { recipe } => init::run(settings, recipe),
         Task::Completions { shell, cli } => docs::completions(*shell, cli),
         Task::Man { cli } => docs::man(cli),

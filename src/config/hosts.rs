@@ -39,18 +39,18 @@ pub fn host(table: &Table) -> Option<(Host, Str)> {
         }
     };
     let address = match address {
-        Some(address) if !address.value.trim().is_empty() && !address.value.contains(char::is_whitespace) => {
-            Some(address.value)
-        }
-        Some(address) => {
-            table.decoder.error(
-                &address.loc,
-                &table.key_path("address"),
-                format!("`{}` is not a host address", address.value),
-                Some("an IP address or a DNS name".into()),
-            );
-            None
-        }
+        Some(address) => match address_problem(&address.value) {
+            None => Some(address.value),
+            Some(hint) => {
+                table.decoder.error(
+                    &address.loc,
+                    &table.key_path("address"),
+                    format!("`{}` is not a host address", address.value),
+                    Some(hint),
+                );
+                None
+            }
+        },
         None => {
             table.missing("address", Some("the IP address or DNS name ssh connects to".into()));
             None
@@ -146,4 +146,42 @@ pub fn notify(table: &Table) -> Option<Notify> {
         None => NotifyOn::ALL.iter().map(|(_, moment)| *moment).collect(),
     };
     Some(Notify { kind: kind?, url: url?, on })
+}
+
+/// Why `text` is not an IPv4 or IPv6 address or a DNS name (ssh gets it as its destination,
+/// the health URL as its host): the hint for the error, naming where a user, a port or a
+/// scheme goes instead.
+pub fn address_problem(text: &str) -> Option<String> {
+    let plain = "an IPv4 or IPv6 address or a DNS name, e.g. `10.0.0.11` or `web1.example.com`";
+    if text.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    if text.starts_with('-') {
+        return Some(format!("{plain}; a leading `-` would be read as an option"));
+    }
+    if text.contains("://") {
+        return Some(format!("{plain}, without a scheme: the health URL is `[health] url`"));
+    }
+    if text.contains('@') {
+        return Some(format!("{plain}; the ssh user goes in the host's `user = \"…\"` or in `[ssh] user`"));
+    }
+    if text.contains('/') {
+        return Some(format!("{plain}, not a network"));
+    }
+    if let Some((host, port)) = text.rsplit_once(':')
+        && port.parse::<u16>().is_ok()
+        && !host.contains(':')
+    {
+        return Some(format!("{plain}; the ssh port goes in the host's `port = {port}` or in `[ssh] port`"));
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    let name = text.strip_suffix('.').unwrap_or(text);
+    let dns = !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok);
+    (!dns).then(|| plain.to_string())
 }

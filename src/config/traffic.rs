@@ -105,6 +105,15 @@ fn admin_address(table: &Table) -> String {
 
 fn absolute(table: &Table, key: &'static str, default: &str) -> String {
     match table.string(key) {
+        // socat reads `,` and `!!` in an address as options and a second address.
+        Some(path) if key == "socket" && path.value.contains([',', '!', '\n', '\r']) => {
+            let message = format!(
+                "`{}`: a socket path cannot hold `,` or `!` (socat would read options)",
+                path.value.escape_debug()
+            );
+            table.decoder.error(&path.loc, &table.key_path(key), message, None);
+            path.value
+        }
         Some(path) if path.value.starts_with('/') => path.value,
         Some(path) => {
             let message = format!("`{}` must be an absolute path on the host", path.value);

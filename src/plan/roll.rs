@@ -167,11 +167,16 @@ pub fn health_action(cfg: &StageConfig, host: &Host) -> Option<Action> {
     })
 }
 
-/// A worker host takes no traffic: switch, then its activate hooks (no drain).
+/// A worker host takes no traffic: switch, then its activate hooks (no drain). Its journal
+/// says so meanwhile, so `deploy unlock` knows a worker stopped between its switch and its
+/// hooks.
 pub fn worker_actions(cfg: &StageConfig, layout: &Layout, id: &str, host: &Host, env: &HookEnv) -> Vec<Action> {
-    let mut actions = vec![Action::on_host(What::Switch, &host.name, release::switch(layout, id))];
+    let entry = journal::Entry { stage: &cfg.stage, host: &host.name, release: id, state: journal::State::Switching };
+    let switching = journal::write(layout, &entry).and(release::switch(layout, id));
+    let mut actions = vec![Action::on_host(What::Switch, &host.name, switching)];
     for hook in &cfg.hooks.worker.activate {
         actions.push(Action::on_host(What::Activate, &host.name, hooks::run(&layout.release(id), hook, env)));
     }
+    actions.push(Action::on_host(What::Journal, &host.name, journal::clear(layout)));
     actions
 }

@@ -35,6 +35,14 @@ pub fn in_dir(dir: &str, cmd: &str) -> Cmd {
     script(r#"if [ -d "$1" ]; then cd "$1" || exit 1; fi; eval "$2""#, &[dir, cmd])
 }
 
+/// Runs the program `words[0]` with the other words as its arguments, each exactly as
+/// given (no shell reads them), in `dir` if it exists, else in the login folder.
+pub fn words_in_dir(dir: &str, words: &[String]) -> Cmd {
+    let mut args: Vec<&str> = vec![dir];
+    args.extend(words.iter().map(String::as_str));
+    script(r#"if [ -d "$1" ]; then cd "$1" || exit 1; fi; shift; exec "$@""#, &args)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -196,7 +196,15 @@ pub fn release_ids(stdout: &str) -> Vec<String> {
 pub fn remove(layout: &Layout, ids: &[String]) -> Cmd {
     Cmd::new("rm").args(["-rf", "--"]).args(ids.iter().flat_map(|id| {
         let kept = |what: &str| format!("{}.{what}", layout.manifest(id));
-        [layout.release(id), layout.manifest(id), layout.listing(id), kept("links"), kept("expect"), kept("got")]
+        [
+            layout.release(id),
+            layout.manifest(id),
+            layout.listing(id),
+            kept("links"),
+            kept("expect"),
+            kept("got"),
+            layout.incoming(id),
+        ]
     }))
 }
 

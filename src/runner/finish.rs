@@ -61,14 +61,17 @@ impl<T: Transport> Runner<'_, T> {
         RunError::Failed { cause, aftermath: Aftermath::NothingSwitched }
     }
 
-    /// Removes the new release folder where it was unpacked (never for a rollback, whose
-    /// target is an old release). Only once no host is on it.
+    /// Removes what the new release left on every host that gets releases: its folder, its
+    /// tarball in `.deploy/incoming`, its manifest (never for a rollback, whose target is an
+    /// old release). The id is new, so a host that never got that far loses nothing; a
+    /// receive or an unpack that failed half-way leaves nothing behind.
     pub(super) async fn discard_release(&self) {
         if self.plan.kind != PlanKind::Deploy {
             return;
         }
-        let unpacked: Vec<String> = self.progress.lock().unwrap().unpacked.iter().cloned().collect();
-        self.on_hosts(unpacked, release::remove(&self.layout, std::slice::from_ref(&self.plan.release))).await;
+        let hosts: Vec<String> =
+            self.cfg.hosts.iter().filter(|host| host.gets_release()).map(|host| host.name.clone()).collect();
+        self.on_hosts(hosts, release::remove(&self.layout, std::slice::from_ref(&self.plan.release))).await;
     }
 
     /// Writes the release log line with this outcome on every host that gets releases.

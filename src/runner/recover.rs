@@ -214,8 +214,13 @@ pub async fn restore<T: Transport>(
             actions.push(Action::on_host(What::Activate, &host.name, cmd));
         }
     }
-    actions.extend(health_action(cfg, host));
-    actions.extend(undrain_actions(cfg, layout, release, host));
+    if host.has(crate::config::Role::App) {
+        actions.extend(health_action(cfg, host));
+        actions.extend(undrain_actions(cfg, layout, release, host));
+    } else {
+        // A worker takes no traffic: nothing to check or put back in a balancer.
+        actions.push(Action::on_host(What::Journal, &host.name, crate::remote::journal::clear(layout)));
+    }
     let actions = HostActions { host: host.name.clone(), actions };
     HostRun::undoing(context, &actions, &SharedProgress::default(), layout).await
 }
