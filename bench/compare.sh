@@ -5,8 +5,9 @@
 #
 #   bench/compare.sh [HOSTS] [RUNS]        (default 8 hosts, 3 runs; as root)
 #   TOOLS="deploy bash" MODES=warm bench/compare.sh 4 5
+#   TOOLS="deploy deploy-links" MODES=warm bench/compare.sh 8 5   # warm: copies vs hard links
 #
-# Tools: `deploy` (default settings), the bash + ControlMaster limit
+# Tools: `deploy` (default settings), `deploy-links` (the same with `[build] reuse = "hardlink"`), the bash + ControlMaster limit
 # (bench/tools/bash-deploy.sh), Capistrano 3.17 (bench/tools/capistrano, Debian package) and
 # Ansible (bench/tools/ansible-deploy.yml, ansible-core from PyPI in ~/.cache/deploy-bench).
 # The workload: a ~20 MB app of ~2,000 files (half text, half incompressible), a fresh commit
@@ -36,6 +37,9 @@ REPO=$FARM/shop
 
 bench_app "$FARM"
 export DEPLOY_CACHE_DIR=$DIR/cache
+# deploy-links: unchanged files of a warm release hard-linked instead of copied.
+sed 's/^\[build\]$/[build]\nreuse = "hardlink"/' "$FARM/Deploy.toml" > "$FARM/Deploy-links.toml"
+grep -q '^reuse = "hardlink"$' "$FARM/Deploy-links.toml" || { echo "no [build] table in $FARM/Deploy.toml" >&2; exit 1; }
 "$DEPLOY" -c "$FARM/Deploy.toml" farm --output plain >/dev/null 2>&1   # a first release to roll from
 base=$(readlink "$FARM/hosts/web1/www/shop/current")
 
@@ -105,7 +109,7 @@ verify() { # every host serves $1
 # One tool's phase boundaries as "phase seconds-since-start" lines, from its marks.
 phases() { # tool start end
   case $1 in
-    deploy) python3 - "$2" "$3" "$DIR/deploy.json" <<'PY' ;;
+    deploy | deploy-links) python3 - "$2" "$3" "$DIR/deploy.json" <<'PY' ;;
 import datetime, json, sys
 start, end = float(sys.argv[1]), float(sys.argv[2])
 ev = [json.loads(l) for l in open(sys.argv[3]) if l.startswith("{")]
@@ -142,8 +146,9 @@ for mode in $MODES; do
       export MARKS=$DIR/marks
       start=$(date +%s.%N)
       case $tool in
-        deploy)
-          /usr/bin/time -f '%M' -o "$DIR/rss" "$DEPLOY" -c "$FARM/Deploy.toml" farm --output json > "$DIR/deploy.json"
+        deploy | deploy-links)
+          config=$FARM/Deploy.toml; [ "$tool" = deploy-links ] && config=$FARM/Deploy-links.toml
+          /usr/bin/time -f '%M' -o "$DIR/rss" "$DEPLOY" -c "$config" farm --output json > "$DIR/deploy.json"
           end=$(date +%s.%N) # before reading the events: that is the bench's time, not deploy's
           id=$(python3 -c 'import json,sys; print([json.loads(l)["release"] for l in open(sys.argv[1]) if "deploy_started" in l][0])' "$DIR/deploy.json")
           sent=$(python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["kind"] for l in open(sys.argv[1]) if "\"sent\"" in l})))' "$DIR/deploy.json")
@@ -161,7 +166,7 @@ for mode in $MODES; do
           rm -f "$DIR/$id.tar.gz"
           ;;
       esac
-      [ "$tool" = deploy ] || end=$(date +%s.%N)
+      case $tool in deploy*) ;; *) end=$(date +%s.%N) ;; esac
       verify "$id"
       times[$mode/$tool]+="$(echo "$end - $start" | bc) "
       while read -r p v; do phase[$mode/$tool/$p]+="$v "; done < <(phases "$tool" "$start" "$end")
@@ -187,7 +192,7 @@ overhead() { # tool n → seconds for the whole run
 }
 declare -A per_cmd
 for tool in $TOOLS; do
-  [ "$tool" = deploy ] && continue
+  case $tool in deploy*) continue ;; esac
   t0=$(overhead "$tool" 0); tn=$(overhead "$tool" $N)
   per_cmd[$tool]=$(echo "($tn - $t0) / $N" | bc -l)
 done

@@ -41,3 +41,87 @@ fn setuid_and_setgid_bits_never_ship() {
     assert_eq!(mode("bin"), Some(0o1777), "the sticky bit is kept: {modes:?}");
     assert!(modes.iter().all(|(_, mode)| mode & 0o6000 == 0), "{modes:?}");
 }
+
+#[test]
+fn the_cache_is_private_to_its_owner() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let repo = git_repo(&[("index.html", "hi")]);
+    let commit = head(repo.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let base = tempfile::tempdir().unwrap();
+    // Made private, and a cache left open to others is closed again.
+    let cache = base.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    rt.block_on(artifact::build(&spec(repo.path(), &commit, &[], false), &cache)).unwrap();
+    assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o777, 0o700);
+    // Someone else's cache is refused (the tests run as root, who can give it away).
+    let theirs = base.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).expect("chown (the tests run as root)");
+    let err = rt.block_on(artifact::build(&spec(repo.path(), &commit, &[], false), &theirs)).unwrap_err();
+    assert!(matches!(err, artifact::BuildError::Refused(_)), "{err}");
+    assert!(err.to_string().contains("belongs to uid 65534, not to you"), "{err}");
+    assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0, "nothing was written there");
+}
+
+#[test]
+fn without_home_the_cache_is_not_in_tmp() {
+    // nextest runs each test in a process of its own: changing the environment is safe here.
+    unsafe {
+        std::env::remove_var("DEPLOY_CACHE_DIR");
+        std::env::remove_var("XDG_CACHE_HOME");
+        std::env::remove_var("HOME");
+    }
+    let dir = artifact::cache_dir().expect("the home folder from /etc/passwd");
+    assert!(!dir.starts_with(std::env::temp_dir()), "{}", dir.display());
+    assert!(dir.ends_with(".cache/deploy"), "{}", dir.display());
+}
+
+#[test]
+fn a_cached_build_is_checked_before_it_is_used_again() {
+    let repo = git_repo(&[("index.html", "the real page\n")]);
+    let commit = head(repo.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let first = rt.block_on(artifact::build(&spec(repo.path(), &commit, &[], false), cache.path())).unwrap();
+    let (tree, sha) = (first.tree.clone(), first.sha256.clone());
+    drop(first);
+    // Unchanged: reused.
+    let again = rt.block_on(artifact::build(&spec(repo.path(), &commit, &[], false), cache.path())).unwrap();
+    assert!(again.reused && again.sha256 == sha);
+    drop(again);
+    // Changed in the cache after it was built: built again from the commit.
+    std::fs::write(tree.join("index.html"), "tampered\n").unwrap();
+    let rebuilt = rt.block_on(artifact::build(&spec(repo.path(), &commit, &[], false), cache.path())).unwrap();
+    assert!(!rebuilt.reused, "a tampered build was reused");
+    assert_eq!(rebuilt.sha256, sha);
+    assert_eq!(std::fs::read_to_string(rebuilt.tree.join("index.html")).unwrap(), "the real page\n");
+}
+
+#[test]
+fn a_rebuild_never_swaps_the_build_under_a_running_deploy() {
+    let repo = git_repo(&[("index.html", "v1\n")]);
+    let commit = head(repo.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    // A deploy holds its build (another process: its mark names a live pid, here pid 1).
+    let first = rt.block_on(artifact::build(&spec(repo.path(), &commit, &[], false), cache.path())).unwrap();
+    let users = first.tree.parent().unwrap().join("users");
+    std::fs::write(users.join("1"), "").unwrap();
+    let listing = std::fs::read_dir(&first.tree).unwrap().count();
+    // `--rebuild` of the same commit meanwhile: built elsewhere, the first build untouched.
+    let rebuilt = rt.block_on(artifact::build(&spec(repo.path(), &commit, &[], true), cache.path())).unwrap();
+    assert_ne!(rebuilt.tree, first.tree);
+    assert_eq!(std::fs::read_to_string(first.tree.join("index.html")).unwrap(), "v1\n");
+    assert_eq!(std::fs::read_dir(&first.tree).unwrap().count(), listing);
+    // And builds of other commits do not prune it while it is used.
+    for n in 0..4 {
+        std::fs::write(repo.path().join("index.html"), format!("v{n}\n")).unwrap();
+        crate::support::git(repo.path(), &["commit", "-qam", "next"]);
+        let commit = head(repo.path());
+        drop(rt.block_on(artifact::build(&spec(repo.path(), &commit, &[], false), cache.path())).unwrap());
+    }
+    assert!(first.tree.join("index.html").exists(), "a build in use was pruned");
+    std::fs::remove_file(users.join("1")).unwrap();
+}

@@ -7,16 +7,57 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Where artifacts are kept: `$DEPLOY_CACHE_DIR`, else `$XDG_CACHE_HOME/deploy`, else
-/// `~/.cache/deploy`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DEPLOY_CACHE_DIR") {
-        return PathBuf::from(dir);
+/// `~/.cache/deploy` (the home folder from `$HOME`, else from the password database). Never
+/// a shared folder like `/tmp`: what is in the cache is what gets deployed.
+pub fn cache_dir() -> Result<PathBuf, BuildError> {
+    if let Some(dir) = std::env::var_os("DEPLOY_CACHE_DIR").filter(|dir| !dir.is_empty()) {
+        return Ok(PathBuf::from(dir));
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("deploy");
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
+        return Ok(PathBuf::from(dir).join("deploy"));
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    home.join(".cache/deploy")
+    let home = std::env::var_os("HOME").filter(|home| !home.is_empty()).map(PathBuf::from).or_else(home_from_passwd);
+    home.map(|home| home.join(".cache/deploy"))
+        .ok_or_else(|| BuildError::Refused("no folder for the build cache: set HOME or DEPLOY_CACHE_DIR".into()))
+}
+
+/// This process's effective uid and its home folder in /etc/passwd.
+fn home_from_passwd() -> Option<PathBuf> {
+    let uid = effective_uid()?;
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() > 5 && fields[2].parse() == Ok(uid)).then(|| PathBuf::from(fields[5]))
+    })
+}
+
+fn effective_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| line.strip_prefix("Uid:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Makes `dir` (and missing parents) and keeps it private: it must belong to this user, and
+/// nobody else may read or write it (0700). Another user who could write there could change
+/// what is deployed.
+fn private(dir: &Path) -> Result<(), BuildError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+    let meta = fs::symlink_metadata(dir).map_err(io_err("stat", dir))?;
+    if !meta.is_dir() {
+        return Err(BuildError::Refused(format!("the build cache {} is not a folder", dir.display())));
+    }
+    if effective_uid().is_some_and(|uid| uid != meta.uid()) {
+        return Err(BuildError::Refused(format!(
+            "the build cache {} belongs to uid {}, not to you: another user could change what you deploy; \
+             set DEPLOY_CACHE_DIR to a folder of your own",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err("chmod", dir))?;
+    }
+    Ok(())
 }
 
 /// The cache key: the commit and everything about the build that changes its output.
@@ -40,8 +81,11 @@ fn key(spec: &BuildSpec) -> String {
 /// Builds kept per app in the cache (the newest; older ones are removed after a build).
 const KEEP_BUILDS: usize = 3;
 
-/// Returns the cached build for this commit and build, or builds it.
+/// Returns the cached build for this commit and build, or builds it. A cached build is used
+/// only if its files still hash to the manifest recorded when it was built; while a deploy
+/// uses a build, no other deploy removes or replaces it (see [`InUse`]).
 pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, BuildError> {
+    private(cache)?;
     let app_dir = cache.join(spec.app);
     let name = format!("{}-{}", &spec.commit[..spec.commit.len().min(12)], key(spec));
     let dir = app_dir.join(&name);
@@ -49,11 +93,16 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
     let done = dir.join("built");
     if !spec.rebuild
         && let Ok(text) = fs::read_to_string(&done)
-        && let Ok(mtime) = text.trim().parse::<u64>()
+        && let Some((mtime, recorded)) = parse_built(&text)
     {
+        let user = InUse::take(&dir)?;
         let (entries, files) = scan::scan(&tree, spec.exclude, spec.shared)?;
-        let _ = fs::write(&done, format!("{mtime}\n")); // newest use, for pruning
-        return Ok(Artifact::new(tree, dir, entries, files, mtime, true));
+        let artifact = Artifact::new(tree, dir.clone(), entries, files, mtime, true).used_by(user);
+        if artifact.sha256 == recorded {
+            let _ = fs::write(&done, format!("{mtime} {recorded}\n")); // newest use, for pruning
+            return Ok(artifact);
+        }
+        // Changed since it was built (or from an older deploy): build it again, aside.
     }
 
     // Built aside, then renamed into place: two deploys of one commit may build at once.
@@ -71,23 +120,63 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
                 return Err(BuildError::Command { command: command.clone(), status: out.status, output: out.tail(20) });
             }
         }
+        let (entries, files) = scan::scan(&work_tree, spec.exclude, spec.shared)?;
+        let sha256 = hex(&Sha256::digest(scan::manifest_text(&files).as_bytes()));
         let built = work.join("built");
-        fs::write(&built, format!("{mtime}\n")).map_err(io_err("write", &built))?;
-        if spec.rebuild {
-            let _ = fs::remove_dir_all(&dir);
-        }
-        if fs::rename(&work, &dir).is_err() && !done.exists() {
-            let _ = fs::remove_dir_all(&dir); // a build that never finished
-            fs::rename(&work, &dir).map_err(io_err("rename", &work))?;
-        }
-        // Else another deploy finished the same build first: use that one.
-        let (entries, files) = scan::scan(&tree, spec.exclude, spec.shared)?;
-        Ok(Artifact::new(tree.clone(), dir.clone(), entries, files, mtime, false))
+        fs::write(&built, format!("{mtime} {sha256}\n")).map_err(io_err("write", &built))?;
+        // Marked as used before it is renamed into place, so that no other deploy removes it
+        // in between. The place is taken unless another deploy uses what is there: then this
+        // build gets a name of its own, and the other keeps its files.
+        let _building = InUse::take(&work)?;
+        let target =
+            if InUse::anyone(&dir) { app_dir.join(format!("{name}-{}", std::process::id())) } else { dir.clone() };
+        let _ = fs::remove_dir_all(&target);
+        fs::rename(&work, &target).map_err(io_err("rename", &work))?;
+        let user = InUse::take(&target)?;
+        Ok(Artifact::new(target.join("tree"), target.clone(), entries, files, mtime, false).used_by(user))
     }
     .await;
     let _ = fs::remove_dir_all(&work);
     prune(&app_dir, &name);
     result
+}
+
+/// `built`: the export's time and the manifest's sha256 (`None`: an older format).
+fn parse_built(text: &str) -> Option<(u64, String)> {
+    let mut fields = text.split_whitespace();
+    let mtime = fields.next()?.parse().ok()?;
+    let sha256 = fields.next()?.to_string();
+    (sha256.len() == 64).then_some((mtime, sha256))
+}
+
+/// A deploy using a build: `users/PID` in the build's folder while the artifact lives.
+/// Pruning and rebuilding leave alone a build with a live user.
+#[derive(Debug)]
+pub struct InUse(PathBuf);
+
+impl InUse {
+    fn take(dir: &Path) -> Result<InUse, BuildError> {
+        let users = dir.join("users");
+        fs::create_dir_all(&users).map_err(io_err("create", &users))?;
+        let mark = users.join(std::process::id().to_string());
+        fs::write(&mark, "").map_err(io_err("write", &mark))?;
+        Ok(InUse(mark))
+    }
+
+    /// Whether a running process other than this one uses the build in `dir`.
+    fn anyone(dir: &Path) -> bool {
+        let Ok(users) = fs::read_dir(dir.join("users")) else { return false };
+        users.filter_map(Result::ok).any(|user| {
+            let pid = user.file_name().to_string_lossy().into_owned();
+            pid != std::process::id().to_string() && Path::new("/proc").join(&pid).exists()
+        })
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 /// Removes all but the newest builds of an app (never `keep`), and tarballs of the older
@@ -106,7 +195,7 @@ fn prune(app_dir: &Path, keep: &str) {
             }
             continue;
         }
-        if file_name == keep {
+        if file_name == keep || InUse::anyone(&path) {
             continue;
         }
         if path.is_dir() {

@@ -49,6 +49,8 @@ struct Contents {
     /// The build's folder in the cache, where its tarballs are kept.
     dir: PathBuf,
     packs: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Packed>>>>,
+    /// This process's mark on the build while it is used (see `cache::InUse`).
+    user: Option<cache::InUse>,
 }
 
 pub struct BuildSpec<'a> {

@@ -46,8 +46,24 @@ impl Artifact {
             files: files.len(),
             sha256,
             reused,
-            contents: Arc::new(Contents { entries, files, manifest, mtime, dir, packs: Mutex::new(HashMap::new()) }),
+            contents: Arc::new(Contents {
+                entries,
+                files,
+                manifest,
+                mtime,
+                dir,
+                packs: Mutex::new(HashMap::new()),
+                user: None,
+            }),
         }
+    }
+
+    /// The artifact keeps the build marked as used (`cache::InUse`) until its last clone goes.
+    pub(super) fn used_by(mut self, user: super::cache::InUse) -> Self {
+        if let Some(contents) = Arc::get_mut(&mut self.contents) {
+            contents.user = Some(user);
+        }
+        self
     }
 
     /// The whole release as one tarball (packed once, then kept in the cache).

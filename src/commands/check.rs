@@ -263,7 +263,10 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
     let stage_cfg = &cfg.stage;
     let (hosts, _) = super::host_names(&cfg);
     // Room for a release: 2× the newest build of this app (tarball + unpacked), at least 100 MB.
-    let newest = crate::artifact::newest_size(&crate::artifact::cache_dir(), &stage_cfg.app.name).unwrap_or(0);
+    let newest = crate::artifact::cache_dir()
+        .ok()
+        .and_then(|cache| crate::artifact::newest_size(&cache, &stage_cfg.app.name))
+        .unwrap_or(0);
     let need_kb = (newest * 2 / 1024).max(100 * 1024);
     let rows: Vec<Row> = super::runtime()?.block_on(async {
         let (ssh, errors) = connect_each(stage_cfg, &hosts).await;

@@ -95,7 +95,8 @@ fn build_artifact(stage: &StageConfig, revision: &Revision, rebuild: bool) -> im
             rebuild,
         };
         let started = Instant::now();
-        artifact::build(&spec, &artifact::cache_dir()).await.map(|built| (built, started.elapsed()))
+        let cache = artifact::cache_dir()?;
+        artifact::build(&spec, &cache).await.map(|built| (built, started.elapsed()))
     }
 }
 
