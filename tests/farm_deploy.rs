@@ -181,6 +181,24 @@ fn deploy_under_load(f: &Farm, stage: &str, url_addr: &str) -> (farm::load::Repo
     (report, o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
+/// HAProxy's `timeout connect` on the farm: a request that was retried took at least this.
+const HAPROXY_RETRY: Duration = Duration::from_secs(1);
+
+/// The sum of HAProxy's retries, redispatches, connection and response errors over the app
+/// servers (`show stat`: wretr, wredis, econ, eresp).
+fn haproxy_trouble(f: &Farm) -> u64 {
+    let stat = f.haproxy("show stat");
+    let mut lines = stat.lines();
+    let header: Vec<&str> = lines.next().unwrap().trim_start_matches("# ").split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let wanted = [column("wretr"), column("wredis"), column("econ"), column("eresp")];
+    lines
+        .map(|line| line.split(',').collect::<Vec<&str>>())
+        .filter(|fields| fields[0] == "app" && fields[1] != "BACKEND")
+        .flat_map(|fields| wanted.map(|at| fields.get(at).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)))
+        .sum()
+}
+
 #[test]
 fn zero_failed_requests_under_load_and_errors_without_draining() {
     let f = Farm::start(4);
@@ -195,12 +213,31 @@ fn zero_failed_requests_under_load_and_errors_without_draining() {
     assert_eq!((r.bad_status, r.conn_errors), (0, 0), "failed requests during a drained deploy: {r:?}");
     assert!(r.releases.len() >= 2, "the load saw the old and the new release: {:?}", r.releases);
 
-    // Through HAProxy as well.
+    // Through HAProxy as well. HAProxy retries and redispatches a request whose server is
+    // gone, so a deploy that never drained could still answer every request, only slower:
+    // its own counters of retries, redispatches and server errors must not move, no request
+    // may take as long as a retry, and both releases must have been served.
     let haproxy = f.haproxy_url().trim_start_matches("http://").to_string();
+    let before = haproxy_trouble(&f);
     let (r, code, err) = deploy_under_load(&f, "farm-haproxy", &haproxy);
     assert_eq!(code, 0, "{err}");
     assert!(r.ok > 200, "{r:?}");
     assert_eq!((r.bad_status, r.conn_errors), (0, 0), "failed requests behind HAProxy: {r:?}");
+    assert_eq!(haproxy_trouble(&f), before, "HAProxy retried or redispatched during a drained deploy");
+    assert!(r.max_latency < HAPROXY_RETRY, "a request waited as long as a retry: {r:?}");
+    assert!(r.releases.len() >= 2, "the load saw the old and the new release: {:?}", r.releases);
+
+    // The control behind HAProxy: the same deploy without draining moves those counters (or
+    // fails requests).
+    let hosts = f.hosts_toml();
+    f.add_config(&format!("\n[stages.haproxy-nodrain]\n{hosts}\n"));
+    let before = haproxy_trouble(&f);
+    let (r, code, err) = deploy_under_load(&f, "haproxy-nodrain", &haproxy);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        haproxy_trouble(&f) > before || r.bad_status + r.conn_errors > 0 || r.max_latency >= HAPROXY_RETRY,
+        "switching without draining went unseen behind HAProxy: {r:?}"
+    );
 
     // The same harness catches a deploy that switches without draining: the app server's
     // reload (the activate hook) then drops requests that Varnish still sends it.

@@ -155,7 +155,18 @@ fn failing_activate_hook_rolls_back() {
     let failed = events(&ev, "failed", Some("web3"));
     assert_eq!(failed[0]["action"], "activate");
     assert!(failed[0]["output"].as_str().unwrap().contains("cache:clear failed on web3"), "{failed:?}");
+    // web1 and web2 had been switched (and served the new release), then went back; web3
+    // was switched, failed, and went back too.
+    for host in ["web1", "web2", "web3"] {
+        assert_eq!(events(&ev, "host_switched", Some(host)).len(), 2, "{host}: switched, then back: {ev:?}");
+        let states = events(&ev, "host_state", Some(host));
+        assert!(
+            states.iter().any(|s| s["release"] == good.as_str() && s["in_service"] == true),
+            "{host} back on {good}, in service: {states:?}"
+        );
+    }
     let r = assert_safe(&f, load, &good);
+    assert!(r.served("web1", &bad) && r.served("web2", &bad), "web1 and web2 served the new release first");
     assert!(!r.served("web3", &bad));
 }
 

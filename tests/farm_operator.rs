@@ -420,3 +420,46 @@ fn a_stage_marked_confirm_asks_at_a_terminal() {
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("[y/N]"));
 }
+
+/// NO_COLOR in a real terminal: the human view keeps its live lines but has no colour or
+/// style. The control: the same run without NO_COLOR does show colour, so the check sees it.
+#[test]
+fn no_color_in_a_real_terminal() {
+    let f = Farm::start(2);
+    let screen = |no_color: bool| {
+        let session = format!("deploy-nocolor-{}-{no_color}", std::process::id());
+        let cmd = format!(
+            "{}DEPLOY_CACHE_DIR={} {} -c {} farm; echo EXIT=$?; sleep 30",
+            if no_color { "NO_COLOR=1 " } else { "" },
+            f.dir.join("cache").display(),
+            env!("CARGO_BIN_EXE_deploy"),
+            f.config().display()
+        );
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40", &cmd])
+            .env_remove("CI")
+            .env_remove("NO_COLOR")
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "tmux did not start (scripts/test installs it)");
+        // `-e` keeps the colours and styles of the screen as escape sequences.
+        let capture = || {
+            let out =
+                Command::new("tmux").args(["capture-pane", "-p", "-e", "-S", "-", "-t", &session]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = String::new();
+        while Instant::now() < deadline && !seen.contains("EXIT=") {
+            std::thread::sleep(Duration::from_millis(100));
+            seen = capture();
+        }
+        let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+        assert!(seen.contains("EXIT=0"), "{seen}");
+        seen
+    };
+    let plain = screen(true);
+    assert!(plain.contains("web1") && plain.contains("web2"), "{plain}");
+    assert!(!plain.contains('\u{1b}'), "colour or style with NO_COLOR:\n{plain:?}");
+    let coloured = screen(false);
+    assert!(coloured.contains('\u{1b}'), "the control shows no colour either: {coloured:?}");
+}

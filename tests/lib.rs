@@ -6,6 +6,8 @@ mod support;
 
 mod farm;
 
+mod garbage;
+
 mod architecture;
 mod artifact_trust;
 mod cli;

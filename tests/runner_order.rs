@@ -6,7 +6,7 @@ use deploy::config;
 use deploy::plan::{self, DeployInput, Owner, Revision, Target};
 use deploy::remote::Cmd;
 use deploy::report::Silent;
-use deploy::runner::{Aftermath, Clock, Context, RunError, Runner};
+use deploy::runner::{Aftermath, Clock, Context, FailureKind, RunError, Runner};
 use deploy::transport::{Output, Request, Transport, TransportError};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -243,14 +243,14 @@ fn a_failed_health_check_rolls_switched_hosts_back() {
     let lines = t.lines();
     // web2 is switched back to the previous release, web1 too; web3 never touched.
     for h in ["web1", "web2"] {
-        let to_new = at(&lines, h, &format!("releases/{id} "));
+        let to_new = at(&lines, h, &format!("ln -sfn -- releases/{id} "));
         let back = lines
             .iter()
             .rposition(|(o, l)| o == h && l.contains(&format!("ln -sfn -- releases/{PREV}")))
             .expect("switched back");
         assert!(back > to_new);
     }
-    assert!(!lines.iter().any(|(o, l)| o == "web3" && l.starts_with("ln -sfn")));
+    assert!(!lines.iter().any(|(o, l)| o == "web3" && l.contains("ln -sfn -- releases/")));
     // web2 was never put back in service on the new release: its first undrain comes after its switch back.
     let back2 = at(&lines, "web2", &format!("ln -sfn -- releases/{PREV}"));
     let undrain2 = at(&lines, "lb", &format!("backend.set_health {} auto", nested("*.web2")));
@@ -307,7 +307,7 @@ fn a_hanging_balancer_command_is_a_failure_not_a_hang() {
     let lines = t.lines();
     assert!(lines.iter().any(|(o, l)| o == "lb" && l.contains(&format!("{} auto", nested("*.web2")))), "{lines:#?}");
     assert!(lines.iter().any(|(o, l)| o == "web1" && l.contains(&format!("ln -sfn -- releases/{PREV}"))));
-    assert!(!lines.iter().any(|(o, l)| o == "web2" && l.starts_with("ln -sfn")));
+    assert!(!lines.iter().any(|(o, l)| o == "web2" && l.contains("ln -sfn -- releases/")));
 }
 
 #[test]
@@ -377,4 +377,37 @@ fn a_lock_that_cannot_be_made_is_not_a_held_lock() {
     assert!(err.to_string().contains("could not lock web1"), "{err}");
     assert_eq!(count(&t.lines(), "mkdir -- /srv/shop/.deploy/lock"), 3, "tried three times");
     assert!(!t.lines().iter().any(|(o, _)| o == "web2"), "other hosts touched");
+}
+
+/// An artifact that arrives with another sha256 than was sent is never unpacked: the
+/// deploy stops before any switch and says which host got what.
+#[test]
+fn a_corrupted_upload_is_never_unpacked() {
+    let t = Recording::new(|on, line| {
+        (on == "web2" && line.contains("sha256sum")).then(|| Output {
+            status: Some(0),
+            stdout: format!("{}  file\n", "0".repeat(64)),
+            stderr: String::new(),
+        })
+    });
+    let (r, id) = run(t.clone());
+    match &r {
+        Err(RunError::Failed { cause, aftermath: Aftermath::NothingSwitched }) => {
+            let failure = &cause.failures()[0];
+            assert_eq!((failure.host.as_str(), &failure.kind), ("web2", &FailureKind::ChecksumMismatch), "{failure:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let lines = t.lines();
+    assert!(!lines.iter().any(|(o, l)| o == "web2" && l.contains("tar -xzf")), "unpacked: {lines:#?}");
+    assert!(
+        !lines.iter().any(|(_, l)| l.contains("ln -sfn -- releases/") || l.contains("set_health")),
+        "switched or drained"
+    );
+    // What it left is removed on every host.
+    for host in ["web1", "web2", "web3"] {
+        assert!(
+            lines.iter().any(|(o, l)| o == host && l.starts_with("rm -rf --") && l.contains(&format!("incoming/{id}")))
+        );
+    }
 }

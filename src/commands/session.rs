@@ -207,8 +207,11 @@ impl<'c> Session<'c> {
             return;
         }
         let http = Http::new();
-        let sent = crate::report::notify::send(http.client(), &stage.notify, moment, summary, &self.cfg.secrets);
-        for message in sent.await {
+        let sent = match http.client() {
+            Ok(client) => crate::report::notify::send(client, &stage.notify, moment, summary, &self.cfg.secrets).await,
+            Err(why) => vec![format!("notifications not sent: {why}")],
+        };
+        for message in sent {
             self.report.event(&Event::Warning { host: None, message });
         }
     }

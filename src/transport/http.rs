@@ -3,7 +3,9 @@
 use super::{Request, TransportError};
 
 pub struct Http {
-    client: reqwest::Client,
+    /// The client, or why none could be made (a machine without CA certificates): every
+    /// request then fails with that reason, nothing panics.
+    client: Result<reqwest::Client, String>,
 }
 
 impl Http {
@@ -14,18 +16,20 @@ impl Http {
             .user_agent(concat!("deploy/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .expect("HTTP client");
+            .map_err(|err| format!("no HTTP client on this machine: {}", error_chain(&err)));
         Http { client }
     }
 
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// The client, or why there is none.
+    pub fn client(&self) -> Result<&reqwest::Client, &str> {
+        self.client.as_ref().map_err(String::as_str)
     }
 
     pub async fn send(&self, req: Request<'_>) -> Result<u16, TransportError> {
+        let client = self.client().map_err(|why| TransportError { message: why.to_string(), lost: false })?;
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| TransportError { message: format!("bad HTTP method {}", req.method), lost: false })?;
-        let mut request = self.client.request(method, req.url).timeout(req.timeout);
+        let mut request = client.request(method, req.url).timeout(req.timeout);
         for (name, value) in req.headers {
             request = request.header(name, value);
         }

@@ -22,6 +22,8 @@ pub struct Report {
     /// (host, release) pairs seen.
     pub served: Vec<(String, String)>,
     pub samples: Vec<String>,
+    /// The time limit ended the load before `stop`: whatever came after went unobserved.
+    pub cut_short: bool,
 }
 
 impl Report {
@@ -97,6 +99,7 @@ impl Load {
                             }
                         }
                     }
+                    r.cut_short = !stop.load(Ordering::Relaxed);
                     r
                 })
             })
@@ -104,11 +107,14 @@ impl Load {
         Load { stop, threads }
     }
 
+    /// Stops the load and adds up what it saw. Panics when the time limit had already ended
+    /// it: a test must not claim to have watched what came after.
     pub fn stop(self) -> Report {
         self.stop.store(true, Ordering::Relaxed);
         let mut total = Report::default();
         for t in self.threads {
             let r = t.join().expect("load thread");
+            assert!(!r.cut_short, "the load hit its time limit before the test stopped it: raise the limit");
             total.ok += r.ok;
             total.bad_status += r.bad_status;
             total.conn_errors += r.conn_errors;
