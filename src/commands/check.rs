@@ -86,7 +86,23 @@ async fn check_host(stage: &StageConfig, ssh: &Connections, http: &Http, name: &
         Ok(Err(_)) => rows.push(row(name, "disk", false, "df printed no free space")),
         Err(err) => rows.push(row(name, "disk", false, err)),
     }
-    let mut tools = vec!["tar", "gzip", "sha256sum", "readlink", "ln", "mv", "cp", "xargs", "env"];
+    // Besides the unpack and the switch: `timeout` bounds every hook, `head` reads what a
+    // command with private values gets on stdin, `stat` and `cmp` check a warm release.
+    let mut tools = vec![
+        "tar",
+        "gzip",
+        "sha256sum",
+        "readlink",
+        "ln",
+        "mv",
+        "cp",
+        "xargs",
+        "env",
+        "timeout",
+        "head",
+        "stat",
+        "cmp",
+    ];
     if stage.health.url.is_some() && stage.health.from == HealthFrom::Host {
         tools.push("curl");
     }
