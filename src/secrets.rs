@@ -112,6 +112,18 @@ fn forms(value: &str) -> Vec<String> {
     }
     out.push(percent(value, false));
     out.push(percent(value, true));
+    // As a URL parser writes it back (the WHATWG sets: what an HTTP library prints in an
+    // error), and form-encoded.
+    // A URL parser drops tabs and newlines, and in the path of an http(s) URL turns `\`
+    // into `/`.
+    let stripped = value.replace(['\t', '\n', '\r'], "");
+    for text in [value, stripped.as_str()] {
+        for set in [URL_QUERY, URL_PATH, URL_USERINFO] {
+            out.push(url_encoded(text, set));
+        }
+        out.push(url_encoded(&text.replace('\\', "/"), URL_PATH));
+    }
+    out.push(percent(value, false).replace("%20", "+"));
     if value.contains('\n') || value.contains('\r') {
         for line in value.lines().map(|line| line.trim_end_matches('\r')) {
             if line.trim().chars().count() >= MIN_SECRET_LEN {
@@ -130,6 +142,24 @@ fn forms(value: &str) -> Vec<String> {
 fn json_body(text: &str) -> String {
     let quoted = serde_json::to_string(text).unwrap_or_default();
     quoted[1..quoted.len() - 1].to_string()
+}
+
+/// Bytes a URL parser percent-encodes in a query, a path and the user info (besides
+/// controls, space and non-ASCII, which it always encodes).
+const URL_QUERY: &[u8] = b"\"#<>'";
+const URL_PATH: &[u8] = b"\"#<>?`{}";
+const URL_USERINFO: &[u8] = b"\"#<>?`{}/:;=@[\\]^|";
+
+fn url_encoded(text: &str, set: &[u8]) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte <= b' ' || byte >= 0x7f || set.contains(&byte) {
+            out.push_str(&format!("%{byte:02X}"));
+        } else {
+            out.push(byte as char);
+        }
+    }
+    out
 }
 
 fn percent(text: &str, lower: bool) -> String {

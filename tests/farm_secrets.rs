@@ -24,6 +24,12 @@ fn check_all(channel: &str, text: &str) {
 }
 
 fn secret_stage(f: &Farm, hook_addr: &str) {
+    // The same, with the health check sent from here to a port nobody listens on: the HTTP
+    // library's error quotes the URL, token included, in its own encoding.
+    f.add_config(&format!(
+        "\n[stages.refused]\n{}\n[stages.refused.health]\nfrom = \"local\"\nurl = \"http://{{address}}:1/health?token=${{URL_SECRET}}\"\nretries = 2\ninterval = \"10ms\"\n",
+        f.hosts_toml()
+    ));
     f.add_config(&format!(
         "\n[stages.secret]\n{}\n[stages.secret.hooks]\nprepare = ['sh bin/console cache:warmup', '{HOOK}']\n\n[stages.secret.health]\nurl = \"http://{{address}}:8080/health?token=${{URL_SECRET}}\"\nretries = 3\ninterval = \"10ms\"\n\n[[stages.secret.notify]]\nkind = \"json\"\nurl = \"http://{hook_addr}/hook\"\n",
         f.hosts_toml()
@@ -88,10 +94,17 @@ fn hostile_secrets_reach_the_hooks_and_nothing_else() {
     }
     crate::farm::assert_documented(&run.events);
 
-    // The human view in a real terminal, failing the same way.
+    // The human view in a real terminal, with the health check refused (the error quotes the
+    // URL as the HTTP library writes it); and the same in plain text on stderr.
     let screen = in_tmux(&f);
     check_all("terminal", &screen);
     assert!(screen.contains("EXIT=1"), "{screen}");
+    // (--no-auto-rollback: a rollback's health check would be refused as well, and exit 4.)
+    let o = deploy(&f, &["refused", "--output", "plain", "--no-auto-rollback"], &summary);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    check_all("stderr, health refused", &err);
+    assert!(err.contains("${URL_SECRET}"), "the error names the variable: {err}");
 
     check_all("step summary", &std::fs::read_to_string(&summary).unwrap());
     for (host, _) in &f.hosts {
@@ -117,7 +130,7 @@ fn in_tmux(f: &Farm) -> String {
     std::fs::write(
         &script,
         format!(
-            "export HOOK_SECRET={} URL_SECRET={} DEPLOY_CACHE_DIR={}\n{} -c {} secret -v\necho EXIT=$?\nsleep 60\n",
+            "export HOOK_SECRET={} URL_SECRET={} DEPLOY_CACHE_DIR={}\n{} -c {} refused -v --no-auto-rollback\necho EXIT=$?\nsleep 60\n",
             quote(HOOK_VALUE),
             quote(URL_VALUE),
             quote(&f.dir.join("cache").display().to_string()),

@@ -59,6 +59,8 @@ fn every_escaped_form_is_redacted() {
                     .to_string(),
             ),
             ("percent-encoded URL", format!("http://x/?t={}", percent(&inside))),
+            ("a URL as an HTTP library prints it", url(&format!("http://x/?t={inside}"))),
+            ("a URL path as an HTTP library prints it", url(&format!("http://x/{inside}/h"))),
             ("line by line", inside.lines().map(|line| format!("web1 | {line}\n")).collect()),
             ("sh -x", format!("+ curl -H '{}'", inside.replace('\'', "'\"'\"'"))),
         ];
@@ -71,6 +73,11 @@ fn every_escaped_form_is_redacted() {
         let json = serde_json::json!({ "message": inside, "nested": [{ "cmd": quote(&inside) }] });
         assert_no_fragment("JSON value", value, &secrets.redact_json(json).to_string());
     }
+}
+
+/// `text` parsed and printed again by reqwest's URL type (what its errors show).
+fn url(text: &str) -> String {
+    reqwest::Url::parse(text).map(|url| url.to_string()).unwrap_or_else(|_| text.to_string())
 }
 
 fn percent(text: &str) -> String {
