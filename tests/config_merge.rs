@@ -131,3 +131,48 @@ fn every_recipe_is_valid_on_its_own() {
         assert!(c.is_ok(), "recipe {name}: {}", c.unwrap_err());
     }
 }
+
+/// A Varnish cache on the Varnish balancer's host is the same varnishd: it takes the
+/// balancer's `admin` and `secret` unless it sets its own (before, the ban went to the
+/// defaults and failed with only a warning).
+#[test]
+fn a_varnish_cache_on_the_balancer_host_uses_its_admin_and_secret() {
+    let text = |cache: &str| {
+        format!(
+            r#"
+[app]
+name = "shop"
+path = "/srv/shop"
+
+[stages.p]
+hosts = [{{ name = "web1", address = "10.0.0.11", roles = ["app"] }}, {{ name = "lb1", address = "10.0.0.2", roles = ["balancer"] }}]
+
+[stages.p.balancer]
+kind = "varnish"
+host = "lb1"
+admin = "127.0.0.1:6083"
+secret = "/etc/varnish/other-secret"
+
+[[stages.p.http_cache]]
+kind = "varnish"
+host = "lb1"
+{cache}
+"#
+        )
+    };
+    let env = |_: &str| None;
+    let caches =
+        |cache: &str| config::parse("Deploy.toml", &text(cache), Path::new("/x"), "p", &env).unwrap().stage.http_cache;
+    match &caches("")[0] {
+        config::HttpCache::Varnish { admin, secret, .. } => {
+            assert_eq!((admin.as_str(), secret.as_str()), ("127.0.0.1:6083", "/etc/varnish/other-secret"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match &caches("admin = \"127.0.0.1:7000\"\nsecret = \"/etc/mine\"")[0] {
+        config::HttpCache::Varnish { admin, secret, .. } => {
+            assert_eq!((admin.as_str(), secret.as_str()), ("127.0.0.1:7000", "/etc/mine"), "its own win");
+        }
+        other => panic!("{other:?}"),
+    }
+}

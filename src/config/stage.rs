@@ -109,7 +109,7 @@ pub(super) fn decode_stage(
         .tables("http_cache")
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|table| traffic::http_cache(table, &hosts))
+        .filter_map(|table| traffic::http_cache(table, &hosts, balancer.as_ref()))
         .collect();
     let notify: Vec<Notify> = effective
         .tables("notify")

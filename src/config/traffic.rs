@@ -203,14 +203,16 @@ fn balancer_of(table: &Table, kind: &str, hosts: &[Host]) -> Option<Balancer> {
 }
 
 /// Decodes one `[[http_cache]]`; reports its unknown keys once the kind is known.
-pub fn http_cache(table: Table, hosts: &[Host]) -> Option<HttpCache> {
+/// A Varnish cache on the balancer's host takes the balancer's `admin` and `secret` unless it
+/// sets its own: it is the same varnishd.
+pub fn http_cache(table: Table, hosts: &[Host], balancer: Option<&Balancer>) -> Option<HttpCache> {
     let kind = kind(&table, &CACHE_KINDS)?;
-    let cache = http_cache_of(&table, kind, hosts);
+    let cache = http_cache_of(&table, kind, hosts, balancer);
     table.finish();
     cache
 }
 
-fn http_cache_of(table: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache> {
+fn http_cache_of(table: &Table, kind: &str, hosts: &[Host], balancer: Option<&Balancer>) -> Option<HttpCache> {
     let cache = match kind {
         "varnish" => {
             let host = required_host(table, hosts);
@@ -233,12 +235,20 @@ fn http_cache_of(table: &Table, kind: &str, hosts: &[Host]) -> Option<HttpCache>
                     .collect(),
                 None => vec!["obj.status != 0".to_string()],
             };
-            HttpCache::Varnish {
-                admin: admin_address(table),
-                secret: absolute(table, "secret", "/etc/varnish/secret"),
-                bans,
-                host: host?,
-            }
+            let host = host?;
+            let same = match balancer {
+                Some(Balancer::Varnish { host: at, admin, secret, .. }) if *at == host => Some((admin, secret)),
+                _ => None,
+            };
+            let admin = match (table.raw("admin"), same) {
+                (None, Some((admin, _))) => admin.clone(),
+                _ => admin_address(table),
+            };
+            let secret = match (table.raw("secret"), same) {
+                (None, Some((_, secret))) => secret.clone(),
+                _ => absolute(table, "secret", "/etc/varnish/secret"),
+            };
+            HttpCache::Varnish { admin, secret, bans, host }
         }
         "http" => {
             let host = optional_host(table, hosts);
