@@ -456,3 +456,25 @@ fn a_limited_command_cannot_land_late() {
         );
     }
 }
+
+/// Without `instance`, the in-flight count asks the varnishd that runs on the host for its
+/// `-n` folder; the script ends in varnishstat whatever it finds (a fake one here, on PATH).
+#[test]
+fn varnishstat_finds_the_running_varnishd() {
+    let b = Balancer::Varnish {
+        host: "lb1".into(),
+        admin: "127.0.0.1:6082".into(),
+        secret: "/etc/varnish/secret".into(),
+        instance: None,
+        backends: vec![],
+    };
+    let (op, _) = deploy::balancer::in_flight(&b, "web1").unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let fake = bin.path().join("varnishstat");
+    std::fs::write(&fake, "#!/bin/sh\necho varnishstat \"$@\"\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    let out = Command::new("sh").args(["-c", &op.cmd.to_string()]).env("PATH", path).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("varnishstat ") && said.trim_end().ends_with("-1 -f VBE.*.web1.conn"), "{said}");
+}

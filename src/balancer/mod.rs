@@ -7,7 +7,7 @@ mod haproxy;
 mod varnish;
 
 pub use haproxy::cli_level as haproxy_cli_level;
-pub use varnish::{admin as varnishadm, cli_line};
+pub use varnish::{NOT_FOUND_HINT as VARNISHSTAT_HINT, admin as varnishadm, cli_line};
 
 use crate::config::Balancer;
 use crate::remote::{Cmd, Target};

@@ -37,14 +37,31 @@ pub fn backend_list_all(balancer: &Balancer) -> Cmd {
     base(balancer).arg("backend.list")
 }
 
-/// Open connections to the backend, in every VCL: read with [`in_flight`].
+/// Open connections to the backend, in every VCL: read with [`in_flight`]. Without an
+/// `instance`, the `-n` folder of the one varnishd running on the host is used (from its
+/// command line); with none or several, varnishstat's own default.
 pub fn connections(balancer: &Balancer, backend: &str) -> Cmd {
-    let mut cmd = Cmd::new("varnishstat");
-    if let Balancer::Varnish { instance: Some(name), .. } = balancer {
-        cmd = cmd.args(["-n", name]);
+    let field = format!("VBE.*.{backend}.conn");
+    match balancer {
+        Balancer::Varnish { instance: Some(name), .. } => {
+            Cmd::new("varnishstat").args(["-n", name.as_str(), "-1", "-f", field.as_str()])
+        }
+        _ => Cmd::new("sh").args(["-c", FIND_INSTANCE, "sh", &field]),
     }
-    cmd.args(["-1", "-f", &format!("VBE.*.{backend}.conn")])
 }
+
+/// Finds the `-n` of every running varnishd (manager and child share it; `-` for the
+/// default), and runs varnishstat with it when there is exactly one.
+const FIND_INSTANCE: &str = r#"dirs=$(for p in /proc/[0-9]*; do
+  [ "$(cat "$p/comm" 2>/dev/null)" = varnishd ] || continue
+  tr '\000' '\n' < "$p/cmdline" 2>/dev/null | awk 'f {print; d=1; exit} $0 == "-n" {f=1; next} /^-n./ {print substr($0, 3); d=1; exit} END {if (!d) print "-"}'
+done | sort -u)
+if [ "$(printf '%s\n' "$dirs" | grep -c .)" = 1 ] && [ "$dirs" != - ]; then exec varnishstat -n "$dirs" -1 -f "$1"; fi
+exec varnishstat -1 -f "$1""#;
+
+/// What to say when varnishstat fails: it could not find varnishd's shared memory.
+pub const NOT_FOUND_HINT: &str = "varnishstat cannot find varnishd: set the balancer's `instance` to varnishd's -n folder \
+     (its command line shows it: `ps -o args= -C varnishd`)";
 
 /// One Varnish CLI command, as one argument of `varnishadm`: varnishadm joins its arguments
 /// with spaces and does not quote them, so the quoting for the CLI is done here. A word that

@@ -308,6 +308,9 @@ fn judge(until: &Until, read: &Reading, out: &Output) -> Result<bool, String> {
     }
     if !out.ok() {
         let status = out.status.map_or("-".into(), |code| code.to_string());
+        if *read == Reading::VarnishStat {
+            return Err(format!("varnishstat failed (exit {status}): {}", crate::balancer::VARNISHSTAT_HINT));
+        }
         return Err(format!("balancer command failed (exit {status})"));
     }
     let stdout = &out.stdout;
