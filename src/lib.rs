@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod http_cache;
+pub mod local_user;
 pub mod plan;
 pub mod release_id;
 pub mod remote;

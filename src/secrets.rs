@@ -39,20 +39,18 @@ impl Secrets {
         self.list.sort_by_key(|(known, _)| std::cmp::Reverse(known.len()));
     }
 
-    /// Adds every secret of `other`.
+    /// Adds every secret of `other` (its forms are already worked out).
     pub fn merge(&mut self, other: &Secrets) {
-        for (value, secret) in &other.list {
-            self.add(value, secret.name.trim_start_matches("${").trim_end_matches('}'));
+        for entry in &other.list {
+            if !self.list.iter().any(|(known, _)| *known == entry.0) {
+                self.list.push(entry.clone());
+            }
         }
+        self.list.sort_by_key(|(known, _)| std::cmp::Reverse(known.len()));
     }
 
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
-    }
-
-    /// The raw values, longest first.
-    pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.list.iter().map(|(value, _)| value.as_str())
     }
 
     /// Whether `text` holds a secret, in any of the forms [`Secrets::redact`] knows.

@@ -439,15 +439,7 @@ fn warm_release_is_identical_to_a_full_unpack() {
     // Only hard links need write access to the source (a copy reads it): `reuse = "hardlink"`.
     std::fs::write(f.config(), toml.replacen("\n[build]\n", "\n[build]\nreuse = \"hardlink\"\n", 1)).unwrap();
     let pinned = f.root("web2").join("releases").join(&full).join("bin/console");
-    struct Immutable(std::path::PathBuf);
-    impl Drop for Immutable {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("chattr").arg("-i").arg(&self.0).status();
-        }
-    }
-    let st = std::process::Command::new("chattr").arg("+i").arg(&pinned).status().expect("chattr (e2fsprogs)");
-    assert!(st.success(), "chattr +i {}", pinned.display());
-    let _guard = Immutable(pinned);
+    let _guard = farm::Immutable::set(pinned);
     f.commit("once more", &[("src/Kernel.php", Some("<?php // and again\n"))]);
     std::thread::sleep(Duration::from_millis(1100));
     let Run { code, events: ev, stderr: err, release } = f.deploy_json(&["farm"]);

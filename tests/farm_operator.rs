@@ -2,7 +2,7 @@
 //! event stream, the GitHub step summary, webhooks, every exit code from a real scenario,
 //! escape-free output without a terminal, and the live human view in a real terminal (tmux).
 
-use crate::farm::{Farm, Run, events, webhook_listener};
+use crate::farm::{Farm, Run, Terminal, events, webhook_listener};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -268,37 +268,14 @@ fn no_escape_codes_without_a_terminal_or_with_no_color() {
 
 /// Runs a deploy to `f` in a tmux terminal of `rows` lines; `watch` sees every screen while it
 /// runs; returns the last screen.
-fn in_tmux(f: &Farm, rows: u16, mut watch: impl FnMut(&str)) -> String {
-    let session = format!("deploy-test-{}-{rows}", std::process::id());
-    let cmd = format!(
+fn in_tmux(f: &Farm, rows: u16, watch: impl FnMut(&str)) -> String {
+    let line = format!(
         "DEPLOY_CACHE_DIR={} {} -c {} farm; echo EXIT=$?; sleep 30",
         f.dir.join("cache").display(),
         env!("CARGO_BIN_EXE_deploy"),
         f.config().display()
     );
-    let ok = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", &rows.to_string(), &cmd])
-        .env_remove("CI")
-        .status();
-    assert!(ok.is_ok_and(|s| s.success()), "tmux did not start (scripts/test installs it)");
-    let capture = || {
-        String::from_utf8_lossy(
-            &Command::new("tmux").args(["capture-pane", "-p", "-t", &session]).output().unwrap().stdout,
-        )
-        .into_owned()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let screen = capture();
-        if screen.contains("EXIT=") {
-            break;
-        }
-        watch(&screen);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let screen = capture();
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
-    screen
+    Terminal::start(&format!("human-{rows}"), &line, 120, rows).until_exit(&[], Duration::from_secs(60), watch)
 }
 
 #[test]
@@ -427,33 +404,16 @@ fn a_stage_marked_confirm_asks_at_a_terminal() {
 fn no_color_in_a_real_terminal() {
     let f = Farm::start(2);
     let screen = |no_color: bool| {
-        let session = format!("deploy-nocolor-{}-{no_color}", std::process::id());
-        let cmd = format!(
+        let line = format!(
             "{}DEPLOY_CACHE_DIR={} {} -c {} farm; echo EXIT=$?; sleep 30",
             if no_color { "NO_COLOR=1 " } else { "" },
             f.dir.join("cache").display(),
             env!("CARGO_BIN_EXE_deploy"),
             f.config().display()
         );
-        let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40", &cmd])
-            .env_remove("CI")
-            .env_remove("NO_COLOR")
-            .status();
-        assert!(ok.is_ok_and(|s| s.success()), "tmux did not start (scripts/test installs it)");
+        let terminal = Terminal::start(&format!("nocolor-{no_color}"), &line, 120, 40);
         // `-e` keeps the colours and styles of the screen as escape sequences.
-        let capture = || {
-            let out =
-                Command::new("tmux").args(["capture-pane", "-p", "-e", "-S", "-", "-t", &session]).output().unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = String::new();
-        while Instant::now() < deadline && !seen.contains("EXIT=") {
-            std::thread::sleep(Duration::from_millis(100));
-            seen = capture();
-        }
-        let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+        let seen = terminal.until_exit(&["-e", "-S", "-"], Duration::from_secs(60), |_| {});
         assert!(seen.contains("EXIT=0"), "{seen}");
         seen
     };

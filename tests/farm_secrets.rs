@@ -3,8 +3,8 @@
 //! plain `-v` output, JSON events, the human view in a terminal, the final error, webhook
 //! bodies, the GitHub step summary, and the release log on the hosts.
 
-use crate::farm::{Farm, Run};
-use crate::secrets::{HOSTILE, assert_no_fragment, fragments};
+use crate::farm::{Farm, Run, Terminal};
+use crate::secrets::{HOSTILE, assert_no_fragment};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -124,7 +124,6 @@ fn hostile_secrets_reach_the_hooks_and_nothing_else() {
 /// Runs the failing deploy in a tmux terminal; returns everything it showed, from the
 /// terminal's history.
 fn in_tmux(f: &Farm) -> String {
-    let session = format!("deploy-secret-{}", std::process::id());
     let script = f.dir.join("run-in-tmux.sh");
     let quote = |text: &str| deploy::remote::quote(text);
     std::fs::write(
@@ -139,26 +138,9 @@ fn in_tmux(f: &Farm) -> String {
         ),
     )
     .unwrap();
-    let started = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "50", "sh", &script.display().to_string()])
-        .env_remove("CI")
-        .status();
-    assert!(started.is_ok_and(|s| s.success()), "tmux did not start (scripts/test installs it)");
-    let capture = || {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-S", "-", "-t", &session]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let terminal = Terminal::start("secret", &format!("sh {}", script.display()), 200, 50);
     let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        let screen = capture();
-        seen.push_str(&screen);
-        if screen.contains("EXIT=") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
-    assert!(!fragments(HOOK_VALUE).is_empty());
+    let last = terminal.until_exit(&["-S", "-"], Duration::from_secs(120), |screen| seen.push_str(screen));
+    seen.push_str(&last);
     seen
 }

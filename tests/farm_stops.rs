@@ -2,7 +2,7 @@
 //! the host with its process group; SIGHUP (the operator's terminal closed) in the middle of
 //! a long activate hook stops it on the host, puts the hosts back and ends with exit 1.
 
-use crate::farm::{Farm, events};
+use crate::farm::{Farm, Terminal, events};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ fn a_hook_past_its_timeout_is_killed_on_the_host_with_its_group() {
 }
 
 /// Runs `deploy farm --output json` in a tmux terminal, events to a file.
-fn in_terminal(f: &Farm, session: &str, events: &Path) {
+fn in_terminal(f: &Farm, events: &Path) -> Terminal {
     let line = format!(
         "DEPLOY_CACHE_DIR={} {} -c {} farm --output json > {} 2>&1",
         f.dir.join("cache").display(),
@@ -73,8 +73,7 @@ fn in_terminal(f: &Farm, session: &str, events: &Path) {
         f.config().display(),
         events.display()
     );
-    let ok = Command::new("tmux").args(["new-session", "-d", "-s", session, &line]).env_remove("CI").status();
-    assert!(ok.is_ok_and(|s| s.success()), "tmux did not start (scripts/test installs it)");
+    Terminal::start("hup", &line, 80, 24)
 }
 
 fn read_events(path: &Path) -> Vec<serde_json::Value> {
@@ -89,8 +88,7 @@ fn closing_the_terminal_mid_hook_stops_the_hook_and_restores() {
     // web2's activate hook sleeps 30 s (once).
     f.commit("slow on web2", &[("config/slow-activate-on", Some("web2\n"))]);
     let file = f.dir.join("hup.jsonl");
-    let session = format!("deploy-hup-{}", std::process::id());
-    in_terminal(&f, &session, &file);
+    let terminal = in_terminal(&f, &file);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !read_events(&file).iter().any(|e| e["event"] == "host_switched" && e["host"] == "web2") {
         assert!(Instant::now() < deadline, "web2 was never switched: {:?}", std::fs::read_to_string(&file));
@@ -102,7 +100,7 @@ fn closing_the_terminal_mid_hook_stops_the_hook_and_restores() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // The terminal goes away: SIGHUP to deploy.
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    drop(terminal);
     while !read_events(&file).iter().any(|e| e["event"] == "finished") {
         assert!(Instant::now() < deadline, "deploy did not finish: {:?}", std::fs::read_to_string(&file));
         std::thread::sleep(Duration::from_millis(100));

@@ -240,23 +240,6 @@ fn lock_refresh() -> Duration {
     deploy::remote::lock::LEASE_REFRESH
 }
 
-/// Undoes `chattr +i` on drop, whatever the test did.
-struct Immutable(std::path::PathBuf);
-
-impl Immutable {
-    fn set(path: std::path::PathBuf) -> Immutable {
-        let ok = std::process::Command::new("chattr").arg("+i").arg(&path).status().expect("chattr (e2fsprogs)");
-        assert!(ok.success(), "chattr +i {}", path.display());
-        Immutable(path)
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr").arg("-i").arg(&self.0).status();
-    }
-}
-
 /// A failed upload leaves no tarball in `.deploy/incoming`, a failed unpack no release
 /// folder, on any host. (`chattr +i` makes a folder refuse new files, even to root.)
 #[test]
@@ -279,7 +262,7 @@ fn failures_leave_nothing_behind() {
 
     // web2 cannot store the upload: web1 received and unpacked it, web2 failed.
     std::fs::create_dir_all(f.root("web2").join(".deploy/incoming")).unwrap();
-    let guard = Immutable::set(f.root("web2").join(".deploy/incoming"));
+    let guard = crate::farm::Immutable::set(f.root("web2").join(".deploy/incoming"));
     f.commit("second", &[("src/Second.php", Some("<?php\n"))]);
     let run = f.deploy_json(&["farm"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -287,7 +270,7 @@ fn failures_leave_nothing_behind() {
     clean("a failed upload");
 
     // web2 unpacks, but cannot keep the release's manifest: the unpack fails half-way.
-    let guard = Immutable::set(f.root("web2").join(".deploy/manifests"));
+    let guard = crate::farm::Immutable::set(f.root("web2").join(".deploy/manifests"));
     let run = f.deploy_json(&["farm"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(!crate::farm::events(&run.events, "failed", Some("web2")).is_empty(), "{:?}", run.events);

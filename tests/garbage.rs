@@ -49,6 +49,7 @@ fn parse_all(text: &str) {
     let _ = release::received_sha256(text);
     let _ = journal::parse(text);
     let _ = lock::lease_age(text);
+    let _ = lock::holder_owner(text);
     let _ = lock::describe_owner(text);
     let _ = lock::owner_process(text);
     let _ = health::http_status(text);

@@ -16,24 +16,9 @@ pub fn cache_dir() -> Result<PathBuf, BuildError> {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
         return Ok(PathBuf::from(dir).join("deploy"));
     }
-    let home = std::env::var_os("HOME").filter(|home| !home.is_empty()).map(PathBuf::from).or_else(home_from_passwd);
-    home.map(|home| home.join(".cache/deploy"))
+    crate::local_user::home()
+        .map(|home| home.join(".cache/deploy"))
         .ok_or_else(|| BuildError::Refused("no folder for the build cache: set HOME or DEPLOY_CACHE_DIR".into()))
-}
-
-/// This process's effective uid and its home folder in /etc/passwd.
-fn home_from_passwd() -> Option<PathBuf> {
-    let uid = effective_uid()?;
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        (fields.len() > 5 && fields[2].parse() == Ok(uid)).then(|| PathBuf::from(fields[5]))
-    })
-}
-
-fn effective_uid() -> Option<u32> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|line| line.strip_prefix("Uid:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Makes `dir` (and missing parents) and keeps it private: it must belong to this user, and
@@ -46,7 +31,7 @@ fn private(dir: &Path) -> Result<(), BuildError> {
     if !meta.is_dir() {
         return Err(BuildError::Refused(format!("the build cache {} is not a folder", dir.display())));
     }
-    if effective_uid().is_some_and(|uid| uid != meta.uid()) {
+    if crate::local_user::uid().is_some_and(|uid| uid != meta.uid()) {
         return Err(BuildError::Refused(format!(
             "the build cache {} belongs to uid {}, not to you: another user could change what you deploy; \
              set DEPLOY_CACHE_DIR to a folder of your own",

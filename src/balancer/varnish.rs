@@ -51,9 +51,10 @@ pub fn connections(balancer: &Balancer, backend: &str) -> Cmd {
 }
 
 /// Finds the `-n` of every running varnishd (manager and child share it; `-` for the
-/// default), and runs varnishstat with it when there is exactly one.
-const FIND_INSTANCE: &str = r#"dirs=$(for p in /proc/[0-9]*; do
-  [ "$(cat "$p/comm" 2>/dev/null)" = varnishd ] || continue
+/// default), and runs varnishstat with it when there is exactly one. It runs at every poll
+/// of the drain wait: `pgrep` finds the few varnishd processes, instead of a shell loop over
+/// every process on the host.
+const FIND_INSTANCE: &str = r#"dirs=$(for p in $(pgrep -x varnishd 2>/dev/null); do
   tr '\000' '\n' < "$p/cmdline" 2>/dev/null | awk 'f {print; d=1; exit} $0 == "-n" {f=1; next} /^-n./ {print substr($0, 3); d=1; exit} END {if (!d) print "-"}'
 done | sort -u)
 if [ "$(printf '%s\n' "$dirs" | grep -c .)" = 1 ] && [ "$dirs" != - ]; then exec varnishstat -n "$dirs" -1 -f "$1"; fi

@@ -305,7 +305,7 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
     let failed = rows.iter().filter(|row| !row.ok).count();
     if settings.output == OutputMode::Json {
         let value = serde_json::json!({"stage": stage, "ok": failed == 0, "checks": rows});
-        super::out(&format!("{}\n", cfg.redact(&cfg.redact_json(value).to_string())));
+        super::out(&format!("{}\n", cfg.redact_json(value)));
     } else {
         let width = rows.iter().map(|row| row.host.len()).max().unwrap_or(4).max(4);
         let mut text = format!("{:<width$}  {:<12}  {:<4}  detail\n", "host", "check", "ok");

@@ -90,7 +90,7 @@ pub fn run(
     let failed = ran.iter().filter(|done| done.status != Some(0)).count();
     if settings.output == OutputMode::Json {
         let value = serde_json::json!({"stage": stage, "command": command.join(" "), "hosts": ran});
-        super::out(&format!("{}\n", cfg.redact(&cfg.redact_json(value).to_string())));
+        super::out(&format!("{}\n", cfg.redact_json(value)));
     } else {
         let mut text = String::new();
         for done in &ran {

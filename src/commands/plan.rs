@@ -30,8 +30,8 @@ pub fn run(
             let value = cfg.redact_json(serde_json::to_value(&plan).expect("plan serializes"));
             format!("{}\n", serde_json::to_string_pretty(&value).expect("JSON value serializes"))
         }
-        _ => plan.to_string(),
+        _ => cfg.redact(&plan.to_string()),
     };
-    super::out(&cfg.redact(&text));
+    super::out(&text);
     Ok(0)
 }

@@ -29,7 +29,7 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
     let agree = currents.len() == 1;
     if settings.output == OutputMode::Json {
         let value = serde_json::json!({"stage": stage, "hosts": hosts, "agree": agree});
-        super::out(&format!("{}\n", cfg.redact(&cfg.redact_json(value).to_string())));
+        super::out(&format!("{}\n", cfg.redact_json(value)));
         return Ok(if agree { 0 } else { 1 });
     }
     super::out(&table(&hosts));

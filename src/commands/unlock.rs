@@ -67,18 +67,18 @@ async fn unlock(
     // From another machine (a laptop, a CI runner): has it renewed its lease lately.
     let me = crate::who::machine();
     for host in release_hosts {
-        let Ok(owner) = live.run(&Target::host(host), &lock::owner(&layout), None).await else { continue };
-        if !owner.ok() {
+        let Ok(held) = live.run(&Target::host(host), &lock::holder(&layout), None).await else { continue };
+        if !held.ok() {
             continue;
         }
-        let lease = live.run(&Target::host(host), &lock::lease(&layout), None).await;
-        let lease = lease.ok().and_then(|out| lock::lease_age(&out.stdout)).filter(|age| *age < lock::LEASE_FRESH);
-        let live_holder = match lock::owner_process(&owner.stdout) {
+        let owner = lock::holder_owner(&held.stdout);
+        let lease = lock::lease_age(&held.stdout).filter(|age| *age < lock::LEASE_FRESH);
+        let live_holder = match lock::owner_process(owner) {
             Some((machine, pid)) if machine == me => pid > 0 && alive(pid) && pid != u64::from(std::process::id()),
             _ => lease.is_some(),
         };
         if live_holder && !force {
-            return Err(Error::Busy { host: host.clone(), owner: owner.stdout.trim().to_string(), lease });
+            return Err(Error::Busy { host: host.clone(), owner: owner.to_string(), lease });
         }
         if live_holder {
             report.event(&Event::Warning {

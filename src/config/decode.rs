@@ -34,8 +34,6 @@ pub struct Decoder<'a> {
     strict_env: bool,
     /// Values read from the environment, with the `${VAR}` they came from, for redaction.
     secrets: RefCell<Secrets>,
-    /// The keys whose value read the environment (full paths), to check where secrets go.
-    pub secret_keys: RefCell<Vec<(String, Loc)>>,
     /// Reading shell code: `${VAR}` is left for the shell and VAR goes in `exports`.
     shell: std::cell::Cell<bool>,
     /// Variables that shell code reads, with their values: sent to the hosts in the
@@ -54,7 +52,6 @@ impl<'a> Decoder<'a> {
             env,
             strict_env,
             secrets: RefCell::new(Secrets::default()),
-            secret_keys: RefCell::default(),
             shell: std::cell::Cell::new(false),
             exports: RefCell::default(),
             asked: RefCell::default(),

@@ -13,7 +13,7 @@ pub mod source;
 mod stage;
 mod traffic;
 
-pub use crate::secrets::{MIN_SECRET_LEN, Secrets, redact_loaded, remember_secrets};
+pub use crate::secrets::{Secrets, redact_loaded, remember_secrets};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{COMMAND_NAMES, Config, find, parse, schema_keys};

@@ -47,20 +47,30 @@ pub fn release_own(layout: &Layout, token: &str) -> Cmd {
     if_ours(layout, token, r#"rm -rf -- "$1""#)
 }
 
-/// Prints how many seconds ago the lease was touched, by the host's clock (nothing when the
-/// lock has no lease); read it with [`lease_age`].
-pub fn lease(layout: &Layout) -> Cmd {
+/// Who holds the lock and whether it is alive, in one round trip: `owner.json`'s line, then
+/// how many seconds ago the lease was touched by the host's clock (an empty line without a
+/// lease); exits 1 without a lock. Read with [`holder_owner`] and [`lease_age`].
+pub fn holder(layout: &Layout) -> Cmd {
     Cmd::new("sh").args([
         "-c",
-        r#"[ -f "$1/lease" ] || exit 0; echo $(( $(date +%s) - $(stat -c %Y -- "$1/lease") ))"#,
+        r#"cat -- "$1/owner.json" 2>/dev/null || exit 1
+[ -f "$1/lease" ] || { echo; exit 0; }
+echo $(( $(date +%s) - $(stat -c %Y -- "$1/lease") ))"#,
         "sh",
         &layout.lock_dir(),
     ])
 }
 
-/// [`lease`]'s answer: `None` when there is no lease (or the output is not a number).
+/// The owner in [`holder`]'s answer (its first line).
+pub fn holder_owner(stdout: &str) -> &str {
+    stdout.lines().next().unwrap_or("").trim()
+}
+
+/// The lease's age in [`holder`]'s answer (its last line): `None` when there is no lease (or
+/// the output is not a number).
 pub fn lease_age(stdout: &str) -> Option<Duration> {
-    let seconds: i64 = stdout.trim().parse().ok()?;
+    let lines: Vec<&str> = stdout.lines().collect();
+    let seconds: i64 = lines.get(1)?.trim().parse().ok()?;
     Some(Duration::from_secs(seconds.max(0) as u64))
 }
 

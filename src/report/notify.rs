@@ -27,7 +27,7 @@ pub async fn send(
             NotifyKind::Slack => serde_json::json!({ "text": run.headline() }),
             NotifyKind::Json => run.json(name),
         };
-        let body = secrets.redact(&secrets.redact_json(body).to_string());
+        let body = secrets.redact_json(body).to_string();
         let sent = client
             .post(&hook.url)
             .timeout(Duration::from_secs(5))

@@ -143,7 +143,7 @@ impl Reporter for Json {
             with_ts.append(fields);
             value = serde_json::Value::Object(with_ts);
         }
-        let text = self.secrets.redact(&self.secrets.redact_json(value).to_string());
+        let text = self.secrets.redact_json(value).to_string();
         let _guard = self.lock.lock();
         let _ = writeln!(std::io::stdout().lock(), "{text}");
     }

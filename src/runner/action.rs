@@ -267,13 +267,7 @@ fn command_limit(what: What, hook_timeout: Duration) -> Duration {
         }
         // Sending, checking and unpacking a release: generous, but not forever.
         What::Receive | What::Unpack | What::LinkShared => Duration::from_secs(30 * 60),
-        other => short_limit(other).unwrap_or(Duration::from_secs(10 * 60)),
-    }
-}
-
-/// The limit of bookkeeping and balancer commands, which answer at once.
-fn short_limit(what: What) -> Option<Duration> {
-    match what {
+        // Bookkeeping and balancer commands answer at once.
         What::Capacity
         | What::Drain
         | What::WaitDrained
@@ -286,8 +280,8 @@ fn short_limit(what: What) -> Option<Duration> {
         | What::Journal
         | What::Switch
         | What::ReadCurrent
-        | What::CheckRelease => Some(Duration::from_secs(60)),
-        _ => None,
+        | What::CheckRelease => Duration::from_secs(60),
+        _ => Duration::from_secs(10 * 60),
     }
 }
 

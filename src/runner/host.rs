@@ -141,9 +141,6 @@ impl<'r, T: Transport> HostRun<'r, T> {
         let mut progress = self.progress.lock().unwrap();
         match action.what {
             What::Lock => progress.locked.push(host),
-            What::Unpack => {
-                progress.unpacked.insert(host);
-            }
             What::WaitHealthy => {
                 progress.drained.remove(&host);
             }

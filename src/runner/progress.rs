@@ -9,7 +9,6 @@ pub struct Progress {
     pub locked: Vec<String>,
     /// The release each host served before (from `current`); `None` = first deploy.
     pub previous: BTreeMap<String, Option<String>>,
-    pub unpacked: BTreeSet<String>,
     /// Hosts switched to the new release, in order.
     pub switched: Vec<String>,
     pub drained: BTreeSet<String>,

@@ -372,3 +372,68 @@ pub fn assert_documented(all: &[serde_json::Value]) {
         assert!(e["ts"].as_str().unwrap().ends_with('Z'));
     }
 }
+
+/// Undoes `chattr +i` on drop, whatever the test did.
+pub struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    pub fn set(path: std::path::PathBuf) -> Immutable {
+        let ok = std::process::Command::new("chattr").arg("+i").arg(&path).status().expect("chattr (e2fsprogs)");
+        assert!(ok.success(), "chattr +i {}", path.display());
+        Immutable(path)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// A real terminal: a detached tmux session running one shell line. Ended when dropped (the
+/// terminal closes: what runs in it gets SIGHUP).
+pub struct Terminal {
+    session: String,
+}
+
+impl Terminal {
+    /// Starts `line` in a terminal of `cols`×`rows`; `name` keeps sessions of parallel tests
+    /// apart.
+    pub fn start(name: &str, line: &str, cols: u16, rows: u16) -> Terminal {
+        let session = format!("deploy-{name}-{}", std::process::id());
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", &cols.to_string(), "-y", &rows.to_string(), line])
+            .env_remove("CI")
+            .env_remove("NO_COLOR")
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "tmux did not start (scripts/test installs it)");
+        Terminal { session }
+    }
+
+    /// What it shows; `flags` as for `tmux capture-pane` (`-e` keeps colours and styles as
+    /// escape sequences, `-S -` adds the scrollback).
+    pub fn capture(&self, flags: &[&str]) -> String {
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).args(flags).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Captures until the line has printed `EXIT=` (it echoes its status so), for at most
+    /// `limit`; `watch` sees every capture before that. Returns the last one.
+    pub fn until_exit(&self, flags: &[&str], limit: std::time::Duration, mut watch: impl FnMut(&str)) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let screen = self.capture(flags);
+            if screen.contains("EXIT=") || std::time::Instant::now() > deadline {
+                return screen;
+            }
+            watch(&screen);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
+    }
+}

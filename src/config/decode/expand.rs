@@ -53,7 +53,6 @@ impl Decoder<'_> {
                         }
                         Some(value) => {
                             self.secrets.borrow_mut().add(&value, name);
-                            self.secret_keys.borrow_mut().push((format!("{}{key}", loc.scope), loc.clone()));
                             out.push_str(&value);
                         }
                         None if self.strict_env => self.error(
