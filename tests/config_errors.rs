@@ -86,6 +86,19 @@ const WEB2: &str = "  { name = \"web2\", address = \"127.0.0.2\", roles = [\"app
 const LB1: &str = "  { name = \"lb1\", address = \"127.0.0.4\", roles = [\"balancer\"] },";
 
 const CASES: &[Case] = &[
+    case(
+        "unknown variable in a hook",
+        &[("prepare = [\"php bin/console cache:warmup\"]", "prepare = [«\"{{consol}} cache:warmup\"]\n[vars]\nconsole = \"php bin/console\"\n[hooks.x]")],
+        "hooks.prepare[0]",
+        "did you mean `{{console}}`?",
+    ),
+    case(
+        "variables in a loop",
+        &[("[app]\n", "[vars]\na = «\"{{b}}\"\nb = \"{{a}}\"\n[app]\n"), ("cache:warmup\"]", "{{a}}\"]")],
+        "vars.a",
+        "variables refer to each other in a loop",
+    ),
+    case("a variable that is not text", &[("[app]\n", "[vars]\nsvc = «3\n[app]\n")], "vars.svc", "expected a string, found"),
     case("unknown top-level key", &[("[app]\n", "«colour = \"red\"\n[app]\n")], "colour", "unknown key `colour`"),
     case(
         "typo in app key",

@@ -74,7 +74,7 @@ fn file_wins_over_recipe_key_by_key() {
     assert_eq!(p.shared.files, [".env.local"]);
     assert_eq!(p.hooks.prepare.len(), 2);
     assert!(p.hooks.migrate.as_deref().unwrap().contains("doctrine:migrations:migrate"));
-    assert!(p.build.commands[0].starts_with("APP_ENV=prod composer install"));
+    assert!(p.build.commands[0].contains("APP_ENV=prod composer install"));
     // Replaced by the file (arrays replace whole):
     assert_eq!(p.hooks.activate, ["sudo systemctl reload php8.3-fpm"]);
     assert_eq!(p.health.url.as_deref(), Some("http://{address}:8080/health"));
@@ -175,4 +175,68 @@ host = "lb1"
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn variables_merge_recipe_file_stage_and_land_in_hooks() {
+    let text = r#"
+[app]
+name = "shop"
+recipe = "symfony"
+path = "/var/www/shop"
+
+[vars]
+php_service = "php8.2-fpm"
+
+[stages.production]
+hosts = [{ name = "web1", address = "10.0.0.11", roles = ["app", "migrate"] }]
+
+[stages.staging]
+hosts = [{ name = "s1", address = "10.0.1.11", roles = ["app", "migrate"] }]
+
+[stages.staging.vars]
+reload = "apache2ctl -k graceful"
+console = "php8.3 bin/console"
+"#;
+    let env = |_: &str| None;
+    let load = |stage: &str| match config::parse("Deploy.toml", text, Path::new("/src/shop"), stage, &env) {
+        Ok(c) => c.stage,
+        Err(e) => panic!("{e}"),
+    };
+    let production = load("production");
+    // The recipe's reload, with the file's service name, and nothing left unsubstituted.
+    let activate = &production.hooks.activate[0];
+    assert!(activate.ends_with("service php8.2-fpm reload"), "{activate}");
+    assert!(activate.starts_with("$([ \"$(id -u)\" = 0 ] || echo sudo -n)"), "{activate}");
+    assert!(!activate.contains("{{"), "{activate}");
+    assert_eq!(production.hooks.prepare[0], "php bin/console cache:clear --no-warmup --no-interaction");
+    // The stage's own reload and console win over the file and the recipe.
+    let staging = load("staging");
+    assert_eq!(staging.hooks.activate, ["apache2ctl -k graceful"]);
+    assert_eq!(staging.hooks.prepare[1], "php8.3 bin/console cache:warmup --no-interaction");
+    assert!(staging.hooks.migrate.as_deref().unwrap().starts_with("php8.3 bin/console doctrine:migrations:migrate"));
+}
+
+#[test]
+fn a_variable_holding_an_environment_value_stays_private_in_shell_code() {
+    let text = r#"
+[app]
+name = "shop"
+path = "/var/www/shop"
+
+[vars]
+purge = 'curl -H "X-Token: ${PURGE_TOKEN}" http://localhost/purge'
+go_template = "unused"
+
+[hooks]
+activate = ["{{purge}}", "docker ps --format '{{.Names}}'"]
+
+[stages.production]
+hosts = [{ name = "web1", address = "10.0.0.11", roles = ["app"] }]
+"#;
+    let env = |key: &str| (key == "PURGE_TOKEN").then(|| "s3cr3t-value".to_string());
+    let cfg = config::parse("Deploy.toml", text, Path::new("/src/shop"), "production", &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.stage.hooks.activate[0], "curl -H \"X-Token: ${PURGE_TOKEN}\" http://localhost/purge");
+    assert_eq!(cfg.stage.hooks.activate[1], "docker ps --format '{{.Names}}'", "not a variable name: left alone");
+    assert_eq!(cfg.exports, [("PURGE_TOKEN".to_string(), "s3cr3t-value".to_string())]);
 }

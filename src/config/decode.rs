@@ -5,6 +5,8 @@
 //! schema is therefore exactly the code that reads it.
 
 mod expand;
+mod vars;
+
 
 use super::duration::parse_duration;
 use super::error::{ConfigError, did_you_mean};
@@ -39,6 +41,8 @@ pub struct Decoder<'a> {
     /// Variables that shell code reads, with their values: sent to the hosts in the
     /// environment of that code, never in its text.
     exports: RefCell<Vec<(String, String)>>,
+    /// `[vars]` of the stage, once read: `{{name}}` in string values.
+    vars: RefCell<Vec<vars::Var>>,
     /// Every (table, key) the schema asked for: the schema itself, for the reference docs.
     pub asked: RefCell<std::collections::BTreeSet<(String, &'static str)>>,
 }
@@ -54,6 +58,7 @@ impl<'a> Decoder<'a> {
             secrets: RefCell::new(Secrets::default()),
             shell: std::cell::Cell::new(false),
             exports: RefCell::default(),
+            vars: RefCell::default(),
             asked: RefCell::default(),
         }
     }
@@ -331,7 +336,10 @@ impl<'d, 'v> Table<'d, 'v> {
 impl Decoder<'_> {
     fn string_value(&self, value: &Val, path: &str) -> Option<Str> {
         match &value.kind {
-            Kind::Str(text) => Some(Str { value: self.expand(text, &value.loc, path), loc: value.loc.clone() }),
+            Kind::Str(text) => {
+                let text = self.substitute(text, &value.loc, path);
+                Some(Str { value: self.expand(&text, &value.loc, path), loc: value.loc.clone() })
+            }
             other => {
                 self.error(&value.loc, path, format!("expected a string, found {}", other.describe()), None);
                 None

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 /// Tables a stage may override.
 const OVERRIDABLE: &[&str] =
-    &["app", "build", "shared", "hooks", "health", "rolling", "ssh", "balancer", "http_cache", "notify"];
+    &["app", "vars", "build", "shared", "hooks", "health", "rolling", "ssh", "balancer", "http_cache", "notify"];
 
 /// Keys only a stage has.
 const STAGE_ONLY: &[&str] = &["hosts", "revision", "confirm"];
@@ -74,6 +74,9 @@ pub(super) fn decode_stage(
     merged.loc = top.loc.clone();
     let effective = decoder.table("", &merged)?;
     effective.raw("stages");
+    if let Some(vars) = effective.raw("vars") {
+        decoder.set_vars(vars);
+    }
 
     let hosts = decode_hosts(decoder, host_tables.unwrap_or_default());
     let empty_list =
