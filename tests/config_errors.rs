@@ -88,7 +88,10 @@ const LB1: &str = "  { name = \"lb1\", address = \"127.0.0.4\", roles = [\"balan
 const CASES: &[Case] = &[
     case(
         "unknown variable in a hook",
-        &[("prepare = [\"php bin/console cache:warmup\"]", "prepare = [«\"{{consol}} cache:warmup\"]\n[vars]\nconsole = \"php bin/console\"\n[hooks.x]")],
+        &[(
+            "prepare = [\"php bin/console cache:warmup\"]",
+            "prepare = [«\"{{consol}} cache:warmup\"]\n[vars]\nconsole = \"php bin/console\"\n[hooks.x]",
+        )],
         "hooks.prepare[0]",
         "did you mean `{{console}}`?",
     ),
@@ -98,7 +101,12 @@ const CASES: &[Case] = &[
         "vars.a",
         "variables refer to each other in a loop",
     ),
-    case("a variable that is not text", &[("[app]\n", "[vars]\nsvc = «3\n[app]\n")], "vars.svc", "expected a string, found"),
+    case(
+        "a variable that is not text",
+        &[("[app]\n", "[vars]\nsvc = «3\n[app]\n")],
+        "vars.svc",
+        "expected a string, found",
+    ),
     case("unknown top-level key", &[("[app]\n", "«colour = \"red\"\n[app]\n")], "colour", "unknown key `colour`"),
     case(
         "typo in app key",

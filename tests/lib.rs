@@ -19,6 +19,7 @@ mod farm_deploy;
 mod farm_failures;
 mod farm_operator;
 mod farm_secrets;
+mod farm_stacks;
 mod farm_stops;
 mod farm_trust;
 mod json_schema;

@@ -7,7 +7,6 @@
 mod expand;
 mod vars;
 
-
 use super::duration::parse_duration;
 use super::error::{ConfigError, did_you_mean};
 use super::source::{Kind, Loc, Sources, Val};

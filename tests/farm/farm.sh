@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
 # A local server farm on loopback addresses, for the end-to-end tests and the demo.
 #
-#   farm.sh up DIR [HOSTS]   start HOSTS app hosts (default 4) and a balancer host; prints DIR
-#   farm.sh down DIR         stop everything the farm started, by PID
+#   farm.sh up DIR [HOSTS] [STACK]  start HOSTS app hosts (default 4) and a balancer host
+#                                   running STACK (default shop); prints DIR
+#   farm.sh down DIR                stop everything the farm started, by PID
 #
 # Each host is its own sshd on its own address 127.ID.0.X:22, inside its own mount and UTS
 # namespace with a private /var/www and /root (so no slow rc file is read at login) and its
-# own hostname. App hosts also run nginx on :8080 serving /var/www/shop/current/public.
-# The balancer host (127.ID.0.2) runs Varnish (:6081 HTTP, :6082 admin) and HAProxy (:8081,
-# runtime API socket DIR/haproxy.sock) in front of the app hosts.
+# own hostname. The balancer host (127.ID.0.2) runs Varnish (:6081 HTTP, :6082 admin) and
+# HAProxy (:8081, runtime API socket DIR/haproxy.sock) in front of the app hosts, which
+# serve on :8080. What they run is the STACK:
 #
-# Written for root on Debian with openssh-server, nginx-light, varnish, haproxy, socat.
+#   shop     nginx serving the shell-script app examples/shop from /var/www/shop/current
+#   symfony  Apache 2.4 with mod_php (Debian's own /etc/apache2 layout, bind-mounted per
+#            host, started and reloaded by `service apache2`), PHP with production OPcache
+#            settings, examples/knifedepot in /var/www/knifedepot, PostgreSQL for the farm
+#   symfony-fpm  the same app on nginx in front of php-fpm (Debian's /etc/php/V/fpm per
+#            host, `service phpV-fpm`)
+#   django   nginx in front of Gunicorn, examples/djangodepot in /var/www/djangodepot,
+#            PostgreSQL for the farm
+#
+# PostgreSQL (all but shop) is one server for the whole farm on 127.ID.0.3:5432.
+# Written for root on Debian with the packages scripts/install-deps installs.
 set -euo pipefail
 
 FARM_SH=$(readlink -f "$0")
 cd /  # the caller's folder may go away while the farm runs
 IDS=/tmp/deploy-farm-ids
-APP_PATH=/var/www/shop
 
 die() { echo "farm: $*" >&2; exit 1; }
 
@@ -73,9 +83,14 @@ LogLevel ERROR
 Subsystem sftp internal-sftp
 CONF
   echo "$addr $(cut -d' ' -f1,2 "$d/ssh_host_ed25519_key.pub")" >> "$FARM/known_hosts"
-  if [ "$4" = 1 ]; then
-    mkdir -p "$d/www/shop/shared/public/cache" "$d/www/shop/shared/var/log"
-    cat > "$d/nginx.conf" <<CONF
+  [ "$4" = 1 ] && "app_conf_${STACK//-/_}" "$name" "$addr" "$d"
+  return 0
+}
+
+# The start of every app host's nginx.conf: one worker, its files in the host's folder.
+nginx_head() { # dir
+  local d=$1
+  cat <<CONF
 worker_processes 1;
 daemon on;
 pid $d/nginx.pid;
@@ -90,10 +105,18 @@ http {
     fastcgi_temp_path $d/tmp/fastcgi;
     uwsgi_temp_path $d/tmp/uwsgi;
     scgi_temp_path $d/tmp/scgi;
+CONF
+}
+
+# shop: nginx serving the shell-script app's files.
+app_conf_shop() { # name addr dir
+  local name=$1 addr=$2 d=$3
+  mkdir -p "$d/www/shop/shared/public/cache" "$d/www/shop/shared/var/log"
+  { nginx_head "$d"; cat <<CONF
     default_type text/plain;
     types { text/html html; application/json json; }
     server {
-        listen $addr:8080 reuseport;
+        listen $addr:$APP_PORT reuseport;
         root $APP_PATH/current/public;
         add_header X-Host \$hostname always;
         add_header X-Release \$realpath_root always;
@@ -105,20 +128,179 @@ http {
     }
 }
 CONF
-    # What the app reads at run time (a shared file, like Symfony's .env.local).
-    cat > "$d/www/shop/shared/.env.local" <<CONF
+  } > "$d/nginx.conf"
+  # What the app reads at run time (a shared file, like Symfony's .env.local).
+  cat > "$d/www/shop/shared/.env.local" <<CONF
 FARM_HOST=$name
 NGINX_CONF=$d/nginx.conf
 NGINX_PID=$d/nginx.pid
 DB_DIR=$FARM/db
 CONF
-  fi
+}
+
+# symfony: Debian's Apache with mod_php, its own /etc/apache2 per host (bind-mounted in the
+# host's namespace), so `service apache2 reload` on the host is Debian's own init script.
+app_conf_symfony() { # name addr dir
+  local name=$1 addr=$2 d=$3
+  cp -a /etc/apache2 "$d/apache2"
+  mkdir -p "$d/run/apache2" "$d/lock/apache2" "$d/log/apache2"
+  rm -f "$d/apache2/sites-enabled/"*
+  ln -sf ../mods-available/headers.load "$d/apache2/mods-enabled/headers.load"
+  echo "Listen $addr:$APP_PORT" > "$d/apache2/ports.conf"
+  cat > "$d/apache2/conf-enabled/zz-production-php.conf" <<'CONF'
+# PHP as in production: OPcache never looks at a file again once compiled, and the realpath
+# cache remembers where `current` pointed for 10 minutes. Only a reload makes PHP see a new
+# release.
+php_admin_flag opcache.validate_timestamps Off
+php_admin_value opcache.memory_consumption 64
+php_admin_value realpath_cache_size 4096K
+php_admin_value realpath_cache_ttl 600
+ServerName localhost
+CONF
+  cat > "$d/apache2/sites-enabled/$APP.conf" <<CONF
+<VirtualHost $addr:$APP_PORT>
+    ServerName $name
+    DocumentRoot $APP_PATH/current/public
+    <Directory $APP_PATH/current/public>
+        AllowOverride None
+        Require all granted
+        FallbackResource /index.php
+    </Directory>
+    Header always set X-Host "$name"
+    ErrorLog \${APACHE_LOG_DIR}/error.log
+    LogLevel warn
+</VirtualHost>
+CONF
+  symfony_shared "$d"
+}
+
+# What the Symfony app reads at run time on every host: its database, a log folder.
+symfony_shared() { # dir
+  local d=$1
+  mkdir -p "$d/www/$APP/shared/var/log"
+  chown www-data "$d/www/$APP/shared/var/log"
+  cat > "$d/www/$APP/shared/.env.local" <<CONF
+DATABASE_URL=postgresql://$DB_USER:$DB_PASS@$DB_ADDR:5432/$DB_NAME?serverVersion=15&charset=utf8
+CONF
+}
+
+# symfony-fpm: nginx in front of Debian's php-fpm, its own /etc/php/V/fpm and /run/php per
+# host (bind-mounted), so `service phpV-fpm reload` on the host is Debian's own init script.
+# SCRIPT_FILENAME goes through `current` ($document_root), as with Apache: PHP must be told.
+app_conf_symfony_fpm() { # name addr dir
+  local name=$1 addr=$2 d=$3
+  cp -a "/etc/php/$PHPV/fpm" "$d/php-fpm"
+  mkdir -p "$d/run/php"
+  sed -i "s|^error_log = .*|error_log = $d/log/php-fpm.log|" "$d/php-fpm/php-fpm.conf"
+  # A reload (SIGUSR2) lets the workers finish their request; with Debian's default (0) it
+  # kills them at once, and a request in flight gets a 502.
+  sed -i 's|^\[global\]$|[global]\nprocess_control_timeout = 20s|' "$d/php-fpm/php-fpm.conf"
+  cat >> "$d/php-fpm/pool.d/www.conf" <<CONF
+
+; The farm: nginx's workers (nobody) may use the socket; PHP as in production (OPcache never
+; looks at a file again once compiled; the realpath cache keeps where current pointed).
+listen.mode = 0666
+php_admin_flag[opcache.validate_timestamps] = off
+php_admin_value[opcache.memory_consumption] = 64
+php_admin_value[realpath_cache_size] = 4096K
+php_admin_value[realpath_cache_ttl] = 600
+CONF
+  { nginx_head "$d"; cat <<CONF
+    default_type text/plain;
+    server {
+        listen $addr:$APP_PORT reuseport;
+        root $APP_PATH/current/public;
+        add_header X-Host $name always;
+        location / { try_files \$uri /index.php\$is_args\$args; }
+        location ~ ^/index\.php(/|\$) {
+            fastcgi_pass unix:/run/php/php$PHPV-fpm.sock;
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+            fastcgi_param DOCUMENT_ROOT \$document_root;
+            internal;
+        }
+        location ~ \.php\$ { return 404; }
+    }
+}
+CONF
+  } > "$d/nginx.conf"
+  symfony_shared "$d"
+}
+
+# django: nginx on the host's address in front of Gunicorn on a socket; Gunicorn is a
+# service started, reloaded (SIGHUP) and stopped by /var/www/.farm/gunicorn.
+app_conf_django() { # name addr dir
+  local name=$1 addr=$2 d=$3
+  mkdir -p "$d/www/.farm" "$d/www/$APP/shared/media"
+  { nginx_head "$d"; cat <<CONF
+    default_type application/octet-stream;
+    types { text/css css; text/html html; }
+    server {
+        listen $addr:$APP_PORT reuseport;
+        add_header X-Host $name always;
+        location /static/ { alias $APP_PATH/current/staticfiles/; }
+        location / {
+            proxy_pass http://unix:/var/www/.farm/gunicorn.sock;
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }
+}
+CONF
+  } > "$d/nginx.conf"
+  cat > "$d/www/.farm/gunicorn" <<'SH'
+#!/bin/sh
+# Gunicorn as a service on this host: start | reload | stop. `reload` is SIGHUP (new workers
+# on the code `current` points to now, the old ones finish their requests), and returns once
+# every old worker has exited, so the host serves only the new release when it is put back.
+set -eu
+run=/var/www/.farm
+pidf=$run/gunicorn.pid
+running() { [ -s "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }
+workers() { pgrep -P "$(cat "$pidf")" | sort; }
+case "${1:-}" in
+  start)
+    running && exit 0
+    cd @APP_PATH@/current
+    exec /usr/bin/gunicorn --daemon --chdir @APP_PATH@/current --pythonpath @APP_PATH@/current \
+      --bind unix:$run/gunicorn.sock --workers 2 --graceful-timeout 20 --pid "$pidf" \
+      --error-logfile $run/gunicorn.log depot.wsgi ;;
+  reload)
+    if ! running; then exec "$0" start; fi
+    old=$(workers)
+    kill -HUP "$(cat "$pidf")"
+    i=0
+    while [ $i -lt 300 ]; do
+      left=0
+      for w in $old; do kill -0 "$w" 2>/dev/null && left=1; done
+      [ $left = 0 ] && [ -n "$(workers)" ] && exit 0
+      sleep 0.1; i=$((i + 1))
+    done
+    echo "gunicorn: old workers still running after 30 s" >&2; exit 1 ;;
+  stop) running && kill -TERM "$(cat "$pidf")"; exit 0 ;;
+  *) echo "usage: $0 start|reload|stop" >&2; exit 2 ;;
+esac
+SH
+  sed -i "s|@APP_PATH@|$APP_PATH|g" "$d/www/.farm/gunicorn"
+  chmod 755 "$d/www/.farm/gunicorn"
+  cat > "$d/www/$APP/shared/.env" <<CONF
+DATABASE_URL=postgresql://$DB_USER:$DB_PASS@$DB_ADDR:5432/$DB_NAME
+SECRET_KEY=farm-$FARM_ID-same-on-every-host
+CONF
 }
 
 start_host() { # name addr dir app(0/1)
-  local name=$1 addr=$2 d=$3 pid i
+  local name=$1 addr=$2 d=$3 pid i mounts
+  mounts="mount --bind '$d/www' /var/www && mount --bind '$d/root' /root"
+  if [ "$4" = 1 ] && [ "$STACK" = symfony ]; then
+    mounts+=" && mount --bind '$d/apache2' /etc/apache2 && mount --bind '$d/run/apache2' /run/apache2"
+    mounts+=" && mount --bind '$d/lock/apache2' /run/lock/apache2 && mount --bind '$d/log/apache2' /var/log/apache2"
+  fi
+  if [ "$4" = 1 ] && [ "$STACK" = symfony-fpm ]; then
+    mounts+=" && mount --bind '$d/php-fpm' /etc/php/$PHPV/fpm && mount --bind '$d/run/php' /run/php"
+  fi
   setsid unshare --mount --uts --propagation private -- sh -c \
-    "mount --bind '$d/www' /var/www && mount --bind '$d/root' /root && hostname '$name' && exec sleep infinity" \
+    "$mounts && hostname '$name' && exec sleep infinity" \
     </dev/null >/dev/null 2>&1 &
   pid=$!
   echo "$pid" > "$FARM/pids/ns-$name"
@@ -128,25 +310,69 @@ start_host() { # name addr dir app(0/1)
   done
   [ "$(nsenter -t "$pid" -u hostname 2>/dev/null)" = "$name" ] || die "namespace for $name did not come up"
   nsenter -t "$pid" -m -u -- /usr/sbin/sshd -f "$d/sshd_config"
-  if [ "$4" = 1 ]; then
-    nsenter -t "$pid" -m -u -- nginx -c "$d/nginx.conf" </dev/null >/dev/null 2>&1
-  fi
+  [ "$4" = 1 ] || return 0
+  case $STACK in
+    shop|django) nsenter -t "$pid" -m -u -- nginx -c "$d/nginx.conf" </dev/null >/dev/null 2>&1 ;;
+    symfony) nsenter -t "$pid" -m -u -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin service apache2 start \
+      </dev/null >"$d/log/apache2-start.log" 2>&1 || { cat "$d/log/apache2-start.log" >&2; die "apache2 of $name did not start"; } ;;
+    symfony-fpm)
+      nsenter -t "$pid" -m -u -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin service "php$PHPV-fpm" start \
+        </dev/null >"$d/log/php-fpm-start.log" 2>&1 || { cat "$d/log/php-fpm-start.log" >&2; die "php-fpm of $name did not start"; }
+      nsenter -t "$pid" -m -u -- nginx -c "$d/nginx.conf" </dev/null >/dev/null 2>&1 ;;
+  esac
+}
+
+# The farm's database server: one PostgreSQL for every app host, on 127.ID.0.3:5432, its
+# data under the farm id's folder (the postgres user must reach it).
+start_db() {
+  local bin data
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$bin/postgres" ] || die "missing PostgreSQL (scripts/install-deps installs postgresql)"
+  data=$IDS/$FARM_ID/pg
+  rm -rf "$data"; mkdir -p "$data"; chown postgres: "$data"; chmod 700 "$data"
+  runuser -u postgres -- "$bin/initdb" -D "$data" -A trust -U postgres -E UTF8 >"$FARM/postgres-init.log" 2>&1 \
+    || { cat "$FARM/postgres-init.log" >&2; die "initdb failed"; }
+  echo "host all all 127.0.0.0/8 scram-sha-256" >> "$data/pg_hba.conf"
+  runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$data/postgres.log" -w -t 30 \
+    -o "-c listen_addresses=$DB_ADDR -c port=5432 -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=200" \
+    start >/dev/null || { cat "$data/postgres.log" >&2; die "postgres did not start"; }
+  head -1 "$data/postmaster.pid" > "$FARM/pids/postgres"
+  runuser -u postgres -- psql -h "$data" -U postgres -q -v ON_ERROR_STOP=1 \
+    -c "CREATE ROLE $DB_USER LOGIN PASSWORD '$DB_PASS'" -c "CREATE DATABASE $DB_NAME OWNER $DB_USER" >/dev/null \
+    || die "could not create the farm's database"
 }
 
 up() {
   FARM=$(readlink -f "$1"); local n=${2:-4}
+  STACK=${3:-shop}
+  case $STACK in
+    shop) APP=shop; APP_PORT=8080 ;;
+    symfony|symfony-fpm) APP=knifedepot; APP_PORT=80 ;;
+    django) APP=djangodepot; APP_PORT=80 ;;
+    *) die "unknown stack $STACK (shop, symfony, symfony-fpm or django)" ;;
+  esac
+  PHPV=$(php -r 'echo PHP_MAJOR_VERSION, ".", PHP_MINOR_VERSION;' 2>/dev/null || true)
+  APP_PATH=/var/www/$APP
   [ -d "$FARM" ] || mkdir -p "$FARM"
   [ -e "$FARM/pids" ] && die "$FARM already holds a farm (farm.sh down $FARM first)"
-  for t in /usr/sbin/sshd nginx varnishd varnishadm haproxy socat unshare nsenter ssh ssh-keygen; do
-    command -v "$t" >/dev/null || die "missing $t (scripts/test installs the farm's Debian packages)"
+  local tools=(/usr/sbin/sshd nginx varnishd varnishadm haproxy socat unshare nsenter ssh ssh-keygen)
+  case $STACK in
+    symfony) tools+=(apache2ctl php psql runuser) ;;
+    symfony-fpm) tools+=(php "php-fpm$PHPV" psql runuser) ;;
+    django) tools+=(/usr/bin/gunicorn psql runuser) ;;
+  esac
+  for t in "${tools[@]}"; do
+    command -v "$t" >/dev/null || die "missing $t (scripts/install-deps installs the farm's Debian packages)"
   done
-  mkdir -p "$FARM/pids" "$FARM/db" /var/www /run/sshd
+  mkdir -p "$FARM/pids" "$FARM/db" /var/www /run/sshd /run/apache2 /run/lock/apache2 /var/log/apache2 /run/php
   chmod 755 "$FARM"
   # A farm that fails half-way stops what it started.
   trap 'echo "farm: stopping the half-started farm" >&2; down "$FARM" >/dev/null 2>&1' EXIT
   local id; id=$(claim_id "$FARM")
   echo "$id" > "$FARM/id"
+  FARM_ID=$id
   local lb=127.$id.0.2
+  DB_ADDR=127.$id.0.3 DB_USER=$APP DB_PASS=farm-db-$id DB_NAME=$APP
   ssh-keygen -q -t ed25519 -N '' -C farm -f "$FARM/id_ed25519"
   cp "$FARM/id_ed25519.pub" "$FARM/authorized_keys"
   : > "$FARM/known_hosts"
@@ -178,7 +404,7 @@ CONF
     echo 'import directors;'
     echo 'probe health { .url = "/health"; .interval = 100ms; .timeout = 1s; .window = 3; .threshold = 2; .initial = 3; }'
     for ((i = 1; i <= n; i++)); do
-      echo "backend web$i { .host = \"${addrs[$i]}\"; .port = \"8080\"; .probe = health; .connect_timeout = 1s; }"
+      echo "backend web$i { .host = \"${addrs[$i]}\"; .port = \"$APP_PORT\"; .probe = health; .connect_timeout = 1s; }"
     done
     echo 'acl purgers { "127.0.0.0"/8; }'
     echo 'sub vcl_init { new rr = directors.round_robin();'
@@ -192,8 +418,10 @@ sub vcl_recv {
         ban("obj.status != 0");
         return (synth(200, "Banned"));
     }
-    # Carts are per session: never cached, always a backend request.
-    if (req.url ~ "^/cart" || req.http.Cookie ~ "cart=") { return (pass); }
+    # Writes, carts and anything in a session (the shop's cart cookie, Symfony's PHPSESSID,
+    # Django's sessionid) are never cached: always a backend request.
+    if (req.method != "GET" && req.method != "HEAD") { return (pass); }
+    if (req.url ~ "^/cart" || req.http.Cookie ~ "(^|;\s*)(cart|PHPSESSID|sessionid)=") { return (pass); }
     unset req.http.Cookie;
     return (hash);
 }
@@ -226,10 +454,11 @@ backend app
     option httpchk GET /health
 CONF
     for ((i = 1; i <= n; i++)); do
-      echo "    server web$i ${addrs[$i]}:8080 check inter 100ms fall 2 rise 2"
+      echo "    server web$i ${addrs[$i]}:$APP_PORT check inter 100ms fall 2 rise 2"
     done
   } > "$FARM/haproxy.cfg"
 
+  [ "$STACK" = shop ] || start_db
   for ((i = 0; i <= n; i++)); do
     start_host "${names[$i]}" "${addrs[$i]}" "$FARM/hosts/${names[$i]}" "$((i > 0))"
   done
@@ -245,36 +474,92 @@ CONF
 
   for ((i = 0; i <= n; i++)); do
     wait_port "${addrs[$i]}" 22 10 || die "sshd of ${names[$i]} does not answer on ${addrs[$i]}:22"
-    [ "$i" -gt 0 ] && { wait_port "${addrs[$i]}" 8080 10 || die "nginx of ${names[$i]} does not answer"; }
+    [ "$i" -gt 0 ] && { wait_port "${addrs[$i]}" "$APP_PORT" 10 || die "the web server of ${names[$i]} does not answer"; }
   done
   wait_port "$lb" 6082 10 || die "varnish admin does not answer on $lb:6082"
   wait_port "$lb" 8081 10 || die "haproxy does not answer on $lb:8081"
 
   example_app "$id" "${names[*]:1}" "${addrs[*]:1}"
+  local urls="" a
+  for a in "${addrs[@]:1}"; do
+    if [ "$APP_PORT" = 80 ]; then urls+="${urls:+ }http://$a"; else urls+="${urls:+ }http://$a:$APP_PORT"; fi
+  done
   {
     echo "FARM=$FARM"
     echo "FARM_ID=$id"
+    echo "FARM_STACK=$STACK"
+    echo "FARM_APP=$APP"
+    echo "FARM_APP_PATH=$APP_PATH"
+    echo "FARM_REPO=$FARM/$APP"
     echo "FARM_LB=$lb"
     echo "FARM_VARNISH=http://$lb:6081"
     echo "FARM_HAPROXY=http://$lb:8081"
     echo "FARM_APP_HOSTS=\"${names[*]:1}\""
     echo "FARM_APP_ADDRS=\"${addrs[*]:1}\""
+    echo "FARM_APP_URLS=\"$urls\""
+    if [ "$STACK" != shop ]; then
+      echo "FARM_DB_ADDR=$DB_ADDR"
+      echo "FARM_DB_URL=postgresql://$DB_USER:$DB_PASS@$DB_ADDR:5432/$DB_NAME"
+    fi
   } > "$FARM/farm.env"
   trap - EXIT
   echo "$FARM"
 }
 
-# The example app as a git repository (FARM/shop) and a Deploy.toml for this farm, with a
-# stage per balancer: `farm` (Varnish) and `farm-haproxy`.
+# The stages every example app gets on this farm: `farm` (Varnish) and `farm-haproxy`.
+stages_toml() { # "hosts lines" lb
+  local hosts=$1 lb=$2
+  cat <<CONF
+[stages.farm]
+hosts = [
+$hosts
+]
+
+[stages.farm.balancer]
+kind = "varnish"
+host = "lb"
+admin = "$lb:6082"
+secret = "$FARM/varnish-secret"
+instance = "$FARM/varnish"
+
+[[stages.farm.http_cache]]
+kind = "varnish"
+host = "lb"
+bans = ["req.url ~ ."]
+
+[stages.farm-haproxy]
+hosts = [
+$hosts
+]
+
+[stages.farm-haproxy.balancer]
+kind = "haproxy"
+host = "lb"
+socket = "$FARM/haproxy.sock"
+backend = "app"
+
+[stages.farm-haproxy.health]       # checked from the deploying machine for this stage
+from = "local"
+
+[[stages.farm-haproxy.http_cache]]
+kind = "http"
+method = "BAN"
+url = "http://$lb:6081/"
+CONF
+}
+
+# The example app as a git repository (FARM/APP) and a Deploy.toml for this farm, with a
+# stage per balancer: `farm` (Varnish) and `farm-haproxy`. The shop's Deploy.toml is
+# FARM/Deploy.toml; the real apps' is committed in their repository, as a team's would be.
 example_app() { # id "names" "addrs"
   local id=$1 lb=127.$1.0.2 src
-  src=$(dirname "$FARM_SH")/../../examples/shop
+  src=$(dirname "$FARM_SH")/../../examples/$APP
   [ -d "$src" ] || die "example app not found at $src"
-  rm -rf "$FARM/shop"
-  cp -a "$src" "$FARM/shop"
-  git -C "$FARM/shop" init -q -b main
-  git -C "$FARM/shop" add -A
-  git -C "$FARM/shop" -c user.name=farm -c user.email=farm@localhost -c commit.gpgsign=false commit -q -m "shop: first release"
+  rm -rf "${FARM:?}/$APP"
+  cp -a "$src" "$FARM/$APP"
+  rm -rf "$FARM/$APP/var" "$FARM/$APP/staticfiles" "$FARM/$APP/.env.local"
+  find "$FARM/$APP" -name __pycache__ -prune -exec rm -rf {} +
+  git -C "$FARM/$APP" init -q -b main
   local hosts="" n i=0 a
   for n in $2; do
     a=$(echo "$3" | cut -d' ' -f$((i + 1)))
@@ -286,7 +571,18 @@ example_app() { # id "names" "addrs"
     i=$((i + 1))
   done
   hosts+="  { name = \"lb\", address = \"$lb\", roles = [\"balancer\"] },"
-  cat > "$FARM/Deploy.toml" <<CONF
+  case $STACK in
+    shop) shop_toml "$hosts" "$lb" > "$FARM/Deploy.toml" ;;
+    symfony) symfony_toml "$hosts" "$lb" apache2 > "$FARM/$APP/Deploy.toml" ;;
+    symfony-fpm) symfony_toml "$hosts" "$lb" "php$PHPV-fpm" "php-fpm$PHPV" > "$FARM/$APP/Deploy.toml" ;;
+    django) django_toml "$hosts" "$lb" > "$FARM/$APP/Deploy.toml" ;;
+  esac
+  git -C "$FARM/$APP" add -A
+  git -C "$FARM/$APP" -c user.name=farm -c user.email=farm@localhost -c commit.gpgsign=false commit -q -m "$APP: first release"
+}
+
+shop_toml() { # hosts lb
+  cat <<CONF
 # Deploy.toml for the local farm in $FARM (written by tests/farm/farm.sh).
 
 [app]
@@ -320,44 +616,54 @@ drain_timeout = "10s"
 [ssh]
 config = "$FARM/ssh_config"
 
-[stages.farm]
-hosts = [
-$hosts
-]
-
-[stages.farm.balancer]
-kind = "varnish"
-host = "lb"
-admin = "$lb:6082"
-secret = "$FARM/varnish-secret"
-instance = "$FARM/varnish"
-
-[[stages.farm.http_cache]]
-kind = "varnish"
-host = "lb"
-admin = "$lb:6082"
-secret = "$FARM/varnish-secret"
-bans = ["req.url ~ ."]
-
-[stages.farm-haproxy]
-hosts = [
-$hosts
-]
-
-[stages.farm-haproxy.balancer]
-kind = "haproxy"
-host = "lb"
-socket = "$FARM/haproxy.sock"
-backend = "app"
-
-[stages.farm-haproxy.health]       # checked from the deploying machine for this stage
-from = "local"
-
-[[stages.farm-haproxy.http_cache]]
-kind = "http"
-method = "BAN"
-url = "http://$lb:6081/"
 CONF
+  stages_toml "$1" "$2"
+}
+
+# The Symfony app: the recipe, the path and the service name; the rest is the farm's.
+symfony_toml() { # hosts lb php_service [php_process]
+  cat <<CONF
+# Deploy.toml of knifedepot for the local farm in $FARM (written by tests/farm/farm.sh).
+
+[app]
+name = "knifedepot"
+recipe = "symfony"
+path = "$APP_PATH"
+
+[vars]
+php_service = "$3"
+$([ -n "${4:-}" ] && echo "php_process = \"$4\"            # Debian names php-fpm's processes differently from its service")
+
+[hooks]
+# DoctrineMigrationsBundle is not packaged by Debian: the app has its own command.
+migrate = "php bin/console app:migrate"
+
+[ssh]
+config = "$FARM/ssh_config"
+
+CONF
+  stages_toml "$1" "$2"
+}
+
+# The Django app: the recipe, the path, Python and how Gunicorn is reloaded on these hosts.
+django_toml() { # hosts lb
+  cat <<CONF
+# Deploy.toml of djangodepot for the local farm in $FARM (written by tests/farm/farm.sh).
+
+[app]
+name = "djangodepot"
+recipe = "django"
+path = "$APP_PATH"
+
+[vars]
+python = "/usr/bin/python3"        # Debian's, which has Django
+reload = "/var/www/.farm/gunicorn reload"   # Gunicorn is not a system service on the farm
+
+[ssh]
+config = "$FARM/ssh_config"
+
+CONF
+  stages_toml "$1" "$2"
 }
 
 down() {
@@ -380,6 +686,8 @@ down() {
   for f in "$farm"/pids/varnishd "$farm"/pids/haproxy; do
     [ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null || true
   done
+  # PostgreSQL: a fast shutdown (SIGINT) does not wait for clients.
+  [ -e "$farm/pids/postgres" ] && kill -INT "$(cat "$farm/pids/postgres")" 2>/dev/null || true
   # haproxy may have been reloaded: its current pid file wins.
   [ -e "$farm/haproxy.pid" ] && kill -TERM $(cat "$farm/haproxy.pid") 2>/dev/null || true
   for f in "$farm"/pids/*; do

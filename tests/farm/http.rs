@@ -1,4 +1,4 @@
-//! A tiny HTTP/1.1 client for the tests (keep-alive, Content-Length bodies).
+//! A tiny HTTP/1.1 client for the tests (keep-alive, Content-Length and chunked bodies).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -32,11 +32,26 @@ impl Conn {
     }
 
     pub fn get(&mut self, path: &str, extra: &[(&str, &str)]) -> std::io::Result<Response> {
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
+        self.request("GET", path, extra, "")
+    }
+
+    /// A form POST (`application/x-www-form-urlencoded`; `body` is already encoded).
+    pub fn post_form(&mut self, path: &str, extra: &[(&str, &str)], body: &str) -> std::io::Result<Response> {
+        let mut headers = extra.to_vec();
+        headers.push(("Content-Type", "application/x-www-form-urlencoded"));
+        self.request("POST", path, &headers, body)
+    }
+
+    fn request(&mut self, method: &str, path: &str, extra: &[(&str, &str)], body: &str) -> std::io::Result<Response> {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
         for (k, v) in extra {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
+        if method != "GET" {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
         req.push_str("\r\n");
+        req.push_str(body);
         self.reader.get_mut().write_all(req.as_bytes())?;
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
@@ -60,8 +75,28 @@ impl Conn {
             .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(0);
-        let mut body = vec![0; len];
-        self.reader.read_exact(&mut body)?;
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line)?;
+                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16).map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("chunk size {line:?}"))
+                })?;
+                let mut chunk = vec![0; size + 2];
+                self.reader.read_exact(&mut chunk)?;
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            body.resize(len, 0);
+            self.reader.read_exact(&mut body)?;
+        }
         Ok(Response { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
     }
 }

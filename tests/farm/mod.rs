@@ -20,6 +20,8 @@ pub struct Farm {
     /// (name, address) of the app hosts.
     pub hosts: Vec<(String, String)>,
     pub lb: String,
+    /// What the app hosts run: `shop`, `symfony` or `django` (see farm.sh).
+    pub stack: String,
 }
 
 fn script() -> PathBuf {
@@ -28,9 +30,14 @@ fn script() -> PathBuf {
 
 impl Farm {
     pub fn start(n: usize) -> Farm {
+        Farm::start_stack(n, "shop")
+    }
+
+    /// A farm whose app hosts run `stack`, with its example app's repository and database.
+    pub fn start_stack(n: usize, stack: &str) -> Farm {
         let tmp = tempfile::Builder::new().prefix("deploy-farm-").tempdir().expect("tempdir");
         let dir = tmp.path().join("farm");
-        let o = Command::new(script()).arg("up").arg(&dir).arg(n.to_string()).output().expect("run farm.sh");
+        let o = Command::new(script()).arg("up").arg(&dir).arg(n.to_string()).arg(stack).output().expect("run farm.sh");
         if !o.status.success() {
             let _ = Command::new(script()).arg("down").arg(&dir).output();
             panic!(
@@ -49,15 +56,21 @@ impl Farm {
         let names: Vec<String> = env["FARM_APP_HOSTS"].split_whitespace().map(String::from).collect();
         let addrs: Vec<String> = env["FARM_APP_ADDRS"].split_whitespace().map(String::from).collect();
         let lb = env["FARM_LB"].clone();
-        Farm { _tmp: tmp, dir, env, hosts: names.into_iter().zip(addrs).collect(), lb }
+        Farm { _tmp: tmp, dir, env, hosts: names.into_iter().zip(addrs).collect(), lb, stack: stack.to_string() }
     }
 
+    /// The example app's name: its folder in the repository and on the hosts.
+    pub fn app(&self) -> &str {
+        &self.env["FARM_APP"]
+    }
+
+    /// The shop's Deploy.toml is beside its repository; a real app's is in it.
     pub fn config(&self) -> PathBuf {
-        self.dir.join("Deploy.toml")
+        if self.stack == "shop" { self.dir.join("Deploy.toml") } else { self.repo().join("Deploy.toml") }
     }
 
     pub fn repo(&self) -> PathBuf {
-        self.dir.join("shop")
+        self.dir.join(self.app())
     }
 
     /// Appends TOML to the farm's Deploy.toml (an extra stage…).
@@ -77,8 +90,12 @@ impl Farm {
 
     /// The real `deploy` binary, set up for this farm.
     fn command(&self, args: &[&str]) -> Command {
+        self.command_at(&self.config(), args)
+    }
+
+    fn command_at(&self, config: &Path, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_deploy"));
-        command.arg("-c").arg(self.config()).args(args);
+        command.arg("-c").arg(config).args(args);
         command.env("DEPLOY_CACHE_DIR", self.dir.join("cache")).env("NO_COLOR", "1").env("USER", "tester");
         command.env_remove("CI");
         command
@@ -94,6 +111,13 @@ impl Farm {
         self.deploy_json_env(args, &[])
     }
 
+    /// [`Farm::deploy_json`] with another config file.
+    pub fn deploy_json_config(&self, config: &Path, args: &[&str]) -> Run {
+        let mut command = self.command_at(config, args);
+        command.args(["--output", "json"]);
+        json_run(command)
+    }
+
     /// [`Farm::deploy_json`] with more environment variables.
     pub fn deploy_json_env(&self, args: &[&str], env: &[(&str, &Path)]) -> Run {
         let mut command = self.command(args);
@@ -101,12 +125,7 @@ impl Farm {
         for (name, value) in env {
             command.env(name, value);
         }
-        let out = command.output().expect("run deploy");
-        let events = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
-            .collect();
-        Run::new(out.status.code().unwrap_or(-1), events, String::from_utf8_lossy(&out.stderr).into_owned())
+        json_run(command)
     }
 
     /// Commits changes to the example app: (path, Some(text)) writes, (path, None) deletes.
@@ -129,9 +148,9 @@ impl Farm {
         git(&repo, &["rev-parse", "HEAD"])
     }
 
-    /// The deploy root of a host as the host sees `/var/www/shop`.
+    /// The deploy root of a host as the host sees `/var/www/APP`.
     pub fn root(&self, host: &str) -> PathBuf {
-        self.dir.join("hosts").join(host).join("www/shop")
+        self.dir.join("hosts").join(host).join("www").join(self.app())
     }
 
     /// The release id `current` points to on a host.
@@ -200,6 +219,16 @@ impl Drop for Farm {
             eprintln!("farm.sh down: {}", String::from_utf8_lossy(&o.stderr));
         }
     }
+}
+
+/// Runs a `deploy … --output json` command to its end.
+fn json_run(mut command: Command) -> Run {
+    let out = command.output().expect("run deploy");
+    let events = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
+        .collect();
+    Run::new(out.status.code().unwrap_or(-1), events, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// One run of the real binary: how it ended, what it said, and the release it made or rolled
