@@ -17,7 +17,7 @@ bench_dir() {
 build_deploy() {
   local profile=${DEPLOY_PROFILE:-release}
   if [ "$profile" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
-  DEPLOY=$PWD/target/$profile/deploy
+  DEPLOY=${CARGO_TARGET_DIR:-$PWD/target}/$profile/deploy
 }
 
 # The workload in a farm's example app: ~20 MB in 2,000 files, half text, half incompressible,

@@ -313,11 +313,15 @@ start_host() { # name addr dir app(0/1)
   [ "$4" = 1 ] || return 0
   case $STACK in
     shop|django) nsenter -t "$pid" -m -u -- nginx -c "$d/nginx.conf" </dev/null >/dev/null 2>&1 ;;
-    symfony) nsenter -t "$pid" -m -u -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin service apache2 start \
-      </dev/null >"$d/log/apache2-start.log" 2>&1 || { cat "$d/log/apache2-start.log" >&2; die "apache2 of $name did not start"; } ;;
+    symfony)
+      # Debian's init script can say "failed" and exit 0: its pid file is the proof.
+      nsenter -t "$pid" -m -u -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin service apache2 start \
+        </dev/null >"$d/log/apache2-start.log" 2>&1 && [ -s "$d/run/apache2/apache2.pid" ] \
+        || { cat "$d/log/apache2-start.log" >&2; die "apache2 of $name did not start"; } ;;
     symfony-fpm)
       nsenter -t "$pid" -m -u -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin service "php$PHPV-fpm" start \
-        </dev/null >"$d/log/php-fpm-start.log" 2>&1 || { cat "$d/log/php-fpm-start.log" >&2; die "php-fpm of $name did not start"; }
+        </dev/null >"$d/log/php-fpm-start.log" 2>&1 && [ -s "$d/run/php/php$PHPV-fpm.pid" ] \
+        || { cat "$d/log/php-fpm-start.log" >&2; die "php-fpm of $name did not start"; }
       nsenter -t "$pid" -m -u -- nginx -c "$d/nginx.conf" </dev/null >/dev/null 2>&1 ;;
   esac
 }
@@ -676,10 +680,21 @@ down() {
     pid=$(cat "$f")
     alive "$pid" || continue
     ns=$(readlink "/proc/$pid/ns/mnt" 2>/dev/null) || continue
-    for p in /proc/[0-9]*; do
-      p=${p#/proc/}
-      [ "$p" = "$pid" ] && continue
-      [ "$(readlink "/proc/$p/ns/mnt" 2>/dev/null)" = "$ns" ] && kill -KILL "$p" 2>/dev/null || true
+    # Again until a pass finds none: a server killed mid-restart (Apache's graceful, php-fpm's
+    # reload) may have forked a worker after the pass went by it, which would outlive the farm.
+    local round found
+    for round in $(seq 50); do
+      found=0
+      for p in /proc/[0-9]*; do
+        p=${p#/proc/}
+        [ "$p" = "$pid" ] && continue
+        if [ "$(readlink "/proc/$p/ns/mnt" 2>/dev/null)" = "$ns" ] && alive "$p"; then
+          kill -KILL "$p" 2>/dev/null || true
+          found=1
+        fi
+      done
+      [ "$found" = 0 ] && break
+      sleep 0.02
     done
     kill -KILL "$pid" 2>/dev/null || true
   done
