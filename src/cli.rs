@@ -19,20 +19,21 @@ safe state (the exact state is printed)."
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Stage to deploy, e.g. `production`: build, upload, migrate once, roll, ban.
+    /// The stage to deploy, as named in Deploy.toml (`[stages.NAME]`), e.g. `production`:
+    /// build, upload, migrate once, roll, ban.
     pub stage: Option<String>,
 }
 
+/// Options of every command.
 #[derive(Debug, Args)]
 pub struct Global {
     /// Deploy.toml to use (default: found upward from the working directory).
     #[arg(short = 'c', long = "config", global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Branch, tag or sha to deploy (default: the stage's `revision`, else HEAD).
-    #[arg(long, global = true, value_name = "REV")]
-    pub revision: Option<String>,
     /// Output: human on a terminal, plain lines otherwise, or JSON events.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Auto)]
     pub output: OutputFormat,
@@ -42,30 +43,77 @@ pub struct Global {
     /// Print only errors and the final result.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+}
+
+/// `deploy STAGE`'s options (given with a command, they are an error).
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Never prompt (implied without a TTY or with CI set).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub yes: bool,
-    /// Hosts switched at a time: a number or a percentage like 25%.
-    #[arg(long, global = true, value_name = "N|N%")]
-    pub batch: Option<String>,
-    /// Do not run the migrate hook.
-    #[arg(long, global = true)]
-    pub skip_migrations: bool,
-    /// Do not ban the HTTP cache at the end.
-    #[arg(long, global = true)]
-    pub no_ban: bool,
+}
+
+impl DeployArgs {
+    /// The first option given, as written on the command line.
+    pub fn first_given(&self) -> Option<&'static str> {
+        let given = [
+            (self.build.revision.is_some(), "--revision"),
+            (self.build.allow_dirty, "--allow-dirty"),
+            (self.build.rebuild, "--rebuild"),
+            (self.build.skip_migrations, "--skip-migrations"),
+            (self.shape.batch.is_some(), "--batch"),
+            (self.shape.no_ban, "--no-ban"),
+            (self.run.lock_wait.is_some(), "--lock-wait"),
+            (self.run.no_auto_rollback, "--no-auto-rollback"),
+            (self.yes, "--yes"),
+        ];
+        given.into_iter().find(|(set, _)| *set).map(|(_, name)| name)
+    }
+}
+
+/// What is built and migrated: `deploy STAGE` and `deploy plan`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Branch, tag or sha to deploy (default: the stage's `revision`, else HEAD).
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
     /// Deploy HEAD even though the working copy has uncommitted changes (they are not deployed).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub allow_dirty: bool,
+    /// Build the artifact even if this commit and build were packed before.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Do not run the migrate hook.
+    #[arg(long)]
+    pub skip_migrations: bool,
+}
+
+/// How the roll goes: `deploy STAGE`, `deploy rollback` and `deploy plan`.
+#[derive(Debug, Args)]
+pub struct ShapeArgs {
+    /// Hosts switched at a time: a number or a percentage like 25%.
+    #[arg(long, value_name = "N|N%")]
+    pub batch: Option<String>,
+    /// Do not ban the HTTP cache at the end.
+    #[arg(long)]
+    pub no_ban: bool,
+}
+
+/// How a run that changes hosts behaves: `deploy STAGE` and `deploy rollback`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// If another deploy holds the lock, wait up to this long (e.g. 10m) instead of exiting 3.
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_wait)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub lock_wait: Option<std::time::Duration>,
     /// After a failure in the roll, leave switched hosts on the new release (still in service).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub no_auto_rollback: bool,
-    /// Build the artifact even if this commit and build were packed before.
-    #[arg(long, global = true)]
-    pub rebuild: bool,
 }
 
 fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
@@ -84,14 +132,23 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Roll every app host back to the previous (or given) release.
+    #[command(after_help = "Migrations are not reversed: the database stays as the newer release left it. \
+`deploy releases STAGE` lists the release ids `--to` takes.")]
     Rollback {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
         stage: String,
-        /// Release id to roll back to (default: the previous good release).
+        /// Release id to roll back to (default: the previous good release; `deploy releases
+        /// STAGE` lists them).
         #[arg(long, value_name = "ID")]
         to: Option<String>,
+        #[command(flatten)]
+        shape: ShapeArgs,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Print every step and remote command of a deploy (or rollback); touches nothing.
     Plan {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
         stage: String,
         /// Show the rollback plan instead.
         #[arg(long)]
@@ -99,13 +156,24 @@ pub enum Command {
         /// With --rollback: the release id to roll back to.
         #[arg(long, value_name = "ID", requires = "rollback")]
         to: Option<String>,
+        #[command(flatten)]
+        build: BuildArgs,
+        #[command(flatten)]
+        shape: ShapeArgs,
     },
     /// Table of releases per host; flags hosts that disagree.
-    Releases { stage: String },
-    /// Preflight: ssh, paths, disk, sudo, balancer, cache, health.
-    Check { stage: String },
+    Releases {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
+        stage: String,
+    },
+    /// Preflight: ssh, paths, disk, sudo, balancer, cache, health. Changes nothing.
+    Check {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
+        stage: String,
+    },
     /// Recover after a crash: undrain hosts the journal says are drained, drop the lock.
     Unlock {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
         stage: String,
         /// Remove the lock even if its holder still runs on this machine.
         #[arg(long)]
@@ -113,6 +181,7 @@ pub enum Command {
     },
     /// Run a command on the stage's hosts, in parallel.
     Exec {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
         stage: String,
         /// Only hosts with this role.
         #[arg(long)]

@@ -1,7 +1,7 @@
 //! The command line resolved once into plain values: what to do ([`Task`]) and how to say it.
 //! Only this module reads the clap definitions; the commands take a [`Settings`].
 
-use crate::cli::{Cli, Command, Global, OutputFormat};
+use crate::cli::{BuildArgs, Cli, Command, DeployArgs, OutputFormat, RunArgs, ShapeArgs};
 use crate::config::{BatchSize, Role};
 use crate::error::Error;
 use std::path::PathBuf;
@@ -45,6 +45,8 @@ pub enum Task {
         rollback: bool,
         to: Option<String>,
         revision: Option<String>,
+        /// `--allow-dirty`: no note about uncommitted changes.
+        allow_dirty: bool,
         roll: RollOptions,
     },
     Releases {
@@ -113,18 +115,30 @@ impl Settings {
             OutputFormat::Human => OutputMode::Human,
             OutputFormat::Json => OutputMode::Json,
         };
-        let task = task(cli.command, cli.stage, &global)?;
+        let task = task(cli.command, cli.stage, cli.deploy)?;
         Ok(Settings { config: global.config, output, verbose: global.verbose > 0, quiet: global.quiet, task })
     }
 }
 
-fn task(command: Option<Command>, stage: Option<String>, global: &Global) -> Result<Task, Error> {
-    let roll = || roll_options(global);
+fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> Result<Task, Error> {
+    if let Some(command) = &command
+        && let Some(option) = deploy.first_given()
+    {
+        let name = command_name(command);
+        return Err(Error::Usage {
+            message: format!("{option} is an option of `deploy STAGE`, not of `deploy {name}`"),
+            hint: Some(format!("`deploy {name} --help` lists the options of `deploy {name}`")),
+        });
+    }
     Ok(match (command, stage) {
-        (Some(Command::Rollback { stage, to }), _) => Task::Rollback { stage, to: checked_id(to)?, roll: roll()? },
-        (Some(Command::Plan { stage, rollback, to }), _) => {
+        (Some(Command::Rollback { stage, to, shape, run }), _) => {
+            Task::Rollback { stage, to: checked_id(to)?, roll: roll_options(&shape, &run, false)? }
+        }
+        (Some(Command::Plan { stage, rollback, to, build, shape }), _) => {
             let to = if rollback { checked_id(to)? } else { to };
-            Task::Plan { stage, rollback, to, revision: global.revision.clone(), roll: roll()? }
+            let run = RunArgs { lock_wait: None, no_auto_rollback: false };
+            let roll = roll_options(&shape, &run, build.skip_migrations)?;
+            Task::Plan { stage, rollback, to, revision: build.revision, allow_dirty: build.allow_dirty, roll }
         }
         (Some(Command::Releases { stage }), _) => Task::Releases { stage },
         (Some(Command::Check { stage }), _) => Task::Check { stage },
@@ -135,16 +149,17 @@ fn task(command: Option<Command>, stage: Option<String>, global: &Global) -> Res
         (Some(Command::Init { recipe }), _) => Task::Init { recipe },
         (Some(Command::Completions { shell }), _) => Task::Completions { shell, cli: Box::new(command_line()) },
         (Some(Command::Man), _) => Task::Man { cli: Box::new(command_line()) },
-        (None, Some(stage)) => Task::Deploy {
-            stage,
-            build: BuildOptions {
-                revision: global.revision.clone(),
-                allow_dirty: global.allow_dirty,
-                rebuild: global.rebuild,
-            },
-            roll: roll()?,
-            assume_yes: global.yes || unattended(),
-        },
+        (None, Some(stage)) => {
+            let DeployArgs { build, shape, run, yes } = deploy;
+            let roll = roll_options(&shape, &run, build.skip_migrations)?;
+            let BuildArgs { revision, allow_dirty, rebuild, .. } = build;
+            Task::Deploy {
+                stage,
+                build: BuildOptions { revision, allow_dirty, rebuild },
+                roll,
+                assume_yes: yes || unattended(),
+            }
+        }
         (None, None) => {
             return Err(Error::Usage {
                 message: "which stage? `deploy STAGE` deploys to it".into(),
@@ -156,13 +171,28 @@ fn task(command: Option<Command>, stage: Option<String>, global: &Global) -> Res
     })
 }
 
+/// The command as typed after `deploy`.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Rollback { .. } => "rollback",
+        Command::Plan { .. } => "plan",
+        Command::Releases { .. } => "releases",
+        Command::Check { .. } => "check",
+        Command::Unlock { .. } => "unlock",
+        Command::Exec { .. } => "exec",
+        Command::Completions { .. } => "completions",
+        Command::Man => "man",
+        Command::Init { .. } => "init",
+    }
+}
+
 /// The clap definitions as a value (completions and the man page are made from them).
 fn command_line() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
-fn roll_options(global: &Global) -> Result<RollOptions, Error> {
-    let batch = match &global.batch {
+fn roll_options(shape: &ShapeArgs, run: &RunArgs, skip_migrations: bool) -> Result<RollOptions, Error> {
+    let batch = match &shape.batch {
         Some(text) => Some(
             BatchSize::parse(text)
                 .map_err(|message| Error::Usage { message: format!("--batch {text}: {message}"), hint: None })?,
@@ -171,10 +201,10 @@ fn roll_options(global: &Global) -> Result<RollOptions, Error> {
     };
     Ok(RollOptions {
         batch,
-        skip_migrations: global.skip_migrations,
-        no_ban: global.no_ban,
-        auto_rollback: !global.no_auto_rollback,
-        lock_wait: global.lock_wait,
+        skip_migrations,
+        no_ban: shape.no_ban,
+        auto_rollback: !run.no_auto_rollback,
+        lock_wait: run.lock_wait,
     })
 }
 

@@ -36,6 +36,56 @@ fn help_lists_every_command_and_global_option() {
 }
 
 #[test]
+fn each_command_offers_only_its_own_options() {
+    let help = |args: &[&str]| {
+        let o = deploy(root(), args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        stdout(&o)
+    };
+    let rollback = help(&["rollback", "--help"]);
+    for absent in ["--revision", "--rebuild", "--allow-dirty", "--skip-migrations", "--yes"] {
+        assert!(!rollback.contains(absent), "rollback --help offers {absent}:\n{rollback}");
+    }
+    for present in ["--to", "--batch", "--no-ban", "--lock-wait", "--no-auto-rollback", "--config", "<STAGE>"] {
+        assert!(rollback.contains(present), "rollback --help lacks {present}:\n{rollback}");
+    }
+    assert!(
+        rollback.contains("Migrations are not reversed") && rollback.contains("deploy releases STAGE"),
+        "{rollback}"
+    );
+    for command in ["check", "releases", "unlock", "exec"] {
+        let text = help(&[command, "--help"]);
+        for absent in ["--batch", "--no-ban", "--revision", "--skip-migrations", "--lock-wait"] {
+            assert!(!text.contains(absent), "{command} --help offers {absent}:\n{text}");
+        }
+        assert!(text.contains("as named in Deploy.toml"), "{command} --help does not say what <STAGE> is:\n{text}");
+    }
+    let plan = help(&["plan", "--help"]);
+    for present in ["--revision", "--batch", "--skip-migrations", "--no-ban", "--rollback"] {
+        assert!(plan.contains(present), "plan --help lacks {present}");
+    }
+    assert!(!plan.contains("--lock-wait") && !plan.contains("--no-auto-rollback"), "{plan}");
+    // An option that does not apply is an error, before anything is read or contacted.
+    let cases: &[(&[&str], &str)] = &[
+        (&["init", "--batch", "3", "--revision", "foo"], "--batch"),
+        (&["check", "production", "--batch", "2"], "--batch"),
+        (&["releases", "production", "--no-ban"], "--no-ban"),
+        (&["rollback", "production", "--revision", "main"], "--revision"),
+        (
+            &["--batch", "3", "rollback", "production"],
+            "--batch is an option of `deploy STAGE`, not of `deploy rollback`",
+        ),
+        (&["--yes", "unlock", "production"], "--yes is an option of `deploy STAGE`"),
+    ];
+    for (args, says) in cases {
+        let o = deploy(root(), args);
+        assert_eq!(o.status.code(), Some(2), "deploy {args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "deploy {args:?} should say {says:?}:\n{}", stderr(&o));
+        assert!(o.stdout.is_empty(), "deploy {args:?} printed to stdout");
+    }
+}
+
+#[test]
 fn no_stage_is_a_usage_error() {
     let o = deploy(root(), &[]);
     assert_eq!(o.status.code(), Some(2));
@@ -107,7 +157,6 @@ fn bad_arguments_exit_2() {
         (&["plan", "production", "--batch", "0"], "--batch 0"),
         (&["plan", "production", "--batch", "2"], "rolling is impossible"),
         (&["plan", "production", "--rollback", "--to", "../../etc"], "not a release id"),
-        (&["plan", "production", "--revision", "no-such-branch"], "cannot resolve revision `no-such-branch`"),
         (&["plan", "production", "-c", "/nonexistent/Deploy.toml"], "cannot read /nonexistent/Deploy.toml"),
     ];
     // (Never `deploy production` here: the bundled example's hosts are not ours to contact.)
@@ -221,4 +270,109 @@ fn completions_and_man_page_come_from_the_same_definitions() {
     let out = stdout(&o);
     assert!(out.starts_with(".ie") || out.contains(".TH deploy 1"), "{out}");
     assert!(out.contains("rollback") && out.contains("Exit codes"), "{out}");
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // The reading end is closed before deploy starts, so its first write fails (EPIPE).
+    let cases: &[&[&str]] =
+        &[&["completions", "bash"], &["completions", "zsh"], &["man"], &["--help"], &["plan", "production"]];
+    for args in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_deploy"))
+            .args(*args)
+            .current_dir(root())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(!stderr(&o).contains("panicked"), "deploy {args:?} panicked: {}", stderr(&o));
+        assert_eq!(o.status.code(), Some(0), "deploy {args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn errors_point_at_what_the_user_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |text: &str| std::fs::write(dir.path().join("Deploy.toml"), text).unwrap();
+    // A missing environment variable is one problem, not also an empty address.
+    write(
+        "[app]\nname = \"bakery\"\npath = \"/srv/bakery\"\n\n[stages.production]\nhosts = [{ name = \"web1\", address = \"${DEPLOY_TEST_NEVER_SET_IP}\", roles = [\"app\"] }]\n",
+    );
+    let o = deploy(dir.path(), &["plan", "production"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.matches("DEPLOY_TEST_NEVER_SET_IP` is not set").count(), 1, "{err}");
+    assert!(!err.contains("host address") && !err.contains("problems in the config"), "{err}");
+    // A stage mistyped on the command line is the command line's mistake.
+    let o = deploy(dir.path(), &["plan", "prodution"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no stage named `prodution`") && err.contains("--> the command line"), "{err}");
+    assert!(err.contains("did you mean `production`?") && !err.contains("Deploy.toml:"), "{err}");
+    // Hints speak of the user's app, not of an example's.
+    write(
+        "[app]\nname = \"bakery\"\npath = \"srv/bakery\"\n\n[stages.production]\nhosts = [{ name = \"web1\", address = \"10.1.2.3\", roles = [\"app\"] }]\n",
+    );
+    let err = stderr(&deploy(dir.path(), &["plan", "production"]));
+    assert!(err.contains("e.g. `/srv/bakery`") && !err.contains("knifedepot"), "{err}");
+    write(
+        "[app]\nname = \"bakery\"\n\n[stages.production]\nhosts = [{ name = \"web1\", address = \"10.1.2.3\", roles = [\"app\"] }]\n",
+    );
+    let err = stderr(&deploy(dir.path(), &["plan", "production"]));
+    assert!(err.contains("`path = \"/var/www/bakery\"`") && !err.contains("knifedepot"), "{err}");
+}
+
+#[test]
+fn plan_notes_what_deploy_would_refuse_and_still_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    std::fs::write(
+        repo.join("Deploy.toml"),
+        "[app]\nname = \"bakery\"\npath = \"/srv/bakery\"\n\n[stages.production]\nhosts = [{ name = \"web1\", address = \"10.1.2.3\", roles = [\"app\"] }]\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("index.html"), "v1").unwrap();
+    git(repo, &["init", "-q", "-b", "main"]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "one"]);
+    let clean = deploy(repo, &["plan", "production"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    assert!(!stderr(&clean).contains("note:"), "{}", stderr(&clean));
+    // A changed file and a changed Deploy.toml: deploy would refuse both; plan says so.
+    std::fs::write(repo.join("index.html"), "v2").unwrap();
+    let text = std::fs::read_to_string(repo.join("Deploy.toml")).unwrap();
+    std::fs::write(repo.join("Deploy.toml"), text + "# edited\n").unwrap();
+    let dirty = deploy(repo, &["plan", "production"]);
+    let err = stderr(&dirty);
+    assert_eq!(dirty.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("note: `deploy production` would refuse")
+            && err.contains("index.html")
+            && err.contains("Deploy.toml"),
+        "{err}"
+    );
+    assert!(stdout(&dirty).starts_with("deploy bakery to production"), "the plan is still shown");
+    assert!(!stderr(&deploy(repo, &["plan", "production", "--allow-dirty"])).contains("note:"));
+    // A revision that does not resolve: a note, and the plan of commit 000….
+    let missing = deploy(repo, &["plan", "production", "--revision", "no-such-branch", "--allow-dirty"]);
+    assert_eq!(missing.status.code(), Some(0), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("revision `no-such-branch` does not resolve"), "{}", stderr(&missing));
+    assert!(stdout(&missing).contains("0000000"), "{}", stdout(&missing));
+}
+
+#[test]
+fn plan_notes_a_host_and_path_another_stage_deploys_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[app]\nname = \"shop\"\npath = \"/var/www/shop\"\n\n[stages.production]\nhosts = [\n  { name = \"web1\", address = \"10.0.0.11\", roles = [\"app\"] },\n  { name = \"web2\", address = \"10.0.0.12\", roles = [\"app\"] },\n]\n\n[stages.staging]\nhosts = [{ name = \"s1\", address = \"10.0.0.12\", roles = [\"app\"] }]\n\n[stages.demo]\nhosts = [{ name = \"d1\", address = \"10.0.0.11\", roles = [\"app\"] }]\n\n[stages.demo.app]\npath = \"/var/www/shop-demo\"\n";
+    std::fs::write(dir.path().join("Deploy.toml"), text).unwrap();
+    let o = deploy(dir.path(), &["plan", "staging", "--revision", "HEAD"]);
+    let err = stderr(&o);
+    assert!(err.contains("note: stage `production` also deploys to 10.0.0.12 at /var/www/shop"), "{err}");
+    let o = deploy(dir.path(), &["plan", "production", "--rollback"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("stage `staging` also deploys to 10.0.0.12 at /var/www/shop: a rollback"), "{err}");
+    assert!(!err.contains("`demo`"), "another path on the same machine is no overlap: {err}");
 }

@@ -244,3 +244,33 @@ hosts = [{ name = "web1", address = "10.0.0.11", roles = ["app"] }]
     assert_eq!(cfg.stage.hooks.activate[1], "docker ps --format '{{.Names}}'", "not a variable name: left alone");
     assert_eq!(cfg.exports, [("PURGE_TOKEN".to_string(), "s3cr3t-value".to_string())]);
 }
+
+#[test]
+fn health_headers_are_read_checked_and_filled_per_host() {
+    let text = |headers: &str| {
+        format!(
+            "[app]\nname = \"shop\"\npath = \"/var/www/shop\"\n\n[health]\nurl = \"http://{{address}}/\"\nheaders = {headers}\n\n[stages.production]\nhosts = [{{ name = \"web1\", address = \"10.0.0.11\", roles = [\"app\"] }}]\n"
+        )
+    };
+    let env = |_: &str| None;
+    let cfg = config::parse(
+        "Deploy.toml",
+        &text("{ Host = \"shop.example.com\", X-Backend = \"{host}\" }"),
+        Path::new("/src"),
+        "production",
+        &env,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let host = &cfg.stage.hosts[0];
+    assert_eq!(
+        cfg.stage.health.headers_for(host),
+        [("Host".to_string(), "shop.example.com".to_string()), ("X-Backend".to_string(), "web1".to_string())]
+    );
+    for (bad, says) in
+        [("{ \"Host Name\" = \"x\" }", "is not an HTTP header name"), ("{ Host = \"a\\nb\" }", "spans lines")]
+    {
+        let err =
+            config::parse("Deploy.toml", &text(bad), Path::new("/src"), "production", &env).unwrap_err().to_string();
+        assert!(err.contains(says) && err.contains("health.headers"), "{bad}: {err}");
+    }
+}

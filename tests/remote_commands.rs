@@ -278,7 +278,7 @@ fn journal_commands() {
 #[test]
 fn health_commands() {
     assert_eq!(
-        health::fetch_status("http://127.0.0.1:8080/health?x=1&y=$(id)", Duration::from_millis(2500)).to_string(),
+        health::fetch_status("http://127.0.0.1:8080/health?x=1&y=$(id)", &[], Duration::from_millis(2500)).to_string(),
         r#"printf '%s\n' 'url = "http://127.0.0.1:8080/health?x=1&y=$(id)"' | curl -K - -sS -g -o /dev/null -w '%{http_code}' --max-time 2.500"#
     );
     assert_eq!(
@@ -478,4 +478,37 @@ fn varnishstat_finds_the_running_varnishd() {
     let out = Command::new("sh").args(["-c", &op.cmd.to_string()]).env("PATH", path).output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.starts_with("varnishstat ") && said.trim_end().ends_with("-1 -f VBE.*.web1.conn"), "{said}");
+}
+
+/// The health check's headers reach the server: real curl, from the command deploy sends,
+/// against a listener that answers 200 only with the right `Host`.
+#[test]
+fn health_check_sends_its_headers() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut request = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            request.push(line.trim().to_string());
+        }
+        let right = request.iter().any(|line| line == "Host: shop.example.com");
+        let status = if right { "200 OK" } else { "421 Misdirected Request" };
+        write!(reader.get_mut(), "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        request
+    });
+    let headers =
+        [("Host".to_string(), "shop.example.com".to_string()), ("X-Check".to_string(), "it's \"on\"".to_string())];
+    let cmd = health::fetch_status(&format!("http://127.0.0.1:{port}/health"), &headers, Duration::from_secs(5));
+    let out = Command::new("sh").args(["-c", &cmd.to_string()]).output().unwrap();
+    let request = server.join().unwrap();
+    assert_eq!(health::http_status(&String::from_utf8_lossy(&out.stdout)), Some(200), "{request:?}");
+    assert!(request.contains(&"X-Check: it's \"on\"".to_string()), "{request:?}");
 }

@@ -97,7 +97,7 @@ fn no_secret_on_a_remote_command_line() {
         );
         let header =
             health::request("PURGE", "http://x/", &[("X-Token".into(), value.to_string())], Duration::from_secs(1));
-        let url = health::fetch_status(&format!("http://x/health?t={value}"), Duration::from_secs(1));
+        let url = health::fetch_status(&format!("http://x/health?t={value}"), &[], Duration::from_secs(1));
         let exports = [("TOKEN".to_string(), value.to_string())];
         for (what, cmd) in [("hook", hook), ("header", header), ("url", url)] {
             let wire = cmd.wire(&secrets, &exports);
@@ -172,9 +172,15 @@ fn plans_and_config_errors_show_the_name() {
         {
             let o = deploy_env(repo.path(), args, &[("TOKEN", value)]);
             let all = format!("{}{}", stdout(&o), stderr(&o));
-            assert_eq!(o.status.code(), Some(0), "{all}");
             assert_no_fragment(&format!("deploy {}", args.join(" ")), value, &all);
             assert!(all.contains("${TOKEN}"), "{all}");
+            if value.contains(['\n', '\r']) {
+                // A header value is one line: a token that spans lines is refused, unquoted.
+                assert_eq!(o.status.code(), Some(2), "{all}");
+                assert!(all.contains("spans lines"), "{all}");
+            } else {
+                assert_eq!(o.status.code(), Some(0), "{all}");
+            }
         }
         // A config error quoting the expanded value: a notify URL that is not a URL.
         let broken = format!("{CONFIG}\n[[stages.production.notify]]\nkind = \"json\"\nurl = \"${{TOKEN}}\"\n");

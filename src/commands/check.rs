@@ -146,12 +146,13 @@ async fn check_host(stage: &StageConfig, ssh: &Connections, http: &Http, name: &
         && let Some(url) = stage.health.url_for(host)
     {
         let health_cfg = &stage.health;
+        let headers = health_cfg.headers_for(host);
         let status = match health_cfg.from {
-            HealthFrom::Host => {
-                sh(ssh, name, &health::fetch_status(&url, health_cfg.timeout)).await.map(|out| http_status(&out.stdout))
-            }
+            HealthFrom::Host => sh(ssh, name, &health::fetch_status(&url, &headers, health_cfg.timeout))
+                .await
+                .map(|out| http_status(&out.stdout)),
             HealthFrom::Local => http
-                .send(Request { method: "GET", url: &url, headers: &[], timeout: health_cfg.timeout })
+                .send(Request { method: "GET", url: &url, headers: &headers, timeout: health_cfg.timeout })
                 .await
                 .map(Some)
                 .map_err(|err| err.message),

@@ -3,8 +3,12 @@
 use crate::error::Error;
 
 pub fn completions(shell: clap_complete::Shell, cli: &clap::Command) -> Result<i32, Error> {
+    // Into memory first: clap_complete panics when stdout fails (`deploy completions bash |
+    // head -1`), and `out` ends quietly on a closed pipe.
     let mut cli = cli.clone();
-    clap_complete::generate(shell, &mut cli, "deploy", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cli, "deploy", &mut script);
+    super::out(&String::from_utf8_lossy(&script));
     Ok(0)
 }
 

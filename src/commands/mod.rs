@@ -28,8 +28,8 @@ pub fn run(settings: &Settings) -> Result<i32, Error> {
     match &settings.task {
         Task::Deploy { stage, build, roll, assume_yes } => deploy::run(settings, stage, build, roll, *assume_yes),
         Task::Rollback { stage, to, roll } => rollback::run(settings, stage, to.as_deref(), roll),
-        Task::Plan { stage, rollback, to, revision, roll } => {
-            plan::run(settings, stage, *rollback, to.as_deref(), revision.as_deref(), roll)
+        Task::Plan { stage, rollback, to, revision, allow_dirty, roll } => {
+            plan::run(settings, stage, *rollback, to.as_deref(), revision.as_deref(), *allow_dirty, roll)
         }
         Task::Releases { stage } => releases::run(settings, stage),
         Task::Check { stage } => check::run(settings, stage),

@@ -11,17 +11,31 @@ pub fn run(
     rollback: bool,
     to: Option<&str>,
     revision: Option<&str>,
+    allow_dirty: bool,
     roll: &RollOptions,
 ) -> Result<i32, Error> {
     let cfg = super::load(settings, stage)?;
     let batch = plans::batch(roll, &cfg)?;
     let now = SystemTime::now();
     let owner = crate::who::owner(stage, now);
+    for overlap in &cfg.overlaps {
+        eprintln!(
+            "note: stage `{}` also deploys to {} at {}: a {} of `{stage}` changes what `{}` serves there too",
+            overlap.other_stage,
+            overlap.address,
+            overlap.path,
+            if rollback { "rollback" } else { "deploy" },
+            overlap.other_stage
+        );
+    }
     let plan = if rollback {
         plans::rollback(&cfg, roll, batch, to, None, &owner)
     } else {
-        let requested = plans::requested_revision(revision, &cfg.stage);
-        let revision = crate::artifact::resolve(&cfg.stage.app.repository, &requested)?;
+        let (revision, notes) = revision_with_notes(&cfg, stage, revision, allow_dirty);
+        // What `deploy` would refuse is a note here: the plan still shows the rest.
+        for note in notes {
+            eprintln!("{}", cfg.redact(&format!("note: {note}")));
+        }
         let id = crate::release_id::release_id(now, &revision.commit);
         plans::deploy(&cfg, roll, batch, &id, &revision, &owner)
     };
@@ -34,4 +48,40 @@ pub fn run(
     };
     super::out(&text);
     Ok(0)
+}
+
+/// The revision `deploy` would build, and what `deploy` would refuse about it: a revision
+/// that does not resolve (planned as commit 000…), uncommitted changes in the working copy.
+fn revision_with_notes(
+    cfg: &crate::config::Config,
+    stage: &str,
+    revision: Option<&str>,
+    allow_dirty: bool,
+) -> (crate::plan::Revision, Vec<String>) {
+    let repository = &cfg.stage.app.repository;
+    let requested = plans::requested_revision(revision, &cfg.stage);
+    let mut notes = Vec::new();
+    let resolved = match crate::artifact::resolve(repository, &requested) {
+        Ok(resolved) => resolved,
+        Err(err) => {
+            notes.push(format!(
+                "`deploy {stage}` would refuse: revision `{requested}` does not resolve in {}: {}; the plan shows commit 000…",
+                repository.display(),
+                err.message
+            ));
+            crate::plan::Revision { requested: requested.clone(), commit: "0".repeat(40) }
+        }
+    };
+    if requested == "HEAD" && !allow_dirty {
+        match crate::artifact::uncommitted(repository) {
+            Ok(files) if !files.is_empty() => notes.push(format!(
+                "`deploy {stage}` would refuse: the working copy in {} has uncommitted changes, which would not be deployed: {} (commit them, or pass --allow-dirty to deploy HEAD without them)",
+                repository.display(),
+                files.join(", ")
+            )),
+            Ok(_) => {}
+            Err(err) => notes.push(format!("`deploy {stage}` would refuse: {}", err.message)),
+        }
+    }
+    (resolved, notes)
 }

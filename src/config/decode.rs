@@ -67,9 +67,16 @@ impl<'a> Decoder<'a> {
         let full = format!("{}{key}", loc.scope);
         let error = ConfigError::at(self.sources, loc, full.trim_end_matches('.'), message.into(), hint);
         let mut errors = self.errors.borrow_mut();
-        if !errors.contains(&error) {
+        // One problem per place: a value already found wrong (a missing `${VAR}`) is not
+        // also reported for what it then fails to be (an empty address).
+        if !errors.iter().any(|known| (&known.file, known.line, known.col) == (&error.file, error.line, error.col)) {
             errors.push(error);
         }
+    }
+
+    /// Is this the stage being used (its `${VAR}`s read, a missing one an error)?
+    pub fn reads_environment(&self) -> bool {
+        self.strict_env
     }
 
     pub fn has_errors(&self) -> bool {

@@ -39,6 +39,9 @@ pub fn host(table: &Table) -> Option<(Host, Str)> {
         }
     };
     let address = match address {
+        // `${VAR}` still in the text: a stage not being used, whose variables are not read;
+        // it is checked when it is used.
+        Some(address) if !table.decoder.reads_environment() && address.value.contains("${") => Some(address.value),
         Some(address) => match address_problem(&address.value) {
             None => Some(address.value),
             Some(hint) => {

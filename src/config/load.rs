@@ -25,6 +25,17 @@ pub struct Config {
     /// The variables the stage's shell code reads (`${VAR}` in hooks, build and balancer
     /// commands), with their values: sent privately to the hosts with that code.
     pub exports: Vec<(String, String)>,
+    /// Other stages that deploy to one of this stage's hosts at the same path: a deploy of
+    /// either changes what the other serves.
+    pub overlaps: Vec<Overlap>,
+}
+
+/// A host address and deploy path this stage shares with another stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap {
+    pub other_stage: String,
+    pub address: String,
+    pub path: String,
 }
 
 impl Config {
@@ -78,6 +89,8 @@ pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) ->
     let mut every_secret = Secrets::default();
     let mut exports_of_stage = Vec::new();
     let mut chosen = None;
+    // (stage, address, path) of every host that gets releases, for the overlap check.
+    let mut places: Vec<(String, String, String)> = Vec::new();
 
     // Recipes are parsed once; they are tested to be valid.
     let recipe_trees: Vec<(&str, Val)> = recipe_srcs
@@ -109,6 +122,11 @@ pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) ->
         let strict = entry.key == stage;
         let decoder = Decoder::new(&sources, &entry.key, env, strict);
         let cfg = decode_stage(&decoder, &top, &entry.key, &entry.key_loc, &entry.val, dir, &recipe_trees);
+        if let Some(cfg) = &cfg {
+            for host in cfg.hosts.iter().filter(|host| host.gets_release()) {
+                places.push((entry.key.clone(), host.address.clone(), cfg.app.path.clone()));
+            }
+        }
         let (found, secrets, exports) = decoder.into_parts();
         every_secret.merge(&secrets);
         for err in found {
@@ -127,20 +145,45 @@ pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) ->
             Some(close) => format!("did you mean `{close}`? stages: {}", names.join(", ")),
             None => format!("stages in this file: {}", names.join(", ")),
         };
-        let loc = top.get("stages").map(|stages| stages.loc.clone()).unwrap_or_default();
-        errors.push(ConfigError::at(&sources, &loc, "stages", format!("no stage named `{stage}`"), Some(hint)));
+        // The mistake is on the command line, not in the file.
+        errors.push(ConfigError {
+            file: "the command line".into(),
+            line: 0,
+            col: 0,
+            key: String::new(),
+            message: format!("no stage named `{stage}` in {name}"),
+            hint: Some(hint),
+            excerpt: String::new(),
+            width: 1,
+        });
     }
     errors.sort_by_key(|err| (err.file != name, err.line, err.col));
+    let overlaps = overlaps(&places, stage);
     match chosen {
-        Some(stage) if errors.is_empty() => Ok(Config {
+        Some(chosen) if errors.is_empty() => Ok(Config {
             file: PathBuf::from(name),
             stages: names,
-            stage,
+            stage: chosen,
             secrets: secrets_of_stage,
             exports: exports_of_stage,
+            overlaps,
         }),
         _ => Err(ConfigErrors(errors.into_iter().map(|err| err.redacted(&every_secret)).collect())),
     }
+}
+
+/// The other stages' hosts that are also `stage`'s, at the same deploy path.
+fn overlaps(places: &[(String, String, String)], stage: &str) -> Vec<Overlap> {
+    let mut found: Vec<Overlap> = Vec::new();
+    for (_, address, path) in places.iter().filter(|(name, _, _)| name == stage) {
+        for (other, _, _) in places.iter().filter(|(name, a, p)| name != stage && a == address && p == path) {
+            let overlap = Overlap { other_stage: other.clone(), address: address.clone(), path: path.clone() };
+            if !found.contains(&overlap) {
+                found.push(overlap);
+            }
+        }
+    }
+    found
 }
 
 fn stage_example() -> String {

@@ -24,14 +24,17 @@ pub fn app(table: &Table, dir: &std::path::Path) -> Option<App> {
             None
         }
         None => {
-            table.missing("name", Some("e.g. `name = \"knifedepot\"`".into()));
+            let folder = dir.file_name().map(|name| name.to_string_lossy().into_owned());
+            let example = folder.filter(|folder| valid_name(folder)).unwrap_or_else(|| "shop".into());
+            table.missing("name", Some(format!("e.g. `name = \"{example}\"`")));
             None
         }
     };
     let path = match path {
         Some(path) => check_deploy_path(table, &path),
         None => {
-            table.missing("path", Some("the deploy path on every host, e.g. `path = \"/var/www/knifedepot\"`".into()));
+            let example = name.as_deref().unwrap_or("shop");
+            table.missing("path", Some(format!("the deploy path on every host, e.g. `path = \"/var/www/{example}\"`")));
             None
         }
     };
@@ -51,7 +54,7 @@ fn check_deploy_path(table: &Table, path: &Str) -> Option<String> {
             &path.loc,
             &key,
             format!("deploy path `{}` is relative", path.value),
-            Some("use an absolute path, e.g. `/var/www/knifedepot`".into()),
+            Some(format!("use an absolute path, e.g. `/{}`", path.value.trim_start_matches("./"))),
         );
         return None;
     }
@@ -202,8 +205,10 @@ pub fn health(table: Option<&Table>) -> Health {
         timeout: std::time::Duration::from_secs(5),
         retries: 20,
         interval: std::time::Duration::from_millis(500),
+        headers: Vec::new(),
     };
     let Some(table) = table else { return health };
+    health.headers = headers(table);
     if let Some(url) = table.string("url") {
         if url.value.is_empty() {
             // `url = ""` turns a recipe's health check off.
@@ -243,6 +248,30 @@ pub fn health(table: Option<&Table>) -> Health {
         health.interval = interval;
     }
     health
+}
+
+/// `headers = { Name = "value" }`: names are HTTP tokens, values one line.
+pub fn headers(table: &Table) -> Vec<(String, String)> {
+    let entries = table.string_map("headers").unwrap_or_default();
+    let path = table.key_path("headers");
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    entries
+        .into_iter()
+        .filter(|(name, value)| {
+            if name.value.is_empty() || !name.value.chars().all(token) {
+                let message = format!("`{}` is not an HTTP header name", name.value);
+                table.decoder.error(&name.loc, &path, message, Some("e.g. `Host` or `X-Health-Token`".into()));
+                false
+            } else if value.value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+                let message = format!("the value of header `{}` spans lines", name.value);
+                table.decoder.error(&value.loc, &path, message, Some("a header value is one line".into()));
+                false
+            } else {
+                true
+            }
+        })
+        .map(|(name, value)| (name.value, value.value))
+        .collect()
 }
 
 /// Rolling settings; also returns where `batch` and `min_in_service` were written, for the

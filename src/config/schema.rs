@@ -159,12 +159,21 @@ pub struct Health {
     pub retries: u32,
     #[serde(with = "duration_str")]
     pub interval: Duration,
+    /// Sent with each check (`Host` for a name-based virtual host…); `{host}` and `{address}`
+    /// in a value are filled like the URL's.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Health {
     /// The URL for one host, placeholders filled.
     pub fn url_for(&self, host: &Host) -> Option<String> {
         self.url.as_ref().map(|url| url.replace("{host}", &host.name).replace("{address}", &host.address))
+    }
+
+    /// The headers for one host, placeholders filled.
+    pub fn headers_for(&self, host: &Host) -> Vec<(String, String)> {
+        let fill = |value: &str| value.replace("{host}", &host.name).replace("{address}", &host.address);
+        self.headers.iter().map(|(name, value)| (name.clone(), fill(value))).collect()
     }
 }
 

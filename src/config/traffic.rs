@@ -82,6 +82,39 @@ fn mapping(table: &Table, key: &'static str, hosts: &[Host]) -> Vec<(String, Str
     out
 }
 
+/// Varnish addresses backends by their VCL name (`backend.set_health '*.NAME'`): a name that
+/// is not a VCL identifier (a letter, then letters, digits, `_`, `-`) can match no backend,
+/// and the drain would fail at the first host, after the uploads.
+fn vcl_names(table: &Table, hosts: &[Host], backends: &[(String, String)]) {
+    let identifier = |name: &str| {
+        name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let entries = table.raw("backends").and_then(|map| map.entries()).unwrap_or_default();
+    for host in hosts.iter().filter(|host| host.has(crate::config::Role::App)) {
+        let mapped = backends.iter().find(|(name, _)| *name == host.name);
+        let backend = mapped.map_or(host.name.as_str(), |(_, backend)| backend.as_str());
+        if identifier(backend) {
+            continue;
+        }
+        let at = entries.iter().find(|entry| entry.key == host.name).map_or(table.loc(), |entry| &entry.val.loc);
+        let message = match mapped {
+            Some(_) => format!("`{backend}` cannot be the name of a Varnish backend"),
+            None => format!("host `{}` is the backend name by default, and cannot be a Varnish backend's", host.name),
+        };
+        table.decoder.error(
+            at,
+            &table.key_path("backends"),
+            message,
+            Some(format!(
+                "VCL names are a letter, then letters, digits, `_` and `-`: write the backend's name from your VCL, e.g. `backends = {{ \"{}\" = \"{}\" }}`",
+                host.name,
+                host.name.replace(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'), "_").trim_start_matches(|c: char| !c.is_ascii_alphabetic())
+            )),
+        );
+    }
+}
+
 fn admin_address(table: &Table) -> String {
     match table.string("admin") {
         Some(admin) => {
@@ -159,11 +192,13 @@ fn balancer_of(table: &Table, kind: &str, hosts: &[Host]) -> Option<Balancer> {
         "none" => Balancer::None,
         "varnish" => {
             let host = required_host(table, hosts);
+            let backends = mapping(table, "backends", hosts);
+            vcl_names(table, hosts, &backends);
             Balancer::Varnish {
                 admin: admin_address(table),
                 secret: absolute(table, "secret", "/etc/varnish/secret"),
                 instance: instance(table),
-                backends: mapping(table, "backends", hosts),
+                backends,
                 host: host?,
             }
         }
@@ -262,12 +297,7 @@ fn http_cache_of(table: &Table, kind: &str, hosts: &[Host], balancer: Option<&Ba
                     Some("e.g. `method = \"PURGE\"`".into()),
                 );
             }
-            let headers: Vec<(String, String)> = table
-                .string_map("headers")
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(name, value)| (name.value, value.value))
-                .collect();
+            let headers = super::parts::headers(table);
             let expect_status = Some(table.int_in("expect_status", 100, 599).map_or(200, |(status, _)| status as u16));
 
             HttpCache::Http { host: host.ok()?, method: method.to_ascii_uppercase(), url: url?, headers, expect_status }

@@ -77,7 +77,12 @@ fn write_said(out: &mut fmt::Formatter<'_>, said: &Said) -> fmt::Result {
 fn write_location(out: &mut fmt::Formatter<'_>, err: &ConfigError) -> fmt::Result {
     let number = err.line.to_string();
     let pad = " ".repeat(number.len());
-    writeln!(out, "{pad}--> {}:{}:{}", err.file, err.line, err.col)?;
+    if err.line == 0 {
+        // Not in a file: the command line.
+        writeln!(out, "{pad}--> {}", err.file)?;
+    } else {
+        writeln!(out, "{pad}--> {}:{}:{}", err.file, err.line, err.col)?;
+    }
     if !err.excerpt.is_empty() {
         writeln!(out, "{pad} |")?;
         writeln!(out, "{number} | {}", err.excerpt)?;

@@ -148,7 +148,7 @@ pub fn health_action(cfg: &StageConfig, host: &Host) -> Option<Action> {
     let until = Until::Status { expect: health.expect_status, retries: health.retries, interval: health.interval };
     Some(match health.from {
         HealthFrom::Host => {
-            let fetch = crate::remote::health::fetch_status(&url, health.timeout);
+            let fetch = crate::remote::health::fetch_status(&url, &health.headers_for(host), health.timeout);
             Action::on_host(What::Health, &host.name, fetch).until(until)
         }
         HealthFrom::Local => Action {
@@ -157,7 +157,7 @@ pub fn health_action(cfg: &StageConfig, host: &Host) -> Option<Action> {
             run: Run::Http {
                 method: "GET".into(),
                 url,
-                headers: vec![],
+                headers: health.headers_for(host),
                 expect_status: Some(health.expect_status),
                 timeout: health.timeout,
             },

@@ -3,16 +3,22 @@
 use super::Cmd;
 use std::time::Duration;
 
-/// Prints the HTTP status of `url` (000 when nothing answered); read it with [`http_status`].
-pub fn fetch_status(url: &str, timeout: Duration) -> Cmd {
-    curl(&[("url", url.to_string())], timeout, &[])
+/// Prints the HTTP status of `url` fetched with `headers` (000 when nothing answered); read it
+/// with [`http_status`].
+pub fn fetch_status(url: &str, headers: &[(String, String)], timeout: Duration) -> Cmd {
+    curl(&options(url, headers), timeout, &[])
 }
 
 /// A request with a method and headers (HTTP cache purges sent from a host); prints the status.
 pub fn request(method: &str, url: &str, headers: &[(String, String)], timeout: Duration) -> Cmd {
+    curl(&options(url, headers), timeout, &["-X", method])
+}
+
+/// curl's config lines for a URL and headers.
+fn options(url: &str, headers: &[(String, String)]) -> Vec<(&'static str, String)> {
     let mut options = vec![("url", url.to_string())];
     options.extend(headers.iter().map(|(name, value)| ("header", format!("{name}: {value}"))));
-    curl(&options, timeout, &["-X", method])
+    options
 }
 
 /// curl with its URL and headers in a config read from stdin (`-K -`), written by the
