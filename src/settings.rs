@@ -77,6 +77,8 @@ pub enum Task {
     Man {
         cli: Box<clap::Command>,
     },
+    /// `deploy` with no stage: lists the stages, exit 2.
+    Stages,
 }
 
 /// What is built.
@@ -160,14 +162,8 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
                 assume_yes: yes || unattended(),
             }
         }
-        (None, None) => {
-            return Err(Error::Usage {
-                message: "which stage? `deploy STAGE` deploys to it".into(),
-                hint: Some(
-                    "`deploy plan STAGE` shows what a deploy will do; `deploy --help` lists the commands".into(),
-                ),
-            });
-        }
+        // `deploy` alone: which stages there are (a usage error that lists them).
+        (None, None) => Task::Stages,
     })
 }
 

@@ -90,6 +90,12 @@ fn no_stage_is_a_usage_error() {
     let o = deploy(root(), &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("which stage?"));
+    // The stages of the config found are listed, with their hosts and balancer.
+    assert!(stderr(&o).contains("production (5 hosts, varnish)") && stderr(&o).contains("staging ("), "{}", stderr(&o));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let o = deploy(elsewhere.path(), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("which stage?") && !stderr(&o).contains("stages in"), "{}", stderr(&o));
     let o = deploy(root(), &["plan"]);
     assert_eq!(o.status.code(), Some(2), "clap reports a missing stage with 2");
     let o = deploy(root(), &["--output", "yaml", "plan", "production"]);

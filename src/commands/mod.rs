@@ -14,6 +14,7 @@ mod plans;
 pub mod releases;
 pub mod rollback;
 mod session;
+mod stages;
 pub mod unlock;
 
 use crate::config::{self, Config};
@@ -38,6 +39,7 @@ pub fn run(settings: &Settings) -> Result<i32, Error> {
         Task::Init { recipe } => init::run(settings, recipe),
         Task::Completions { shell, cli } => docs::completions(*shell, cli),
         Task::Man { cli } => docs::man(cli),
+        Task::Stages => stages::run(settings),
     }
 }
 
