@@ -14,6 +14,7 @@ mod cli;
 mod config_errors;
 mod config_merge;
 mod config_reference;
+mod doc_examples;
 mod farm_connect;
 mod farm_deploy;
 mod farm_failures;
