@@ -57,6 +57,10 @@ pub struct DeployArgs {
     /// Never prompt (implied without a TTY or with CI set).
     #[arg(long)]
     pub yes: bool,
+    /// Deploy even where the hosts' release log says another stage deployed last (two stages
+    /// listing the same host and path).
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl DeployArgs {
@@ -72,6 +76,7 @@ impl DeployArgs {
             (self.run.lock_wait.is_some(), "--lock-wait"),
             (self.run.no_auto_rollback, "--no-auto-rollback"),
             (self.yes, "--yes"),
+            (self.force, "--force"),
         ];
         given.into_iter().find(|(set, _)| *set).map(|(_, name)| name)
     }

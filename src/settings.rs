@@ -100,6 +100,8 @@ pub struct RollOptions {
     /// After a failure in the roll, put switched hosts back (`--no-auto-rollback`: false).
     pub auto_rollback: bool,
     pub lock_wait: Option<Duration>,
+    /// `--force`: deploy even where another stage deployed last.
+    pub force: bool,
 }
 
 /// Is this run unattended (no prompts, no live lines)?
@@ -152,8 +154,8 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
         (Some(Command::Completions { shell }), _) => Task::Completions { shell, cli: Box::new(command_line()) },
         (Some(Command::Man), _) => Task::Man { cli: Box::new(command_line()) },
         (None, Some(stage)) => {
-            let DeployArgs { build, shape, run, yes } = deploy;
-            let roll = roll_options(&shape, &run, build.skip_migrations)?;
+            let DeployArgs { build, shape, run, yes, force } = deploy;
+            let roll = RollOptions { force, ..roll_options(&shape, &run, build.skip_migrations)? };
             let BuildArgs { revision, allow_dirty, rebuild, .. } = build;
             Task::Deploy {
                 stage,
@@ -201,6 +203,7 @@ fn roll_options(shape: &ShapeArgs, run: &RunArgs, skip_migrations: bool) -> Resu
         no_ban: shape.no_ban,
         auto_rollback: !run.no_auto_rollback,
         lock_wait: run.lock_wait,
+        force: false,
     })
 }
 

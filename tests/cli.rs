@@ -151,7 +151,9 @@ fn plan_options_change_the_plan() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with("rollback knifedepot to production"));
-    assert!(out.contains("test -d /var/www/knifedepot/releases/20261120T101010Z-0f0f0f0"));
+    assert!(out.contains("check that releases/20261120T101010Z-0f0f0f0 is there"), "{out}");
+    let full = stdout(&deploy(root(), &["plan", "production", "--rollback", "--to", "20261120T101010Z-0f0f0f0", "-v"]));
+    assert!(full.contains("test -d /var/www/knifedepot/releases/20261120T101010Z-0f0f0f0"), "{full}");
     assert!(out.contains("migrations are NOT reversed"));
     assert!(!out.contains("build —") && !out.contains("upload —"));
 }
@@ -381,4 +383,34 @@ fn plan_notes_a_host_and_path_another_stage_deploys_to() {
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("stage `staging` also deploys to 10.0.0.12 at /var/www/shop: a rollback"), "{err}");
     assert!(!err.contains("`demo`"), "another path on the same machine is no overlap: {err}");
+}
+
+#[test]
+fn the_plan_reads_at_three_levels_of_detail() {
+    let lines = |args: &[&str]| {
+        let o = deploy(root(), args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let normal = lines(&["plan", "production"]);
+    let full = lines(&["plan", "production", "-v"]);
+    let brief = lines(&["plan", "production", "-q"]);
+    // Default: the user's own commands as written, no journal writes, no wrappers.
+    assert!(normal.contains("prepare      $ php bin/console cache:warmup"), "{normal}");
+    assert!(normal.contains("backend.set_health '\\''*.web1'\\'' sick"), "{normal}");
+    assert!(!normal.contains("journal.json") && !normal.contains("hook.pid"), "{normal}");
+    assert!(normal.contains("point `current` at releases/"), "{normal}");
+    // -v: every command as it runs.
+    assert!(full.contains("journal.json") && full.contains("hook.pid") && full.contains("mv -fT"), "{full}");
+    assert!(!full.contains("at the same time as the next step"), "{full}");
+    // -q: one screen, every step named.
+    assert!(brief.lines().count() <= 30, "{brief}");
+    for phase in ["1. connect", "3. build", "6. roll", "9. finish"] {
+        assert!(brief.contains(phase), "{brief}");
+    }
+    assert!(brief.contains("web1 → web2 → web3"), "{brief}");
+    assert!(normal.lines().count() < full.lines().count() && brief.lines().count() < normal.lines().count());
+    // A stage that keeps no host in service says so in words.
+    let staging = lines(&["plan", "staging"]);
+    assert!(staging.contains("no host has to stay in service") && !staging.contains("at least 0"), "{staging}");
 }

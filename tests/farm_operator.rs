@@ -423,3 +423,41 @@ fn no_color_in_a_real_terminal() {
     let coloured = screen(false);
     assert!(coloured.contains('\u{1b}'), "the control shows no colour either: {coloured:?}");
 }
+
+/// Two stages listing the same hosts at the same path: `deploy plan` notes it, and a deploy
+/// of the other stage is refused (exit 2) on the hosts' own release log, before anything is
+/// switched; `--force` deploys anyway.
+#[test]
+fn a_stage_is_refused_where_another_stage_deployed_last() {
+    let f = Farm::start(2);
+    let (code, _, err) = run(&f, &["farm", "--output", "plain"]);
+    assert_eq!(code, 0, "{err}");
+    let first: Vec<Option<String>> = f.hosts.iter().map(|(host, _)| f.current(host)).collect();
+    // A copy of the stage without the balancer: its deploy would switch production's
+    // hosts without draining them.
+    let other_site = f.hosts_toml().lines().filter(|line| !line.starts_with("site =")).collect::<Vec<_>>().join("\n");
+    f.add_config(&format!("\n[stages.copy]\n{other_site}\n"));
+    let (code, _, err) = run(&f, &["plan", "copy"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("note: stage `farm` also deploys to") && err.contains("farm-haproxy"), "{err}");
+    f.commit("another release", &[("public/about.txt", Some("about"))]);
+    let (code, _, err) = run(&f, &["copy", "--output", "plain"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("deployed by stage `farm`") && err.contains("--force"), "{err}");
+    let after: Vec<Option<String>> = f.hosts.iter().map(|(host, _)| f.current(host)).collect();
+    assert_eq!(after, first, "nothing was switched");
+    for (host, _) in &f.hosts {
+        assert_eq!(
+            f.releases(host).len(),
+            1,
+            "{host}: the refused release was not left behind: {:?}",
+            f.releases(host)
+        );
+    }
+    // The stage that deployed last is not refused, and --force goes ahead.
+    let (code, _, err) = run(&f, &["copy", "--force", "--output", "plain"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&f, &["farm", "--output", "plain"]);
+    assert_eq!(code, 2, "now `copy` deployed last: {err}");
+    assert!(err.contains("deployed by stage `copy`"), "{err}");
+}

@@ -40,6 +40,7 @@ fn deploy_plan(cfg: &config::Config, batch: Option<BatchSize>) -> plan::Plan {
             no_ban: false,
             auto_rollback: true,
             upload_parallel: 8,
+            other_stage_ok: false,
         },
     )
 }
@@ -291,6 +292,7 @@ fn each_step_says_what_its_failure_does() {
         no_ban: false,
         auto_rollback: false,
         upload_parallel: 8,
+        other_stage_ok: false,
     };
     let leave = plan::deploy(&cfg.stage, &input);
     assert_eq!(policies(&leave), expected(OnFailure::LeaveSwitched));

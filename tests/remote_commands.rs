@@ -512,3 +512,41 @@ fn health_check_sends_its_headers() {
     assert_eq!(health::http_status(&String::from_utf8_lossy(&out.stdout)), Some(200), "{request:?}");
     assert!(request.contains(&"X-Check: it's \"on\"".to_string()), "{request:?}");
 }
+
+/// The stage guard before an upload, run by a real shell on a real deploy folder.
+#[test]
+fn another_stage_deployed_last_is_refused_on_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let layout = Layout::new(root);
+    std::fs::create_dir_all(dir.path().join("releases/20261126T051944Z-1a2b3c4")).unwrap();
+    std::os::unix::fs::symlink("releases/20261126T051944Z-1a2b3c4", dir.path().join("current")).unwrap();
+    let run = |stage: &str| {
+        let site = if stage == "production-haproxy" { "production" } else { stage };
+        let out = Command::new("sh")
+            .args(["-c", &release::current_for_site(&layout, stage, site).to_string()])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // No release log yet: any stage may deploy.
+    assert_eq!(run("staging").0, Some(0));
+    std::fs::create_dir_all(dir.path().join(".deploy")).unwrap();
+    std::fs::write(
+        layout.release_log(),
+        "{\"kind\":\"deploy\",\"release\":\"20261120T000000Z-0f0f0f0\",\"stage\":\"staging\"}\n{\"kind\":\"deploy\",\"release\":\"20261126T051944Z-1a2b3c4\",\"stage\":\"production\",\"site\":\"production\",\"outcome\":\"success\"}\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run("production");
+    assert_eq!(code, Some(0));
+    assert_eq!(release::current_release(&stdout).as_deref(), Some("20261126T051944Z-1a2b3c4"));
+    let (code, _, stderr) = run("staging");
+    assert_eq!(code, Some(release::OTHER_STAGE));
+    assert!(stderr.contains("deployed by stage `production`; deploying stage `staging`"), "{stderr}");
+    // Another stage of the same site (the same site behind another balancer) may deploy.
+    assert_eq!(run("production-haproxy").0, Some(0));
+}

@@ -49,7 +49,7 @@ impl Transport for Recording {
         if self.hang.is_some_and(|h| line.contains(h)) {
             std::future::pending::<()>().await;
         }
-        Ok(if line.starts_with("readlink") {
+        Ok(if line.starts_with("readlink") || line.starts_with("sh -c 'readlink") {
             ok(&format!("releases/{PREV}\n"))
         } else if let Some(file) = stdin {
             // A receive: the host prints the sha256 of what arrived.
@@ -148,6 +148,7 @@ fn run_on(t: Arc<Recording>, rt: tokio::runtime::Runtime) -> (Result<(), RunErro
             no_ban: false,
             auto_rollback: true,
             upload_parallel: 8,
+            other_stage_ok: false,
         },
     );
     let cache = tempfile::tempdir().unwrap();

@@ -44,7 +44,14 @@ pub fn run(
             let value = cfg.redact_json(serde_json::to_value(&plan).expect("plan serializes"));
             format!("{}\n", serde_json::to_string_pretty(&value).expect("JSON value serializes"))
         }
-        _ => cfg.redact(&plan.to_string()),
+        _ => {
+            let detail = match (settings.verbose, settings.quiet) {
+                (true, _) => crate::plan::Detail::Full,
+                (_, true) => crate::plan::Detail::Brief,
+                _ => crate::plan::Detail::Normal,
+            };
+            cfg.redact(&plan.render(detail))
+        }
     };
     super::out(&text);
     Ok(0)

@@ -63,6 +63,7 @@ pub fn deploy(
             no_ban: roll.no_ban,
             auto_rollback: roll.auto_rollback,
             upload_parallel: UPLOAD_PARALLEL,
+            other_stage_ok: roll.force,
         },
     );
     without_secrets(cfg, plan)

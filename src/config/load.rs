@@ -89,8 +89,8 @@ pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) ->
     let mut every_secret = Secrets::default();
     let mut exports_of_stage = Vec::new();
     let mut chosen = None;
-    // (stage, address, path) of every host that gets releases, for the overlap check.
-    let mut places: Vec<(String, String, String)> = Vec::new();
+    // (stage, site, address, path) of every host that gets releases, for the overlap check.
+    let mut places: Vec<Place> = Vec::new();
 
     // Recipes are parsed once; they are tested to be valid.
     let recipe_trees: Vec<(&str, Val)> = recipe_srcs
@@ -124,7 +124,12 @@ pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) ->
         let cfg = decode_stage(&decoder, &top, &entry.key, &entry.key_loc, &entry.val, dir, &recipe_trees);
         if let Some(cfg) = &cfg {
             for host in cfg.hosts.iter().filter(|host| host.gets_release()) {
-                places.push((entry.key.clone(), host.address.clone(), cfg.app.path.clone()));
+                places.push(Place {
+                    stage: entry.key.clone(),
+                    site: cfg.site.clone(),
+                    address: host.address.clone(),
+                    path: cfg.app.path.clone(),
+                });
             }
         }
         let (found, secrets, exports) = decoder.into_parts();
@@ -172,12 +177,24 @@ pub fn parse(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) ->
     }
 }
 
-/// The other stages' hosts that are also `stage`'s, at the same deploy path.
-fn overlaps(places: &[(String, String, String)], stage: &str) -> Vec<Overlap> {
+/// Where a stage puts releases: one host's address and the deploy path.
+struct Place {
+    stage: String,
+    site: String,
+    address: String,
+    path: String,
+}
+
+/// The other sites' stages that deploy to one of `stage`'s hosts, at the same deploy path.
+fn overlaps(places: &[Place], stage: &str) -> Vec<Overlap> {
     let mut found: Vec<Overlap> = Vec::new();
-    for (_, address, path) in places.iter().filter(|(name, _, _)| name == stage) {
-        for (other, _, _) in places.iter().filter(|(name, a, p)| name != stage && a == address && p == path) {
-            let overlap = Overlap { other_stage: other.clone(), address: address.clone(), path: path.clone() };
+    for mine in places.iter().filter(|place| place.stage == stage) {
+        let same = |other: &&Place| {
+            other.stage != stage && other.site != mine.site && other.address == mine.address && other.path == mine.path
+        };
+        for other in places.iter().filter(same) {
+            let overlap =
+                Overlap { other_stage: other.stage.clone(), address: mine.address.clone(), path: mine.path.clone() };
             if !found.contains(&overlap) {
                 found.push(overlap);
             }

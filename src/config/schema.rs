@@ -7,6 +7,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize)]
 pub struct StageConfig {
     pub stage: String,
+    /// The site the stage deploys (`site`, default: the stage's name). Stages of one site
+    /// may deploy to the same hosts and path: the same site behind two balancers.
+    pub site: String,
     pub app: App,
     pub build: Build,
     pub shared: SharedPaths,

@@ -16,7 +16,7 @@ const OVERRIDABLE: &[&str] =
     &["app", "vars", "build", "shared", "hooks", "health", "rolling", "ssh", "balancer", "http_cache", "notify"];
 
 /// Keys only a stage has.
-const STAGE_ONLY: &[&str] = &["hosts", "revision", "confirm"];
+const STAGE_ONLY: &[&str] = &["hosts", "revision", "confirm", "site"];
 
 pub(super) fn decode_stage(
     decoder: &Decoder,
@@ -50,6 +50,19 @@ pub(super) fn decode_stage(
     let host_tables = stage_table.tables("hosts");
     let revision = stage_table.string("revision").map(|text| text.value);
     let confirm = stage_table.bool("confirm").unwrap_or(false);
+    let site = match stage_table.string("site") {
+        Some(site) if valid_name(&site.value) => site.value,
+        Some(site) => {
+            decoder.error(
+                &site.loc,
+                &format!("stages.{name}.site"),
+                format!("`{}` is not a valid site name", site.value),
+                Some("use letters, digits, `.`, `_` and `-`".into()),
+            );
+            name.to_string()
+        }
+        None => name.to_string(),
+    };
     for key in OVERRIDABLE {
         stage_table.raw(key);
     }
@@ -177,6 +190,7 @@ pub(super) fn decode_stage(
     }
     Some(StageConfig {
         stage: name.to_string(),
+        site,
         app,
         build,
         shared,

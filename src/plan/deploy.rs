@@ -39,6 +39,8 @@ pub struct DeployInput<'a> {
     pub auto_rollback: bool,
     /// Hosts uploading at once.
     pub upload_parallel: usize,
+    /// `--force`: deploy even where the release log says another stage deployed last.
+    pub other_stage_ok: bool,
 }
 
 pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
@@ -61,11 +63,10 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
             OnFailure::Abort,
             vec![HostActions {
                 host: host.name.clone(),
-                actions: vec![Action::on_host(
-                    What::Migrate,
-                    &host.name,
-                    hooks::run(&layout.release(id), migrate, &env),
-                )],
+                actions: vec![
+                    Action::on_host(What::Migrate, &host.name, hooks::run(&layout.release(id), migrate, &env))
+                        .shown(migrate),
+                ],
             }],
         )),
         _ => {}
@@ -77,6 +78,7 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         "commit": input.revision.commit,
         "revision": input.revision.requested,
         "stage": cfg.stage,
+        "site": cfg.site,
         "who": format!("{}@{}", input.owner.user, input.owner.machine),
         "when": input.owner.started,
         "outcome": "success",
@@ -102,10 +104,13 @@ fn build_step(cfg: &StageConfig, commit: &str, artifact: &str) -> Step {
         run: Run::Export { commit: commit.to_string() },
         until: None,
         with_next: false,
+        shown: None,
     }];
     for command in &cfg.build.commands {
         let env = build_env(cfg, commit).into_iter().map(|(name, value)| format!("{name}={value}"));
-        build.push(Action::shell(What::Build, Target::Local, Cmd::new("env").args(env).shell(command.as_str())));
+        build.push(
+            Action::shell(What::Build, Target::Local, Cmd::new("env").args(env).shell(command.as_str())).shown(command),
+        );
     }
     build.push(Action {
         what: What::Pack,
@@ -113,6 +118,7 @@ fn build_step(cfg: &StageConfig, commit: &str, artifact: &str) -> Step {
         run: Run::Pack { file: artifact.to_string(), exclude: cfg.build.exclude.clone() },
         until: None,
         with_next: false,
+        shown: None,
     });
     Step::parallel(
         Phase::Build,
@@ -128,13 +134,22 @@ fn upload_step(cfg: &StageConfig, layout: &Layout, input: &DeployInput, artifact
     let id = input.release;
     let upload = on_release_hosts(cfg, |host| {
         let mut actions = vec![
-            Action::on_host(What::ReadCurrent, &host.name, release::current(layout)),
+            Action::on_host(
+                What::ReadCurrent,
+                &host.name,
+                if input.other_stage_ok {
+                    release::current(layout)
+                } else {
+                    release::current_for_site(layout, &cfg.stage, &cfg.site)
+                },
+            ),
             Action {
                 what: What::Receive,
                 on: Target::host(&host.name),
                 run: Run::Shell { cmd: release::receive(layout, id), stdin: Some(artifact.to_string()) },
                 until: None,
                 with_next: false,
+                shown: None,
             },
             Action::on_host(
                 What::Unpack,
@@ -147,10 +162,16 @@ fn upload_step(cfg: &StageConfig, layout: &Layout, input: &DeployInput, artifact
         }
         let hooks = prepare_hooks(cfg, host);
         for hook in &hooks {
-            actions.push(Action::on_host(What::Prepare, &host.name, hooks::run(&layout.release(id), hook, env)));
+            actions.push(
+                Action::on_host(What::Prepare, &host.name, hooks::run(&layout.release(id), hook, env))
+                    .shown(hook.as_str()),
+            );
         }
         if cfg.build.delta && cfg.build.reuse == Reuse::Hardlink && !hooks.is_empty() {
-            actions.push(Action::on_host(What::CheckRelease, &host.name, release::check_links(layout, id)));
+            actions.push(
+                Action::on_host(What::CheckRelease, &host.name, release::check_links(layout, id))
+                    .shown("check that no prepare hook wrote through a hard link"),
+            );
         }
         actions
     });

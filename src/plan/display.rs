@@ -1,24 +1,58 @@
-//! `deploy plan`: the plan as text a person can check before running it.
+//! `deploy plan`: the plan as text a person can check before running it, at three levels of
+//! detail: [`Detail::Brief`] (one screen: the steps), [`Detail::Normal`] (each host's
+//! actions in words, with the commands that are the user's own: hooks, balancer commands,
+//! health URLs) and [`Detail::Full`] (every command as it runs; also the `Display` form).
 
 use super::*;
 use std::fmt::{self, Write};
 
+/// How much of the plan to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// `deploy plan -q`: the header and the steps' titles.
+    Brief,
+    /// `deploy plan`: each action in words, the commands that matter in full.
+    Normal,
+    /// `deploy plan -v`: every command.
+    Full,
+}
+
+impl Plan {
+    /// The plan as text, at `detail`.
+    pub fn render(&self, detail: Detail) -> String {
+        Rendered { plan: self, detail }.to_string()
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = match self.kind {
+        write!(out, "{}", Rendered { plan: self, detail: Detail::Full })
+    }
+}
+
+struct Rendered<'a> {
+    plan: &'a Plan,
+    detail: Detail,
+}
+
+impl fmt::Display for Rendered<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let detail = self.detail;
+        let plan = self.plan;
+        let verb = match plan.kind {
             PlanKind::Deploy => "deploy",
             PlanKind::Rollback => "rollback",
         };
-        writeln!(out, "{verb} {} to {}", self.app, self.stage)?;
-        if let Some(revision) = &self.revision {
+        writeln!(out, "{verb} {} to {}", plan.app, plan.stage)?;
+        if let Some(revision) = &plan.revision {
             writeln!(out, "  revision  {} → {}", revision.requested, revision.commit)?;
         }
-        writeln!(out, "  release   {}", self.release)?;
-        writeln!(out, "  path      {}", self.path)?;
-        writeln!(out, "  balancer  {}", self.balancer)?;
-        let name_width = self.hosts.iter().map(|host| host.name.len()).max().unwrap_or(0);
-        let dest_width = self.hosts.iter().map(|host| host.destination.len()).max().unwrap_or(0);
-        for (index, host) in self.hosts.iter().enumerate() {
+        writeln!(out, "  release   {}", plan.release)?;
+        writeln!(out, "  path      {}", plan.path)?;
+        writeln!(out, "  balancer  {}", plan.balancer)?;
+        let name_width = plan.hosts.iter().map(|host| host.name.len()).max().unwrap_or(0);
+        let dest_width = plan.hosts.iter().map(|host| host.destination.len()).max().unwrap_or(0);
+        for (index, host) in plan.hosts.iter().enumerate() {
             let roles: Vec<&str> = host.roles.iter().map(|role| role.name()).collect();
             let label = if index == 0 { "  hosts     " } else { "            " };
             writeln!(
@@ -29,20 +63,46 @@ impl fmt::Display for Plan {
                 roles.join(", ")
             )?;
         }
-        for note in &self.notes {
+        for note in &plan.notes {
             writeln!(out, "  note      {note}")?;
         }
-        for (index, step) in self.steps.iter().enumerate() {
+        if detail == Detail::Brief {
+            writeln!(out)?;
+        }
+        for (index, step) in plan.steps.iter().enumerate() {
+            if detail == Detail::Brief {
+                writeln!(out, "{}. {} — {}", index + 1, step.phase.name(), step.title)?;
+                if step.phase == Phase::Roll {
+                    let batches: Vec<String> = step
+                        .batches
+                        .iter()
+                        .map(|batch| batch.hosts.iter().map(|host| host.host.as_str()).collect::<Vec<_>>().join(", "))
+                        .collect();
+                    writeln!(out, "   {}", batches.join(" → "))?;
+                }
+                continue;
+            }
             writeln!(out)?;
             writeln!(out, "{}. {} — {}", index + 1, step.phase.name(), step.title)?;
             writeln!(out, "   on failure: {}", step.on_failure.describe())?;
-            write_step(out, step)?;
+            write_step(out, step, detail, &plan.release)?;
+        }
+        if detail != Detail::Full {
+            writeln!(out)?;
+            match detail {
+                Detail::Brief => writeln!(out, "(`deploy plan` shows each host's actions, `-v` every command)")?,
+                _ => writeln!(out, "(`-v` shows every command as it runs, journal writes included)")?,
+            }
         }
         Ok(())
     }
 }
 
-fn write_step(out: &mut fmt::Formatter<'_>, step: &Step) -> fmt::Result {
+fn write_step(out: &mut fmt::Formatter<'_>, step: &Step, detail: Detail, release: &str) -> fmt::Result {
+    let line_of = |action: &Action, group: Option<&str>| match detail {
+        Detail::Full => Some(action_line(action, group)),
+        _ => action_words(action, group, release),
+    };
     if step.phase == Phase::Connect {
         let width = step.hosts().map(|host| host.host.len()).max().unwrap_or(0);
         for host in step.hosts() {
@@ -66,7 +126,7 @@ fn write_step(out: &mut fmt::Formatter<'_>, step: &Step) -> fmt::Result {
                     writeln!(out, "     {}:", host.host)?;
                 }
                 for action in &host.actions {
-                    let line = action_line(action, None);
+                    let Some(line) = line_of(action, None) else { continue };
                     let pad = if nested { "       " } else { "     " };
                     writeln!(out, "{pad}{}", line.replace('\n', &format!("\n{}", &pad[5..])))?;
                 }
@@ -78,7 +138,8 @@ fn write_step(out: &mut fmt::Formatter<'_>, step: &Step) -> fmt::Result {
         // Hosts whose actions read the same (with the host itself as `$`) share one listing.
         let mut groups: Vec<(Vec<&str>, Vec<String>)> = Vec::new();
         for host in &batch.hosts {
-            let lines: Vec<String> = host.actions.iter().map(|action| action_line(action, Some(&host.host))).collect();
+            let lines: Vec<String> =
+                host.actions.iter().filter_map(|action| line_of(action, Some(&host.host))).collect();
             match groups.iter_mut().find(|(_, group)| *group == lines) {
                 Some((names, _)) => names.push(&host.host),
                 None => groups.push((vec![&host.host], lines)),
@@ -158,9 +219,64 @@ fn action_line(action: &Action, group_host: Option<&str>) -> String {
         let _ = write!(line, "\n{:<18}{}", "", until_text(until));
     }
     if action.with_next {
-        let _ = write!(line, "\n{:<18}at the same time as the next step", "");
+        let _ = write!(line, "\n{:<18}at the same time as the line below", "");
     }
     line
+}
+
+/// One action in words for the default plan; the commands that are the user's own (hooks,
+/// balancer and cache commands) in full. `None`: not shown (journal writes).
+fn action_words(action: &Action, group_host: Option<&str>, release: &str) -> Option<String> {
+    let at = match (&action.on, group_host) {
+        (Target::Host(host), Some(group)) if host == group => "$".to_string(),
+        (Target::Host(host), _) => format!("{host}$"),
+        (Target::Local, _) => "local$".to_string(),
+    };
+    let command = || match &action.run {
+        Run::Shell { cmd, .. } => cmd.to_string(),
+        _ => String::new(),
+    };
+    let words = match action.what {
+        What::Journal => return None,
+        What::Build | What::Prepare | What::Migrate | What::Activate => {
+            format!("{at} {}", action.shown.clone().unwrap_or_else(command))
+        }
+        What::Drain | What::Undrain | What::Ban => match &action.run {
+            Run::Shell { .. } => format!("{at} {}", command()),
+            _ => return Some(action_line(action, group_host)),
+        },
+        What::Health => match (&action.shown, &action.run) {
+            (Some(shown), _) => format!("{at} {shown}"),
+            _ => return Some(action_line(action, group_host)),
+        },
+        What::Capacity | What::WaitDrained | What::WaitProbe | What::WaitHealthy => String::new(),
+        What::Connect | What::Export | What::Pack => return Some(action_line(action, group_host)),
+        What::Lock => "take the deploy lock".into(),
+        What::ReadCurrent => "read where `current` points".into(),
+        What::Receive => "receive the artifact (whole or only what the host lacks), sha256 checked".into(),
+        What::Unpack => format!("unpack into releases/{release}"),
+        What::LinkShared => "link the shared files and folders".into(),
+        What::CheckRelease => action.shown.clone().unwrap_or_else(command),
+        What::Switch => format!("point `current` at releases/{release}"),
+        What::Record => "append to the release log".into(),
+        What::Cleanup => match &action.run {
+            Run::Cleanup { keep, .. } => {
+                format!("remove all but the {keep} newest releases (never current or the rollback target)")
+            }
+            _ => "remove old releases".into(),
+        },
+        What::Unlock => "release the deploy lock".into(),
+    };
+    let mut line = format!("{:<12} {words}", action.what.label());
+    if let Some(until) = &action.until {
+        let text = until_text(until);
+        if words.is_empty() {
+            line = format!("{:<12} {text}", action.what.label());
+        } else {
+            let _ = write!(line, "\n{:<18}{text}", "");
+        }
+    }
+    Some(line.trim_end().to_string())
 }
 
 /// What a waiting action waits for.

@@ -14,6 +14,7 @@ mod what;
 pub use crate::balancer::Reading;
 pub use crate::remote::Target;
 pub use deploy::{DeployInput, Owner, build_env, deploy};
+pub use display::Detail;
 pub use roll::{health_action, roll_host, undrain_actions, worker_actions};
 pub use rollback::{PREVIOUS, RollbackInput, rollback};
 pub use what::What;
@@ -192,6 +193,10 @@ pub struct Action {
     /// check on the balancer: neither depends on the other, and both must succeed).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub with_next: bool,
+    /// What the default plan shows for it, when not its whole command: a hook as written,
+    /// a health check's URL.
+    #[serde(skip)]
+    pub shown: Option<String>,
 }
 
 /// What an action does.
@@ -277,11 +282,17 @@ mod secs {
 
 impl Action {
     pub fn shell(what: What, on: Target, cmd: Cmd) -> Action {
-        Action { what, on, run: Run::Shell { cmd, stdin: None }, until: None, with_next: false }
+        Action { what, on, run: Run::Shell { cmd, stdin: None }, until: None, with_next: false, shown: None }
     }
 
     pub fn on_host(what: What, host: &str, cmd: Cmd) -> Action {
         Action::shell(what, Target::host(host), cmd)
+    }
+
+    /// Shown in the default plan instead of the whole command.
+    pub fn shown(mut self, text: impl Into<String>) -> Action {
+        self.shown = Some(text.into());
+        self
     }
 
     pub fn until(mut self, until: Until) -> Action {

@@ -35,12 +35,15 @@ pub(super) fn roll_step(
             }
         })
         .collect();
+    let keeping = match cfg.rolling.min_in_service {
+        0 => "no host has to stay in service".to_string(),
+        min => format!("keeping at least {min} in service"),
+    };
     let title = format!(
-        "roll {} app host{} {} at a time (batch {batch}), keeping at least {} in service",
+        "roll {} app host{} {} at a time (batch {batch}), {keeping}",
         apps.len(),
         if apps.len() == 1 { "" } else { "s" },
         size,
-        cfg.rolling.min_in_service
     );
     (Step { phase: Phase::Roll, title, parallel: size, on_failure, batches }, size)
 }
@@ -111,7 +114,10 @@ pub fn roll_host(
         activate.extend(&cfg.hooks.worker.activate);
     }
     for hook in activate {
-        actions.push(Action::on_host(What::Activate, &host.name, hooks::run(&layout.release(id), hook, env)));
+        actions.push(
+            Action::on_host(What::Activate, &host.name, hooks::run(&layout.release(id), hook, env))
+                .shown(hook.as_str()),
+        );
     }
     actions.extend(health_action(cfg, host));
     actions.extend(undrain_actions(cfg, layout, id, host));
@@ -148,8 +154,11 @@ pub fn health_action(cfg: &StageConfig, host: &Host) -> Option<Action> {
     let until = Until::Status { expect: health.expect_status, retries: health.retries, interval: health.interval };
     Some(match health.from {
         HealthFrom::Host => {
-            let fetch = crate::remote::health::fetch_status(&url, &health.headers_for(host), health.timeout);
-            Action::on_host(What::Health, &host.name, fetch).until(until)
+            let headers = health.headers_for(host);
+            let fetch = crate::remote::health::fetch_status(&url, &headers, health.timeout);
+            let shown =
+                headers.iter().fold(format!("GET {url}"), |text, (name, value)| format!("{text} -H '{name}: {value}'"));
+            Action::on_host(What::Health, &host.name, fetch).until(until).shown(shown)
         }
         HealthFrom::Local => Action {
             what: What::Health,
@@ -163,6 +172,7 @@ pub fn health_action(cfg: &StageConfig, host: &Host) -> Option<Action> {
             },
             until: Some(until),
             with_next: false,
+            shown: None,
         },
     })
 }
@@ -175,7 +185,10 @@ pub fn worker_actions(cfg: &StageConfig, layout: &Layout, id: &str, host: &Host,
     let switching = journal::write(layout, &entry).and(release::switch(layout, id));
     let mut actions = vec![Action::on_host(What::Switch, &host.name, switching)];
     for hook in &cfg.hooks.worker.activate {
-        actions.push(Action::on_host(What::Activate, &host.name, hooks::run(&layout.release(id), hook, env)));
+        actions.push(
+            Action::on_host(What::Activate, &host.name, hooks::run(&layout.release(id), hook, env))
+                .shown(hook.as_str()),
+        );
     }
     actions.push(Action::on_host(What::Journal, &host.name, journal::clear(layout)));
     actions

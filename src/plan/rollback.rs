@@ -35,7 +35,10 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
     );
     let mut steps = vec![connect_step(cfg), lock_step(cfg, input.owner)];
     let check = on_release_hosts(cfg, |host| {
-        vec![Action::on_host(What::CheckRelease, &host.name, release::exists(&layout, id))]
+        vec![
+            Action::on_host(What::CheckRelease, &host.name, release::exists(&layout, id))
+                .shown(format!("check that releases/{id} is there")),
+        ]
     });
     steps.push(Step::parallel(
         Phase::Check,
@@ -49,6 +52,7 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         "release": id,
         "from": input.from,
         "stage": cfg.stage,
+        "site": cfg.site,
         "who": format!("{}@{}", input.owner.user, input.owner.machine),
         "when": input.owner.started,
         "outcome": "success",

@@ -84,6 +84,7 @@ pub(super) fn connect_step(cfg: &StageConfig) -> Step {
                 run: Run::Ssh { destination: destination(cfg, host) },
                 until: None,
                 with_next: false,
+                shown: None,
             }],
         })
         .collect();
@@ -154,6 +155,7 @@ fn ban_action(ban: Ban) -> Action {
             run: Run::Http { method, url, headers, expect_status, timeout: crate::http_cache::TIMEOUT },
             until: None,
             with_next: false,
+            shown: None,
         },
     }
 }
@@ -181,6 +183,7 @@ fn finish_step(cfg: &StageConfig, layout: &Layout, record: &str, token: &str) ->
                 run: Run::Cleanup { keep: cfg.app.keep_releases, list: release::list(layout) },
                 until: None,
                 with_next: false,
+                shown: None,
             },
             Action::on_host(What::Unlock, &host.name, lock::release_own(layout, token)),
         ]

@@ -154,6 +154,26 @@ pub fn current(layout: &Layout) -> Cmd {
     Cmd::new("readlink").args(["--", &layout.current()])
 }
 
+/// The exit status of [`current_for_site`] when another site deployed here last.
+pub const OTHER_STAGE: i32 = 65;
+
+/// [`current`], refused (exit [`OTHER_STAGE`], the reason on stderr) when the release log's
+/// last line is another site's: two stages of different sites that list the same host and
+/// path would replace each other's release (a staging deploy taking production's hosts,
+/// without its balancer). A line without a site (written before sites) counts its stage.
+pub fn current_for_site(layout: &Layout, stage: &str, site: &str) -> Cmd {
+    const SCRIPT: &str = r#"readlink -- "$1" || true
+last=$(tail -n 1 -- "$2" 2>/dev/null)
+site=$(printf '%s\n' "$last" | sed -n 's/.*"site":"\([^"]*\)".*/\1/p')
+other=$(printf '%s\n' "$last" | sed -n 's/.*"stage":"\([^"]*\)".*/\1/p')
+[ -n "$site" ] || site=$other
+if [ -n "$site" ] && [ "$site" != "$4" ]; then
+  printf 'the last release here was deployed by stage `%s`; deploying stage `%s` would replace what `%s` serves\n' "$other" "$3" "$other" >&2
+  exit 65
+fi"#;
+    Cmd::new("sh").args(["-c", SCRIPT, "sh", &layout.current(), &layout.release_log(), stage, site])
+}
+
 /// The release id in [`current`]'s output; `None` when `current` names no release.
 pub fn current_release(stdout: &str) -> Option<String> {
     let id = stdout.trim().rsplit('/').next()?;

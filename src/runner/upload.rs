@@ -23,6 +23,11 @@ impl<T: Transport> Context<T> {
             .run(&action.on, cmd, None)
             .await
             .map_err(|err| Failure::transport(host, action.what, err))?;
+        if out.status == Some(release::OTHER_STAGE) {
+            let reason = out.stderr.trim();
+            let message = format!("{reason}; pass --force to deploy here anyway (`deploy plan` notes the overlap)");
+            return Err(Failure::new(host, action.what, FailureKind::Refused, message));
+        }
         Ok(if out.ok() { release::current_release(&out.stdout) } else { None })
     }
 

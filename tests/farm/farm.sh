@@ -515,6 +515,7 @@ stages_toml() { # "hosts lines" lb
   local hosts=$1 lb=$2
   cat <<CONF
 [stages.farm]
+site = "farm"                      # the same site as farm-haproxy, behind Varnish
 hosts = [
 $hosts
 ]
@@ -532,6 +533,7 @@ host = "lb"
 bans = ["req.url ~ ."]
 
 [stages.farm-haproxy]
+site = "farm"                      # the same site as farm, behind HAProxy
 hosts = [
 $hosts
 ]

@@ -81,9 +81,11 @@ impl Farm {
     }
 
     /// The stage's host list as written in Deploy.toml, for extra stages.
+    /// The stage's `site` and host list as written in Deploy.toml, for extra stages: they
+    /// are the same site, so they may deploy where `farm` did.
     pub fn hosts_toml(&self) -> String {
         let t = std::fs::read_to_string(self.config()).unwrap();
-        let start = t.find("[stages.farm]\nhosts = [").unwrap() + "[stages.farm]\n".len();
+        let start = t.find("[stages.farm]\n").unwrap() + "[stages.farm]\n".len();
         let end = start + t[start..].find("\n]\n").unwrap() + 3;
         t[start..end].to_string()
     }
