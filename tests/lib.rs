@@ -24,6 +24,7 @@ mod farm_stacks;
 mod farm_stops;
 mod farm_trust;
 mod json_schema;
+mod plan_json;
 mod plan_snapshots;
 mod remote_commands;
 mod runner_order;

@@ -33,7 +33,12 @@ pub struct Plan {
     pub release: String,
     pub revision: Option<Revision>,
     pub hosts: Vec<HostInfo>,
+    /// The balancer in words, for the text plan.
+    #[serde(skip)]
     pub balancer: String,
+    /// The balancer as configured (`kind` and its settings), for the JSON plan.
+    #[serde(rename = "balancer")]
+    pub balancer_config: crate::config::Balancer,
     /// App hosts per batch, after `batch` is applied to the host count.
     pub batch_size: usize,
     pub steps: Vec<Step>,
@@ -315,6 +320,8 @@ impl Step {
         on_failure: OnFailure,
         hosts: Vec<HostActions>,
     ) -> Step {
+        // Never more at once than there are hosts.
+        let parallel = parallel.min(hosts.len()).max(1);
         Step { phase, title: title.into(), parallel, on_failure, batches: vec![Batch { hosts }] }
     }
 

@@ -110,10 +110,12 @@ pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
     if !rest.is_empty() {
         batches.push(Batch { hosts: rest });
     }
+    // The others side by side: as many at once as the larger batch has hosts.
+    let parallel = batches.iter().map(|batch| batch.hosts.len()).max().unwrap_or(1).max(1);
     Step {
         phase: Phase::Lock,
         title: "lock the first host, then the others (if a lock is held: release what was taken, exit 3)".into(),
-        parallel: cfg.hosts.len().max(1),
+        parallel,
         on_failure: OnFailure::ReleaseLocks,
         batches,
     }
@@ -244,6 +246,7 @@ pub(super) fn roll_and_finish(cfg: &StageConfig, env: &HookEnv, roll: RollInput,
         revision,
         hosts: host_infos(cfg),
         balancer: balancer_summary(cfg),
+        balancer_config: cfg.balancer.clone(),
         batch_size: size,
         steps,
         notes,

@@ -1,9 +1,8 @@
 //! What an action is, as a name: its label in the plan, the events and the messages.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum What {
     Connect,
     Lock,
@@ -92,5 +91,13 @@ impl What {
             What::Cleanup => "cleanup",
             What::Unlock => "unlock",
         }
+    }
+}
+
+/// In the JSON plan, an action is named by its label: the same name as in the text plan and
+/// in the events' `action` field.
+impl Serialize for What {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.label())
     }
 }
