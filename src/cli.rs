@@ -166,6 +166,12 @@ pub enum Command {
         #[command(flatten)]
         shape: ShapeArgs,
     },
+    /// The stage's configuration after the merge (recipe < file < stage): every value as
+    /// written, with where it was written. Offline; `${VAR}` shows as written.
+    Config {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
+        stage: String,
+    },
     /// Table of releases per host; flags hosts that disagree.
     Releases {
         /// The stage, as named in Deploy.toml (`[stages.NAME]`).

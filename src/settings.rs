@@ -52,6 +52,10 @@ pub enum Task {
     Releases {
         stage: String,
     },
+    /// `deploy config STAGE`: the merged values and where each came from.
+    Config {
+        stage: String,
+    },
     Check {
         stage: String,
     },
@@ -145,6 +149,7 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
             Task::Plan { stage, rollback, to, revision: build.revision, allow_dirty: build.allow_dirty, roll }
         }
         (Some(Command::Releases { stage }), _) => Task::Releases { stage },
+        (Some(Command::Config { stage }), _) => Task::Config { stage },
         (Some(Command::Check { stage }), _) => Task::Check { stage },
         (Some(Command::Unlock { stage, force }), _) => Task::Unlock { stage, force },
         (Some(Command::Exec { stage, role, host, cmd, shell }), _) => {
@@ -175,6 +180,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Rollback { .. } => "rollback",
         Command::Plan { .. } => "plan",
         Command::Releases { .. } => "releases",
+        Command::Config { .. } => "config",
         Command::Check { .. } => "check",
         Command::Unlock { .. } => "unlock",
         Command::Exec { .. } => "exec",

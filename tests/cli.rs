@@ -414,3 +414,32 @@ fn the_plan_reads_at_three_levels_of_detail() {
     let staging = lines(&["plan", "staging"]);
     assert!(staging.contains("no host has to stay in service") && !staging.contains("at least 0"), "{staging}");
 }
+
+#[test]
+fn config_shows_each_merged_value_and_where_it_was_written() {
+    let o = deploy(root(), &["config", "production"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let line = |key: &str| {
+        out.lines().find(|line| line.starts_with(&format!("{key} = "))).unwrap_or_else(|| panic!("no {key}:\n{out}"))
+    };
+    assert!(line("app.name").contains("\"knifedepot\"") && line("app.name").contains("Deploy.toml:"), "{out}");
+    assert!(line("vars.console").contains("# recipe symfony (built in):"), "{out}");
+    assert!(line("balancer.kind").contains("(stage production)"), "{out}");
+    assert!(line("hosts[0]").contains("web1"), "{out}");
+    // Values as written: a secret from the environment is never printed.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Deploy.toml"),
+        "[app]\nname = \"bakery\"\npath = \"/srv/bakery\"\n\n[health]\nurl = \"http://{address}/health?token=${DEPLOY_TEST_TOKEN}\"\n\n[stages.production]\nhosts = [{ name = \"web1\", address = \"10.1.2.3\", roles = [\"app\"] }]\n\n[stages.production.health]\nretries = 3\n",
+    )
+    .unwrap();
+    let o = deploy_env(dir.path(), &["config", "production"], &[("DEPLOY_TEST_TOKEN", "s3cr3t-value")]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.contains("health.url = \"http://{address}/health?token=${DEPLOY_TEST_TOKEN}\""), "{out}");
+    assert!(out.contains("health.retries = 3") && out.contains("(stage production)"), "{out}");
+    assert!(!out.contains("s3cr3t-value"), "{out}");
+    let o = deploy(dir.path(), &["config", "prodution"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -3,6 +3,7 @@
 //! webhooks, the final event); `plans` builds their plans for them and for `deploy plan`.
 
 pub mod check;
+mod config_origins;
 mod connect;
 pub mod deploy;
 mod docs;
@@ -33,6 +34,7 @@ pub fn run(settings: &Settings) -> Result<i32, Error> {
             plan::run(settings, stage, *rollback, to.as_deref(), revision.as_deref(), *allow_dirty, roll)
         }
         Task::Releases { stage } => releases::run(settings, stage),
+        Task::Config { stage } => config_origins::run(settings, stage),
         Task::Check { stage } => check::run(settings, stage),
         Task::Unlock { stage, force } => unlock::run(settings, stage, *force),
         Task::Exec { stage, role, hosts, command, shell } => exec::run(settings, stage, *role, hosts, command, *shell),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// Names a stage may not have: `deploy NAME` would be read as the command.
 pub const COMMAND_NAMES: &[&str] =
-    &["rollback", "plan", "releases", "check", "unlock", "exec", "init", "help", "completions", "man"];
+    &["rollback", "plan", "releases", "check", "unlock", "exec", "init", "help", "completions", "man", "config"];
 
 /// A validated config, resolved for one stage.
 #[derive(Debug, Clone)]
