@@ -190,6 +190,11 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Hold a stage by hand (an incident, a freeze), see who holds it and why, let it go.
+    Lock {
+        #[command(subcommand)]
+        action: LockAction,
+    },
     /// Run a command on the stage's hosts, in parallel.
     Exec {
         /// The stage, as named in Deploy.toml (`[stages.NAME]`).
@@ -217,5 +222,29 @@ pub enum Command {
         /// Framework defaults to start from.
         #[arg(long, default_value = "symfony", value_parser = clap::builder::PossibleValuesParser::new(["symfony", "laravel", "rails", "django", "node", "static"]))]
         recipe: String,
+    },
+}
+
+/// `deploy lock …`.
+#[derive(Debug, Subcommand)]
+pub enum LockAction {
+    /// Who holds the stage's lock on each host, since when, and why. Changes nothing.
+    Status {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
+        stage: String,
+    },
+    /// Take the stage's lock on every host and keep it until `deploy lock release`: deploys,
+    /// rollbacks and `deploy unlock` (without --force) exit 3, showing the message.
+    Acquire {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
+        stage: String,
+        /// Why, for whoever meets the lock (e.g. "incident 4711: do not deploy").
+        #[arg(long, short)]
+        message: String,
+    },
+    /// Let go of a lock taken with `deploy lock acquire` (a deploy's lock: `deploy unlock`).
+    Release {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
+        stage: String,
     },
 }

@@ -1,7 +1,7 @@
 //! The command line resolved once into plain values: what to do ([`Task`]) and how to say it.
 //! Only this module reads the clap definitions; the commands take a [`Settings`].
 
-use crate::cli::{BuildArgs, Cli, Command, DeployArgs, OutputFormat, RunArgs, ShapeArgs};
+use crate::cli::{BuildArgs, Cli, Command, DeployArgs, LockAction, OutputFormat, RunArgs, ShapeArgs};
 use crate::config::{BatchSize, Role};
 use crate::error::Error;
 use std::path::PathBuf;
@@ -52,6 +52,11 @@ pub enum Task {
     Releases {
         stage: String,
     },
+    /// `deploy lock status|acquire|release STAGE`.
+    Lock {
+        stage: String,
+        action: LockTask,
+    },
     /// `deploy config STAGE`: the merged values and where each came from.
     Config {
         stage: String,
@@ -83,6 +88,14 @@ pub enum Task {
     },
     /// `deploy` with no stage: lists the stages, exit 2.
     Stages,
+}
+
+/// What `deploy lock` does.
+#[derive(Debug)]
+pub enum LockTask {
+    Status,
+    Acquire { message: String },
+    Release,
 }
 
 /// What is built.
@@ -150,6 +163,11 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
         }
         (Some(Command::Releases { stage }), _) => Task::Releases { stage },
         (Some(Command::Config { stage }), _) => Task::Config { stage },
+        (Some(Command::Lock { action }), _) => match action {
+            LockAction::Status { stage } => Task::Lock { stage, action: LockTask::Status },
+            LockAction::Acquire { stage, message } => Task::Lock { stage, action: LockTask::Acquire { message } },
+            LockAction::Release { stage } => Task::Lock { stage, action: LockTask::Release },
+        },
         (Some(Command::Check { stage }), _) => Task::Check { stage },
         (Some(Command::Unlock { stage, force }), _) => Task::Unlock { stage, force },
         (Some(Command::Exec { stage, role, host, cmd, shell }), _) => {
@@ -181,6 +199,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Plan { .. } => "plan",
         Command::Releases { .. } => "releases",
         Command::Config { .. } => "config",
+        Command::Lock { .. } => "lock",
         Command::Check { .. } => "check",
         Command::Unlock { .. } => "unlock",
         Command::Exec { .. } => "exec",

@@ -461,3 +461,40 @@ fn a_stage_is_refused_where_another_stage_deployed_last() {
     assert_eq!(code, 2, "now `copy` deployed last: {err}");
     assert!(err.contains("deployed by stage `copy`"), "{err}");
 }
+
+/// `deploy lock`: held by hand with a message, every deploy meets it (exit 3, the message
+/// shown), `unlock` leaves it, `lock release` lets it go; a deploy's lock is not `release`'s.
+#[test]
+fn a_stage_held_by_hand_during_an_incident() {
+    let f = Farm::start(2);
+    let (code, out, err) = run(&f, &["lock", "status", "farm"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().filter(|line| line.ends_with("free")).count(), 2, "{out}");
+    let (code, out, err) = run(&f, &["lock", "acquire", "farm", "--message", "incident 4711: \"do not\" deploy"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("incident 4711"), "{out}");
+    let (_, out, _) = run(&f, &["lock", "status", "farm"]);
+    assert_eq!(
+        out.lines().filter(|line| line.contains("held by hand") && line.contains("incident 4711")).count(),
+        2,
+        "{out}"
+    );
+    let (code, _, err) = run(&f, &["farm", "--output", "plain"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("locked by hand") && err.contains("incident 4711"), "{err}");
+    assert!(f.current("web1").is_none(), "nothing was deployed");
+    let (code, _, err) = run(&f, &["rollback", "farm", "--output", "plain"]);
+    assert_eq!(code, 3, "{err}");
+    // `unlock` does not take a lock held by hand away; a second acquire is refused.
+    let (code, _, err) = run(&f, &["unlock", "farm", "--output", "plain"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("held by hand") && err.contains("deploy lock release"), "{err}");
+    let (code, _, err) = run(&f, &["lock", "acquire", "farm", "-m", "again"]);
+    assert_eq!(code, 3, "{err}");
+    let (code, out, err) = run(&f, &["lock", "release", "farm"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("released on web1, web2"), "{out}");
+    let (code, _, err) = run(&f, &["farm", "--output", "plain"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(f.current("web1").is_some());
+}

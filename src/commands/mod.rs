@@ -15,6 +15,7 @@ mod plans;
 pub mod releases;
 pub mod rollback;
 mod session;
+mod stage_lock;
 mod stages;
 pub mod unlock;
 
@@ -35,6 +36,7 @@ pub fn run(settings: &Settings) -> Result<i32, Error> {
         }
         Task::Releases { stage } => releases::run(settings, stage),
         Task::Config { stage } => config_origins::run(settings, stage),
+        Task::Lock { stage, action } => stage_lock::run(settings, stage, action),
         Task::Check { stage } => check::run(settings, stage),
         Task::Unlock { stage, force } => unlock::run(settings, stage, *force),
         Task::Exec { stage, role, hosts, command, shell } => exec::run(settings, stage, *role, hosts, command, *shell),

@@ -74,6 +74,8 @@ async fn unlock(
         let owner = lock::holder_owner(&held.stdout);
         let lease = lock::lease_age(&held.stdout).filter(|age| *age < lock::LEASE_FRESH);
         let live_holder = match lock::owner_process(owner) {
+            // Held by hand (`deploy lock acquire`): until `deploy lock release`.
+            _ if lock::is_manual(owner) => true,
             Some((machine, pid)) if machine == me => pid > 0 && alive(pid) && pid != u64::from(std::process::id()),
             _ => lease.is_some(),
         };

@@ -10,8 +10,20 @@ use crate::secrets::Secrets;
 use std::path::{Path, PathBuf};
 
 /// Names a stage may not have: `deploy NAME` would be read as the command.
-pub const COMMAND_NAMES: &[&str] =
-    &["rollback", "plan", "releases", "check", "unlock", "exec", "init", "help", "completions", "man", "config"];
+pub const COMMAND_NAMES: &[&str] = &[
+    "rollback",
+    "plan",
+    "releases",
+    "check",
+    "unlock",
+    "exec",
+    "init",
+    "help",
+    "completions",
+    "man",
+    "config",
+    "lock",
+];
 
 /// A validated config, resolved for one stage.
 #[derive(Debug, Clone)]

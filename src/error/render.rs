@@ -115,7 +115,11 @@ fn run(err: &RunError) -> Said<'static> {
             problems: holders
                 .iter()
                 .map(|holder| Problem {
-                    message: format!("{} is locked by another deploy: {}", holder.host, describe_owner(&holder.owner)),
+                    message: if crate::remote::lock::is_manual(&holder.owner) {
+                        format!("{} is locked by hand: {}", holder.host, describe_owner(&holder.owner))
+                    } else {
+                        format!("{} is locked by another deploy: {}", holder.host, describe_owner(&holder.owner))
+                    },
                     at: None,
                 })
                 .collect(),
@@ -229,6 +233,10 @@ impl Error {
                 fix: Some(fix.clone()),
                 ..Said::error("not every host could be put back in service:")
             },
+            Error::Busy { host, owner, .. } if crate::remote::lock::is_manual(owner) => {
+                Said::error(format!("the lock on {host} is held by hand: {}", describe_owner(owner)))
+                    .hint("`deploy lock release STAGE` lets it go; `deploy unlock STAGE --force` removes it anyway")
+            }
             Error::Busy { host, owner, lease } => Said::error(format!(
                 "the deploy holding the lock on {host} is still running: {}{}",
                 describe_owner(owner),

@@ -100,8 +100,23 @@ pub fn release(layout: &Layout) -> Cmd {
     Cmd::new("rm").args(["-rf", "--", &layout.lock_dir()])
 }
 
+/// Is the lock in [`owner`]'s output held by hand (`deploy lock acquire`), not by a deploy?
+pub fn is_manual(json: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(json.trim()).is_ok_and(|value| value["manual"] == true)
+}
+
+/// The owner JSON of a lock held by hand: who, since when, and why.
+pub fn manual_owner_json(user: &str, machine: &str, stage: &str, started: &str, message: &str) -> String {
+    serde_json::json!({
+        "user": user, "machine": machine, "pid": 0, "stage": stage, "started": started,
+        "manual": true, "message": message,
+    })
+    .to_string()
+}
+
 /// [`owner`]'s output for people: `alice@laptop (pid 4242), deploying production since
-/// 2026-11-26T05:19:44Z`.
+/// 2026-11-26T05:19:44Z`, or for a lock held by hand `alice@laptop, held by hand since …:
+/// "the message"`.
 pub fn describe_owner(json: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
     if value.is_null() {
@@ -109,6 +124,15 @@ pub fn describe_owner(json: &str) -> String {
     }
     let field =
         |key: &str| value.get(key).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_else(|| "?".into());
+    if value["manual"] == true {
+        return format!(
+            "{}@{}, held by hand since {}: {}",
+            field("user"),
+            field("machine"),
+            field("started"),
+            value["message"]
+        );
+    }
     format!(
         "{}@{} (pid {}), deploying {} since {}",
         field("user"),
