@@ -54,6 +54,8 @@ pub struct DeployArgs {
     pub shape: ShapeArgs,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub only: OnlyArgs,
     /// Never prompt (implied without a TTY or with CI set).
     #[arg(long)]
     pub yes: bool,
@@ -75,6 +77,8 @@ impl DeployArgs {
             (self.shape.no_ban, "--no-ban"),
             (self.run.lock_wait.is_some(), "--lock-wait"),
             (self.run.no_auto_rollback, "--no-auto-rollback"),
+            (!self.only.hosts.is_empty(), "--host"),
+            (self.only.role.is_some(), "--role"),
             (self.yes, "--yes"),
             (self.force, "--force"),
         ];
@@ -108,6 +112,18 @@ pub struct ShapeArgs {
     /// Do not ban the HTTP cache at the end.
     #[arg(long)]
     pub no_ban: bool,
+}
+
+/// Which hosts a run changes: `deploy STAGE`, `deploy rollback` and `deploy plan`.
+#[derive(Debug, Args)]
+pub struct OnlyArgs {
+    /// Only this host (repeatable, or comma-separated): the others keep their release and stay
+    /// in service (one host first, by hand).
+    #[arg(long = "host", value_name = "NAME", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Only hosts with this role: app, worker or migrate (with --host: hosts that have both).
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
 }
 
 /// How a run that changes hosts behaves: `deploy STAGE` and `deploy rollback`.
@@ -150,6 +166,8 @@ pub enum Command {
         shape: ShapeArgs,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        only: OnlyArgs,
     },
     /// Print every step and remote command of a deploy (or rollback); touches nothing.
     Plan {
@@ -165,6 +183,8 @@ pub enum Command {
         build: BuildArgs,
         #[command(flatten)]
         shape: ShapeArgs,
+        #[command(flatten)]
+        only: OnlyArgs,
     },
     /// The stage's configuration after the merge (recipe < file < stage): every value as
     /// written, with where it was written. Offline; `${VAR}` shows as written.
@@ -179,6 +199,13 @@ pub enum Command {
     },
     /// Preflight: ssh, paths, disk, sudo, balancer, cache, health. Changes nothing.
     Check {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
+        stage: String,
+    },
+    /// Prepare new servers: create the deploy path, releases/, shared/ and the shared folders
+    /// and files (from [setup] templates, else empty; nothing that exists is touched), then
+    /// check sudo and, as [setup] web_user, that the web server can write where the app writes.
+    Setup {
         /// The stage, as named in Deploy.toml (`[stages.NAME]`).
         stage: String,
     },

@@ -71,6 +71,21 @@ impl Secrets {
         out
     }
 
+    /// Like [`Secrets::redact`], but marks each value as read here, now: `<$VAR>`. The human
+    /// plan shows them so, apart from `${VAR}` in shell code, which the host's shell expands.
+    pub fn redact_as_local(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (_, secret) in &self.list {
+            let name = secret.name.trim_start_matches("${").trim_end_matches('}');
+            for form in &secret.forms {
+                if out.contains(form.as_str()) {
+                    out = out.replace(form.as_str(), &format!("<${name}>"));
+                }
+            }
+        }
+        out
+    }
+
     /// Redacts every string (and key) in a JSON value before it is serialised, so the
     /// serialiser's escapes cannot hide a value from [`Secrets::redact`].
     pub fn redact_json(&self, value: Value) -> Value {

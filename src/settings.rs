@@ -1,7 +1,7 @@
 //! The command line resolved once into plain values: what to do ([`Task`]) and how to say it.
 //! Only this module reads the clap definitions; the commands take a [`Settings`].
 
-use crate::cli::{BuildArgs, Cli, Command, DeployArgs, LockAction, OutputFormat, RunArgs, ShapeArgs};
+use crate::cli::{BuildArgs, Cli, Command, DeployArgs, LockAction, OnlyArgs, OutputFormat, RunArgs, ShapeArgs};
 use crate::config::{BatchSize, Role};
 use crate::error::Error;
 use std::path::PathBuf;
@@ -64,6 +64,10 @@ pub enum Task {
     Check {
         stage: String,
     },
+    /// `deploy setup STAGE`.
+    Setup {
+        stage: String,
+    },
     Unlock {
         stage: String,
         force: bool,
@@ -119,6 +123,9 @@ pub struct RollOptions {
     pub lock_wait: Option<Duration>,
     /// `--force`: deploy even where another stage deployed last.
     pub force: bool,
+    /// `--host` (empty: every host) and `--role`: the hosts the run changes.
+    pub hosts: Vec<String>,
+    pub role: Option<Role>,
 }
 
 /// Is this run unattended (no prompts, no live lines)?
@@ -152,13 +159,13 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
         });
     }
     Ok(match (command, stage) {
-        (Some(Command::Rollback { stage, to, shape, run }), _) => {
-            Task::Rollback { stage, to: checked_id(to)?, roll: roll_options(&shape, &run, false)? }
+        (Some(Command::Rollback { stage, to, shape, run, only }), _) => {
+            Task::Rollback { stage, to: checked_id(to)?, roll: roll_options(&shape, &run, &only, false)? }
         }
-        (Some(Command::Plan { stage, rollback, to, build, shape }), _) => {
+        (Some(Command::Plan { stage, rollback, to, build, shape, only }), _) => {
             let to = if rollback { checked_id(to)? } else { to };
             let run = RunArgs { lock_wait: None, no_auto_rollback: false };
-            let roll = roll_options(&shape, &run, build.skip_migrations)?;
+            let roll = roll_options(&shape, &run, &only, build.skip_migrations)?;
             Task::Plan { stage, rollback, to, revision: build.revision, allow_dirty: build.allow_dirty, roll }
         }
         (Some(Command::Releases { stage }), _) => Task::Releases { stage },
@@ -169,6 +176,7 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
             LockAction::Release { stage } => Task::Lock { stage, action: LockTask::Release },
         },
         (Some(Command::Check { stage }), _) => Task::Check { stage },
+        (Some(Command::Setup { stage }), _) => Task::Setup { stage },
         (Some(Command::Unlock { stage, force }), _) => Task::Unlock { stage, force },
         (Some(Command::Exec { stage, role, host, cmd, shell }), _) => {
             Task::Exec { stage, role: role.as_deref().map(checked_role).transpose()?, hosts: host, command: cmd, shell }
@@ -177,8 +185,8 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
         (Some(Command::Completions { shell }), _) => Task::Completions { shell, cli: Box::new(command_line()) },
         (Some(Command::Man), _) => Task::Man { cli: Box::new(command_line()) },
         (None, Some(stage)) => {
-            let DeployArgs { build, shape, run, yes, force } = deploy;
-            let roll = RollOptions { force, ..roll_options(&shape, &run, build.skip_migrations)? };
+            let DeployArgs { build, shape, run, only, yes, force } = deploy;
+            let roll = RollOptions { force, ..roll_options(&shape, &run, &only, build.skip_migrations)? };
             let BuildArgs { revision, allow_dirty, rebuild, .. } = build;
             Task::Deploy {
                 stage,
@@ -201,6 +209,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Config { .. } => "config",
         Command::Lock { .. } => "lock",
         Command::Check { .. } => "check",
+        Command::Setup { .. } => "setup",
         Command::Unlock { .. } => "unlock",
         Command::Exec { .. } => "exec",
         Command::Completions { .. } => "completions",
@@ -214,7 +223,12 @@ fn command_line() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
-fn roll_options(shape: &ShapeArgs, run: &RunArgs, skip_migrations: bool) -> Result<RollOptions, Error> {
+fn roll_options(
+    shape: &ShapeArgs,
+    run: &RunArgs,
+    only: &OnlyArgs,
+    skip_migrations: bool,
+) -> Result<RollOptions, Error> {
     let batch = match &shape.batch {
         Some(text) => Some(
             BatchSize::parse(text)
@@ -229,7 +243,20 @@ fn roll_options(shape: &ShapeArgs, run: &RunArgs, skip_migrations: bool) -> Resu
         auto_rollback: !run.no_auto_rollback,
         lock_wait: run.lock_wait,
         force: false,
+        hosts: checked_hosts(&only.hosts)?,
+        role: only.role.as_deref().map(checked_role).transpose()?,
     })
+}
+
+/// `--host` names: an empty one (`--host "$UNSET"`) would widen the run to every host.
+fn checked_hosts(hosts: &[String]) -> Result<Vec<String>, Error> {
+    if hosts.iter().any(|name| name.trim().is_empty()) {
+        return Err(Error::Usage {
+            message: "--host: an empty host name".into(),
+            hint: Some("name the hosts to change, e.g. --host web1 (repeatable, or web1,web2)".into()),
+        });
+    }
+    Ok(hosts.to_vec())
 }
 
 fn checked_id(to: Option<String>) -> Result<Option<String>, Error> {

@@ -219,19 +219,29 @@ path = "/srv/shop"
 [stages.production]
 hosts = [{ name = "web1", address = "127.0.0.1", roles = ["app"] }]
 
+[hooks]
+activate = ["curl -fsS -H \"X-Key: ${HOOK_KEY}\" http://localhost/reset"]
+
 [[stages.production.http_cache]]
 kind = "http"
 url = "https://cdn.example/purge"
 headers = { Authorization = "Bearer ${CDN_TOKEN}" }
 "#;
     std::fs::write(repo.path().join("Deploy.toml"), text).unwrap();
-    let o = deploy_env(repo.path(), &["plan", "production"], &[("CDN_TOKEN", "s3cr3t-value")]);
+    let env = [("CDN_TOKEN", "s3cr3t-value"), ("HOOK_KEY", "hook-s3cr3t")];
+    let o = deploy_env(repo.path(), &["plan", "production"], &env);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    for args in [&["plan", "production"][..], &["plan", "production", "--output", "json"]] {
-        let o = deploy_env(repo.path(), args, &[("CDN_TOKEN", "s3cr3t-value")]);
+    // The human plan tells a value read here, now (`<$CDN_TOKEN>`, in the ban's header) from
+    // one the host's shell expands (`${HOOK_KEY}`, in the hook), and says which is which.
+    let human = stdout(&o);
+    assert!(human.contains("Bearer <$CDN_TOKEN>") && !human.contains("${CDN_TOKEN}"), "{human}");
+    assert!(human.contains("X-Key: ${HOOK_KEY}") && !human.contains("<$HOOK_KEY>"), "{human}");
+    assert!(human.contains("<$VAR>: a value read from this machine's environment"), "{human}");
+    for args in [&["plan", "production", "-v"][..], &["plan", "production", "--output", "json"]] {
+        let o = deploy_env(repo.path(), args, &env);
         let all = format!("{}{}", stdout(&o), stderr(&o));
-        assert!(!all.contains("s3cr3t-value"), "secret printed by {args:?}");
-        assert!(all.contains("${CDN_TOKEN}"));
+        assert!(!all.contains("s3cr3t-value") && !all.contains("hook-s3cr3t"), "secret printed by {args:?}");
+        assert!(all.contains("CDN_TOKEN"), "{all}");
     }
     // Without the variable: a config error naming it, exit 2.
     let o = deploy(repo.path(), &["plan", "production"]);
@@ -442,4 +452,73 @@ fn config_shows_each_merged_value_and_where_it_was_written() {
     assert!(!out.contains("s3cr3t-value"), "{out}");
     let o = deploy(dir.path(), &["config", "prodution"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// `--host`/`--role`: the plan changes only the chosen hosts, connects only to them and the
+/// balancer, counts the others as in service, and says so; what cannot be met is exit 2.
+#[test]
+fn host_and_role_narrow_a_run_to_the_hosts_chosen() {
+    let plan = |args: &[&str]| {
+        let mut all = vec!["plan", "production"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--output", "json"]);
+        let o = deploy(root(), &all);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let hosts_of = |plan: &serde_json::Value, phase: &str| -> Vec<String> {
+        let Some(step) = plan["steps"].as_array().unwrap().iter().find(|step| step["phase"] == phase) else {
+            return vec![];
+        };
+        step["batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|batch| batch["hosts"].as_array().unwrap())
+            .map(|host| host["host"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = plan(&[]);
+    assert_eq!(hosts_of(&all, "roll"), ["web1", "web2", "web3"], "the control: every app host");
+    assert_eq!(hosts_of(&all, "upload"), ["web1", "web2", "web3", "jobs1"]);
+
+    let one = plan(&["--host", "web2", "--skip-migrations"]);
+    assert_eq!(hosts_of(&one, "connect"), ["web2", "lb1"]);
+    for phase in ["lock", "upload", "roll", "finish"] {
+        assert_eq!(hosts_of(&one, phase), ["web2"], "{phase}");
+    }
+    assert!(hosts_of(&one, "workers").is_empty());
+    assert_eq!(one["record"]["only"], serde_json::json!(["web2"]));
+    let roll = one["steps"].as_array().unwrap().iter().find(|step| step["phase"] == "roll").unwrap();
+    assert!(roll["title"].as_str().unwrap().starts_with("roll 1 of 3 app hosts"), "{roll}");
+    let capacity = &roll["batches"][0]["hosts"][0]["actions"][0];
+    assert_eq!(capacity["what"], "capacity");
+    assert_eq!(capacity["until"]["others"], serde_json::json!(["web1", "web3"]), "the others count as in service");
+    let notes = one["notes"].to_string();
+    assert!(notes.contains("web1, web3, jobs1 keep their release and stay in service"), "{notes}");
+
+    let workers = plan(&["--role", "worker", "--skip-migrations"]);
+    assert_eq!(hosts_of(&workers, "workers"), ["jobs1"]);
+    assert!(hosts_of(&workers, "roll").is_empty());
+    let migrate = plan(&["--host", "web1,web3"]);
+    assert_eq!(hosts_of(&migrate, "migrate"), ["web1"]);
+    assert_eq!(hosts_of(&migrate, "roll"), ["web1", "web3"]);
+    let text = stdout(&deploy(root(), &["plan", "production", "--rollback", "--host", "web3"]));
+    assert!(text.contains("only web3 (--host web3)"), "{text}");
+
+    let cases: &[(&[&str], &str)] = &[
+        (&["plan", "production", "--host", "web2"], "the migration runs on web1 (role migrate)"),
+        (&["plan", "production", "--host", "web9"], "has no host web9 (did you mean web1?)"),
+        (&["plan", "production", "--host", "lb1"], "lb1 gets no release"),
+        (&["plan", "production", "--host", ""], "--host: an empty host name"),
+        (&["plan", "production", "--host", "web2", "--role", "worker"], "no host of stage `production`"),
+        (&["plan", "production", "--role", "cook"], "--role cook: no such role"),
+        (&["rollback", "production", "--host", "web9"], "has no host web9"),
+        (&["--host", "web1", "check", "production"], "--host is an option of `deploy STAGE`"),
+    ];
+    for (args, says) in cases {
+        let o = deploy(root(), args);
+        assert_eq!(o.status.code(), Some(2), "deploy {args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "deploy {args:?} should say {says:?}:\n{}", stderr(&o));
+    }
 }

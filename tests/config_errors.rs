@@ -107,6 +107,24 @@ const CASES: &[Case] = &[
         "vars.svc",
         "expected a string, found",
     ),
+    case(
+        "a setup template for a file that is not shared",
+        &[("[ssh]\n", "[setup]\ntemplates = { «\".env\" = \"env.dist\" }\n[ssh]\n")],
+        "setup.templates",
+        "`.env` is not a shared file",
+    ),
+    case(
+        "a web user that is not a user name",
+        &[("[ssh]\n", "[setup]\nweb_user = «\"www data\"\n[ssh]\n")],
+        "setup.web_user",
+        "`www data` is not a user name",
+    ),
+    case(
+        "a writable path out of the release",
+        &[("[ssh]\n", "[setup]\nwritable = [«\"../var\"]\n[ssh]\n")],
+        "setup.writable",
+        "writable path `../var` escapes the release",
+    ),
     case("unknown top-level key", &[("[app]\n", "«colour = \"red\"\n[app]\n")], "colour", "unknown key `colour`"),
     case(
         "typo in app key",

@@ -498,3 +498,139 @@ fn a_stage_held_by_hand_during_an_incident() {
     assert_eq!(code, 0, "{err}");
     assert!(f.current("web1").is_some());
 }
+
+/// `--host`: one host first, by hand. The others are not contacted, keep their release and
+/// stay in the balancer; `releases` shows the hosts disagree; a rollback then puts back that
+/// host alone; a run without `--host` (the control) changes every host.
+#[test]
+fn one_host_first_by_hand_then_the_rest() {
+    let f = Farm::start(3);
+    let first = f.deploy_json(&["farm"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let old = f.common_release().expect("one release everywhere");
+    f.commit("a release tried on one host", &[("public/about.txt", Some("about"))]);
+    let untouched = |host: &str| (f.current(host), f.releases(host), std::fs::read_to_string(f.release_log(host)).ok());
+    let (web2, web3) = (untouched("web2"), untouched("web3"));
+
+    // web2 is not the migrate host: the migration would not run, so it is refused.
+    let (code, _, err) = run(&f, &["farm", "--host", "web2", "--output", "plain"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the migration runs on web1") && err.contains("--skip-migrations"), "{err}");
+    let (code, _, err) = run(&f, &["farm", "--host", "web9", "--output", "plain"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has no host web9"), "{err}");
+    assert_eq!((untouched("web2"), untouched("web3")), (web2.clone(), web3.clone()), "refusals change nothing");
+
+    let one = f.deploy_json(&["farm", "--host", "web1"]);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    let new = one.release.clone().expect("a release id");
+    assert_eq!(f.current("web1").as_deref(), Some(new.as_str()));
+    assert_eq!((untouched("web2"), untouched("web3")), (web2.clone(), web3.clone()), "web2 and web3 untouched");
+    for name in ["host_drained", "host_switched", "host_healthy", "host_undrained"] {
+        let hosts: Vec<&str> =
+            events(&one.events, name, None).iter().filter_map(|event| event["host"].as_str()).collect();
+        assert_eq!(hosts, ["web1"], "{name}");
+    }
+    let touched: std::collections::BTreeSet<&str> =
+        one.events.iter().filter_map(|event| event["on"].as_str().or(event["host"].as_str())).collect();
+    assert!(!touched.contains("web2") && !touched.contains("web3"), "contacted: {touched:?}");
+    assert!(f.all_in_varnish(), "every host back in the balancer");
+    let (code, out, _) = run(&f, &["releases", "farm"]);
+    assert!(out.contains("disagree"), "exit {code}:\n{out}");
+
+    // The rollback undoes what was deployed: web1 alone goes back.
+    let back = f.deploy_json(&["rollback", "farm"]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let switched: Vec<&str> =
+        events(&back.events, "host_switched", None).iter().filter_map(|event| event["host"].as_str()).collect();
+    assert_eq!(switched, ["web1"]);
+    assert_eq!(f.common_release(), Some(old.clone()));
+    assert_eq!(f.current("web2"), web2.0, "web2 was not rolled");
+
+    // The control: without --host every host is switched.
+    let all = f.deploy_json(&["farm"]);
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    let mut switched: Vec<&str> =
+        events(&all.events, "host_switched", None).iter().filter_map(|event| event["host"].as_str()).collect();
+    switched.sort();
+    assert_eq!(switched, ["web1", "web2", "web3"]);
+    assert_ne!(f.common_release(), Some(old));
+}
+
+/// `deploy setup`: a new deploy path is made ready (folders, shared folders, a shared file from
+/// its template, never printed), and the web server's user is checked, as that user, for
+/// write access where the app writes. Without ACLs (the control) it cannot write, setup says
+/// so and exits 1; with them it passes; a second run touches nothing that exists; then a
+/// deploy goes through.
+#[test]
+fn setup_prepares_new_servers_and_checks_the_web_user() {
+    let f = Farm::start(2);
+    let hosts = f.hosts_toml();
+    let template = f.config().parent().unwrap().join("env.local.template");
+    std::fs::write(&template, "APP_SECRET=from-the-template-7f3a\n").unwrap();
+    f.add_config(&format!(
+        "\n[stages.fresh]\n{hosts}\n[stages.fresh.app]\npath = \"/var/www/fresh\"\n\
+         [stages.fresh.setup]\nweb_user = \"www-data\"\nwritable = [\"var/cache\", \"var/log\"]\n\
+         templates = {{ \".env.local\" = \"env.local.template\" }}\n"
+    ));
+    let root = |host: &str| f.dir.join("hosts").join(host).join("www").join("fresh");
+    assert!(!root("web1").exists());
+
+    let (code, out, err) = run(&f, &["setup", "fresh"]);
+    assert_eq!(code, 1, "{out}{err}");
+    for host in ["web1", "web2"] {
+        let layout = check_row(&out, host, "layout").unwrap_or_else(|| panic!("no layout row:\n{out}"));
+        assert!(layout.contains(" ok ") && layout.contains("created /var/www/fresh "), "{layout}");
+        for dir in ["releases", "shared", "shared/var/log", "shared/public/cache"] {
+            assert!(root(host).join(dir).is_dir(), "{host}: {dir}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(root(host).join("shared/.env.local")).unwrap(),
+            "APP_SECRET=from-the-template-7f3a\n"
+        );
+        let rows: Vec<&str> = out.lines().filter(|line| line.starts_with(host) && line.contains("web user")).collect();
+        assert!(
+            rows.iter()
+                .any(|row| row.contains("FAIL") && row.contains("www-data cannot write var/cache in a new release")),
+            "{out}"
+        );
+        assert!(
+            rows.iter().any(|row| row.contains("FAIL") && row.contains("cannot write /var/www/fresh/shared/var/log"))
+        );
+        assert!(
+            rows.iter()
+                .any(|row| row.contains(" ok ") && row.contains("www-data reads /var/www/fresh/shared/.env.local"))
+        );
+        let left: Vec<_> = std::fs::read_dir(root(host).join("releases")).unwrap().collect();
+        assert!(left.is_empty(), "{host}: the probe folder was left: {left:?}");
+    }
+    assert!(!out.contains("from-the-template") && !err.contains("from-the-template"), "the template is never printed");
+
+    // What getting-started.md says: ACLs for the web server's user, default ones on releases/.
+    for host in ["web1", "web2"] {
+        let acl = |args: &[&str], path: &str| {
+            let status = Command::new("setfacl").args(args).arg(root(host).join(path)).status().unwrap();
+            assert!(status.success(), "setfacl {args:?} {path}");
+        };
+        acl(&["-m", "u:www-data:rwx,d:u:www-data:rwx"], "releases");
+        acl(&["-R", "-m", "u:www-data:rwx,d:u:www-data:rwx"], "shared/var/log");
+    }
+    std::fs::write(root("web1").join("shared/.env.local"), "EDITED ON THE HOST\n").unwrap();
+    let (code, out, err) = run(&f, &["setup", "fresh"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(check_row(&out, "web1", "layout").unwrap().contains("all there"), "{out}");
+    assert_eq!(std::fs::read_to_string(root("web1").join("shared/.env.local")).unwrap(), "EDITED ON THE HOST\n");
+    assert!(out.contains("www-data writes var/cache in a new release"), "{out}");
+
+    // The real settings in place (the farm's, per host), then a deploy goes through (the
+    // farm's web server serves the `farm` stage's path: it is deployed first, for the health
+    // check).
+    let (code, _, err) = run(&f, &["farm", "--output", "plain"]);
+    assert_eq!(code, 0, "{err}");
+    for host in ["web1", "web2"] {
+        std::fs::copy(f.root(host).join("shared/.env.local"), root(host).join("shared/.env.local")).unwrap();
+    }
+    let (code, _, err) = run(&f, &["fresh", "--output", "plain"]);
+    assert_eq!(code, 0, "a deploy to the prepared path: {err}");
+    assert!(root("web2").join("current").exists());
+}

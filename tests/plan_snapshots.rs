@@ -242,12 +242,31 @@ fn rollback_plan() {
             batch: None,
             no_ban: false,
             auto_rollback: true,
+            settled: &[],
         },
     );
     let phases: Vec<Phase> = p.steps.iter().map(|s| s.phase).collect();
     assert!(!phases.contains(&Phase::Build) && !phases.contains(&Phase::Upload) && !phases.contains(&Phase::Migrate));
     assert!(p.notes.iter().any(|n| n.contains("migrations are NOT reversed")));
     insta::assert_snapshot!("rollback_to", p.to_string());
+    // Hosts already on the target are not rolled (after a deploy to one host).
+    let settled = ["web1".to_string()];
+    let narrowed = plan::rollback(
+        &cfg.stage,
+        &RollbackInput {
+            target: Some("20261120T101010Z-0f0f0f0"),
+            from: None,
+            owner: &owner(),
+            batch: None,
+            no_ban: false,
+            auto_rollback: true,
+            settled: &settled,
+        },
+    );
+    let rolled: Vec<&str> = narrowed.step(Phase::Roll).unwrap().hosts().map(|host| host.host.as_str()).collect();
+    let all: Vec<&str> = p.step(Phase::Roll).unwrap().hosts().map(|host| host.host.as_str()).collect();
+    assert!(all.contains(&"web1") && !rolled.contains(&"web1") && rolled.len() + 1 == all.len(), "{rolled:?}");
+    assert!(narrowed.notes.iter().any(|note| note.starts_with("web1 already on 20261120T101010Z-0f0f0f0")));
 }
 
 #[test]

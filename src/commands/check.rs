@@ -21,7 +21,7 @@ pub struct Row {
     pub detail: String,
 }
 
-fn row(host: &str, check: &'static str, ok: bool, detail: impl Into<String>) -> Row {
+pub(super) fn row(host: &str, check: &'static str, ok: bool, detail: impl Into<String>) -> Row {
     Row { host: host.to_string(), check, ok, warn: false, detail: detail.into() }
 }
 
@@ -29,7 +29,7 @@ fn warn(host: &str, check: &'static str, detail: impl Into<String>) -> Row {
     Row { warn: true, ..row(host, check, true, detail) }
 }
 
-async fn sh(ssh: &Connections, host: &str, cmd: &Cmd) -> Result<crate::transport::Output, String> {
+pub(super) async fn sh(ssh: &Connections, host: &str, cmd: &Cmd) -> Result<crate::transport::Output, String> {
     ssh.run(host, &cmd.to_string(), None, None).await.map_err(|err| err.message)
 }
 
@@ -116,17 +116,7 @@ async fn check_host(stage: &StageConfig, ssh: &Connections, http: &Http, name: &
         )),
         Err(err) => rows.push(row(name, "tools", false, err)),
     }
-    let hooks = &stage.hooks;
-    let all_hooks = hooks.prepare.iter().chain(&hooks.activate).chain(&hooks.migrate).chain(&hooks.worker.activate);
-    if all_hooks.clone().any(|hook| hook.split_whitespace().any(|word| word == "sudo")) {
-        match sh(ssh, name, &probe::sudo()).await {
-            Ok(out) if out.ok() => rows.push(row(name, "sudo", true, "sudo -n works (hooks use sudo)")),
-            Ok(out) => {
-                rows.push(row(name, "sudo", false, format!("hooks use sudo but `sudo -n true` fails: {}", out.tail(1))))
-            }
-            Err(err) => rows.push(row(name, "sudo", false, err)),
-        }
-    }
+    rows.extend(sudo_row(stage, ssh, name).await);
     let shared_files = &stage.shared.files;
     if !shared_files.is_empty() {
         let files: Vec<String> = shared_files.iter().map(|file| format!("{}/{file}", layout.shared())).collect();
@@ -166,6 +156,21 @@ async fn check_host(stage: &StageConfig, ssh: &Connections, http: &Http, name: &
         });
     }
     rows
+}
+
+/// When hooks use sudo: does `sudo -n` work (or is deploy root, which needs none)?
+pub(super) async fn sudo_row(stage: &StageConfig, ssh: &Connections, name: &str) -> Option<Row> {
+    let hooks = &stage.hooks;
+    let mut all_hooks = hooks.prepare.iter().chain(&hooks.activate).chain(&hooks.migrate).chain(&hooks.worker.activate);
+    if !all_hooks.any(|hook| hook.split_whitespace().any(|word| word == "sudo")) {
+        return None;
+    }
+    Some(match sh(ssh, name, &probe::sudo()).await {
+        Ok(out) if out.ok() && out.stdout.trim() == "root" => row(name, "sudo", true, "root: hooks need no sudo"),
+        Ok(out) if out.ok() => row(name, "sudo", true, "sudo -n works (hooks use sudo)"),
+        Ok(out) => row(name, "sudo", false, format!("hooks use sudo but `sudo -n true` fails: {}", out.tail(1))),
+        Err(err) => row(name, "sudo", false, err),
+    })
 }
 
 async fn check_balancer(stage: &StageConfig, ssh: &Connections) -> Vec<Row> {
@@ -303,6 +308,11 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
         ssh.close().await;
         rows
     });
+    Ok(print_rows(settings, &cfg, stage, &rows))
+}
+
+/// Prints the rows (a table, or JSON); 0 when every row passed, else 1.
+pub(super) fn print_rows(settings: &Settings, cfg: &crate::config::Config, stage: &str, rows: &[Row]) -> i32 {
     let failed = rows.iter().filter(|row| !row.ok).count();
     if settings.output == OutputMode::Json {
         let value = serde_json::json!({"stage": stage, "ok": failed == 0, "checks": rows});
@@ -310,7 +320,7 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
     } else {
         let width = rows.iter().map(|row| row.host.len()).max().unwrap_or(4).max(4);
         let mut text = format!("{:<width$}  {:<12}  {:<4}  detail\n", "host", "check", "ok");
-        for row in &rows {
+        for row in rows {
             let ok = if row.ok { "ok" } else { "FAIL" };
             text.push_str(&format!("{:<width$}  {:<12}  {ok:<4}  {}\n", row.host, row.check, row.detail));
         }
@@ -321,5 +331,5 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
         });
         super::out(&cfg.redact(&text));
     }
-    Ok(if failed == 0 { 0 } else { 1 })
+    if failed == 0 { 0 } else { 1 }
 }

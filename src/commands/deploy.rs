@@ -20,7 +20,8 @@ pub fn run(
     roll: &RollOptions,
     assume_yes: bool,
 ) -> Result<i32, Error> {
-    let cfg = super::load(settings, stage)?;
+    let mut cfg = super::load(settings, stage)?;
+    plans::select(&mut cfg, roll, true)?;
     let batch = plans::batch(roll, &cfg)?;
     let revision = plans::revision(build, &cfg.stage)?;
     if !confirmed(&cfg.stage, &revision, assume_yes) {
@@ -67,7 +68,7 @@ fn confirmed(stage: &StageConfig, revision: &Revision, assume_yes: bool) -> bool
     if !stage.confirm || assume_yes || !std::io::stdin().is_terminal() {
         return true;
     }
-    let apps = stage.hosts.iter().filter(|host| host.has(crate::config::Role::App)).count();
+    let apps = stage.hosts.iter().filter(|host| host.has(crate::config::Role::App) && stage.changes(host)).count();
     let short = &revision.commit[..12];
     eprint!("Deploy {} {short} to {} ({apps} app hosts)? [y/N] ", stage.app.name, stage.stage);
     let _ = std::io::stderr().flush();

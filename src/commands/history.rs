@@ -5,7 +5,6 @@ use crate::remote::release::{self, LogEntry};
 use crate::remote::{Layout, Target};
 use crate::transport::Transport;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HostReleases {
@@ -47,13 +46,11 @@ pub async fn read_host<T: Transport>(transport: &T, layout: &Layout, host: &str)
     HostReleases { host: host.to_string(), current, present, log, error }
 }
 
-/// The release most hosts are on (hosts can disagree after an interrupted run).
-pub fn majority_current(hosts: &[HostReleases]) -> Option<String> {
-    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
-    for current in hosts.iter().filter_map(|host| host.current.as_deref()) {
-        *count.entry(current).or_default() += 1;
-    }
-    count.into_iter().max_by_key(|(id, hosts)| (*hosts, *id)).map(|(id, _)| id.to_string())
+/// The newest release any host is on: what a rollback undoes. Hosts disagree after a run
+/// with `--host`/`--role` or one that was stopped; the rollback then puts back the hosts ahead
+/// of the others, not every host one release further back.
+pub fn newest_current(hosts: &[HostReleases]) -> Option<String> {
+    hosts.iter().filter_map(|host| host.current.clone()).max()
 }
 
 /// Releases a successful rollback went away from: never chosen again automatically.
@@ -68,7 +65,7 @@ pub fn bad_releases<'a>(log: &[&'a LogEntry]) -> Vec<&'a str> {
 /// deployed successfully, was never rolled back from (marked bad), and is present on every
 /// host. Returns (target, current).
 pub fn rollback_target(hosts: &[HostReleases]) -> Result<(String, Option<String>), String> {
-    let current = majority_current(hosts);
+    let current = newest_current(hosts);
     let log: Vec<&LogEntry> = hosts.iter().flat_map(|host| &host.log).collect();
     let bad: Vec<&str> = bad_releases(&log).into_iter().chain(current.as_deref()).collect();
     let good = |id: &str| log.iter().any(|entry| entry.release == id && entry.outcome.as_deref() == Some("success"));
@@ -135,6 +132,15 @@ mod tests {
         let mut second = host(C, &[A, C], log.clone());
         second.host = "web2".into();
         assert_eq!(rollback_target(&[first, second]).unwrap().0, A);
+        // Hosts that disagree (one host deployed alone, or a stopped run): the hosts ahead
+        // go back to where the others are, not every host one release further back.
+        let mut ahead = host(C, &[A, B, C], log.clone());
+        ahead.host = "web1".into();
+        let mut behind = host(B, &[A, B], log[..2].to_vec());
+        behind.host = "web2".into();
+        let mut behind_too = behind.clone();
+        behind_too.host = "web3".into();
+        assert_eq!(rollback_target(&[behind, ahead, behind_too]).unwrap(), (B.to_string(), Some(C.to_string())));
         // Nothing before the first release.
         let only = host(A, &[A], vec![entry("deploy", A, None)]);
         assert!(rollback_target(&[only]).is_err());

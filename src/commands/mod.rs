@@ -15,6 +15,7 @@ mod plans;
 pub mod releases;
 pub mod rollback;
 mod session;
+mod setup;
 mod stage_lock;
 mod stages;
 pub mod unlock;
@@ -38,6 +39,7 @@ pub fn run(settings: &Settings) -> Result<i32, Error> {
         Task::Config { stage } => config_origins::run(settings, stage),
         Task::Lock { stage, action } => stage_lock::run(settings, stage, action),
         Task::Check { stage } => check::run(settings, stage),
+        Task::Setup { stage } => setup::run(settings, stage),
         Task::Unlock { stage, force } => unlock::run(settings, stage, *force),
         Task::Exec { stage, role, hosts, command, shell } => exec::run(settings, stage, *role, hosts, command, *shell),
         Task::Init { recipe } => init::run(settings, recipe),
@@ -112,10 +114,11 @@ pub fn out(text: &str) {
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
-/// The names of the stage's hosts: all of them, and those that get the release.
+/// The names of the hosts a run talks to, and of those it changes (every host, and every
+/// host that gets releases, without `--host`/`--role`).
 fn host_names(cfg: &Config) -> (Vec<String>, Vec<String>) {
-    let hosts = &cfg.stage.hosts;
-    let all = hosts.iter().map(|host| host.name.clone()).collect();
-    let release = hosts.iter().filter(|host| host.gets_release()).map(|host| host.name.clone()).collect();
+    let stage = &cfg.stage;
+    let all = stage.hosts.iter().filter(|host| stage.touches(host)).map(|host| host.name.clone()).collect();
+    let release = stage.hosts.iter().filter(|host| stage.changes(host)).map(|host| host.name.clone()).collect();
     (all, release)
 }

@@ -14,7 +14,8 @@ pub fn run(
     allow_dirty: bool,
     roll: &RollOptions,
 ) -> Result<i32, Error> {
-    let cfg = super::load(settings, stage)?;
+    let mut cfg = super::load(settings, stage)?;
+    plans::select(&mut cfg, roll, !rollback)?;
     let batch = plans::batch(roll, &cfg)?;
     let now = SystemTime::now();
     let owner = crate::who::owner(stage, now);
@@ -29,7 +30,7 @@ pub fn run(
         );
     }
     let plan = if rollback {
-        plans::rollback(&cfg, roll, batch, to, None, &owner)
+        plans::rollback(&cfg, roll, batch, to, None, &[], &owner)
     } else {
         let (revision, notes) = revision_with_notes(&cfg, stage, revision, allow_dirty);
         // What `deploy` would refuse is a note here: the plan still shows the rest.
@@ -50,7 +51,15 @@ pub fn run(
                 (_, true) => crate::plan::Detail::Brief,
                 _ => crate::plan::Detail::Normal,
             };
-            cfg.redact(&plan.render(detail))
+            let text = cfg.secrets.redact_as_local(&plan.render(detail));
+            if text.contains("<$") && !cfg.secrets.is_empty() {
+                format!(
+                    "{text}\n<$VAR>: a value read from this machine's environment when the plan was made (not shown);\n\
+                     ${{VAR}}: expanded by the host's shell, from the value deploy sends with the command\n"
+                )
+            } else {
+                text
+            }
         }
     };
     super::out(&text);

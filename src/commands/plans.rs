@@ -23,6 +23,32 @@ pub fn batch(roll: &RollOptions, cfg: &Config) -> Result<Option<BatchSize>, Erro
     Ok(Some(batch))
 }
 
+/// `--host`/`--role`: narrows the run to those hosts. When `migrates` (a deploy whose migrate
+/// hook runs), the migrate host must be among them: the migration runs in the new release,
+/// which only the chosen hosts get.
+pub fn select(cfg: &mut Config, roll: &RollOptions, migrates: bool) -> Result<(), Error> {
+    let stage = &mut cfg.stage;
+    stage.select(&roll.hosts, roll.role).map_err(|err| Error::Usage { message: err.message, hint: Some(err.hint) })?;
+    let Some(only) = &stage.only else { return Ok(()) };
+    let migrate_host = stage.hosts.iter().find(|host| host.has(Role::Migrate));
+    if let (true, Some(_), Some(host)) = (migrates && !roll.skip_migrations, &stage.hooks.migrate, migrate_host)
+        && !only.hosts.contains(&host.name)
+    {
+        return Err(Error::Usage {
+            message: format!(
+                "{}: the migration runs on {} (role migrate), which this run leaves out",
+                only.said, host.name
+            ),
+            hint: Some(format!(
+                "add --host {}, or add --skip-migrations if this release has no migration (a later deploy that \
+                 includes {} runs it)",
+                host.name, host.name
+            )),
+        });
+    }
+    Ok(())
+}
+
 /// What to build: `--revision`, else the stage's `revision`, else `HEAD`.
 pub fn requested_revision(build: Option<&str>, stage: &StageConfig) -> String {
     build.map(str::to_string).or_else(|| stage.app.revision.clone()).unwrap_or_else(|| "HEAD".into())
@@ -81,11 +107,12 @@ pub fn rollback(
     batch: Option<BatchSize>,
     target: Option<&str>,
     from: Option<&str>,
+    settled: &[String],
     owner: &Owner,
 ) -> Plan {
     let plan = plan::rollback(
         &cfg.stage,
-        &RollbackInput { target, from, owner, batch, no_ban: roll.no_ban, auto_rollback: roll.auto_rollback },
+        &RollbackInput { target, from, owner, batch, no_ban: roll.no_ban, auto_rollback: roll.auto_rollback, settled },
     );
     without_secrets(cfg, plan)
 }

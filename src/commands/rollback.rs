@@ -1,7 +1,7 @@
 //! `deploy rollback STAGE [--to ID]`: every app host back to the previous good release (or
 //! the one given), rolled like a deploy; no build, no upload, no migrations.
 
-use super::history::{HostReleases, majority_current, read_host, rollback_target};
+use super::history::{HostReleases, newest_current, read_host, rollback_target};
 use super::plans;
 use super::session::{Connected, RunKind, Session, with_lock};
 use crate::error::Error;
@@ -11,7 +11,8 @@ use crate::runner::Runner;
 use crate::settings::{RollOptions, Settings};
 
 pub fn run(settings: &Settings, stage: &str, to: Option<&str>, roll: &RollOptions) -> Result<i32, Error> {
-    let cfg = super::load(settings, stage)?;
+    let mut cfg = super::load(settings, stage)?;
+    plans::select(&mut cfg, roll, false)?;
     let batch = plans::batch(roll, &cfg)?;
     let session = Session::start(settings, &cfg, RunKind::Rollback)?;
     let stage = session.stage();
@@ -20,20 +21,27 @@ pub fn run(settings: &Settings, stage: &str, to: Option<&str>, roll: &RollOption
     let result = session.connected(true, async |connected: Connected<'_>| {
         let session = connected.session;
         // Lock first, then read where every host is: nothing can change under the choice.
-        let lock_plan = plans::rollback(session.cfg, roll, batch, None, None, &session.owner);
+        let lock_plan = plans::rollback(session.cfg, roll, batch, None, None, &[], &session.owner);
         with_lock(connected.context, connected.clock, stage, &lock_plan, roll.lock_wait, async |locker, clock| {
             let mut found: Vec<HostReleases> = Vec::new();
             for host in &session.release_hosts {
                 found.push(read_host(connected.live.as_ref(), &layout, host).await);
             }
-            let from = majority_current(&found);
+            let from = newest_current(&found);
             let chosen = choose(&found, to, &stage.stage)?;
-            let everywhere = found.iter().all(|host| host.current.as_deref() == Some(chosen.as_str()));
-            if from.as_deref() == Some(chosen.as_str()) && everywhere {
+            // Hosts already on the target stay as they are (after a deploy to one host, a
+            // rollback puts back that host alone).
+            let settled: Vec<String> = found
+                .iter()
+                .filter(|host| host.current.as_deref() == Some(chosen.as_str()))
+                .map(|host| host.host.clone())
+                .collect();
+            if settled.len() == found.len() {
                 return Err(Error::Usage { message: format!("every host is already on {chosen}"), hint: None });
             }
             target = chosen.clone();
-            let plan = plans::rollback(session.cfg, roll, batch, Some(&chosen), from.as_deref(), &session.owner);
+            let plan =
+                plans::rollback(session.cfg, roll, batch, Some(&chosen), from.as_deref(), &settled, &session.owner);
             session.report.event(&Event::Started {
                 kind: "rollback",
                 app: stage.app.name.clone(),

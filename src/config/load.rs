@@ -23,6 +23,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "man",
     "config",
     "lock",
+    "setup",
 ];
 
 /// A validated config, resolved for one stage.

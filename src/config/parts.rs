@@ -134,42 +134,45 @@ fn non_empty_commands(table: &Table, key: &'static str) -> Vec<String> {
 
 pub fn shared(table: Option<&Table>) -> SharedPaths {
     let Some(table) = table else { return SharedPaths::default() };
-    let check = |key: &'static str| -> Vec<String> {
-        table
-            .strings(key)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|path| {
-                let trimmed = path.value.trim_end_matches('/');
-                let bad = if trimmed.is_empty() {
-                    Some("is empty")
-                } else if trimmed.starts_with('/') {
-                    Some("is absolute")
-                } else if trimmed.split('/').any(|part| part == "..") {
-                    Some("escapes the release with `..`")
-                } else if trimmed.split('/').any(|part| part == "." || part.is_empty()) {
-                    Some("has an empty or `.` component")
-                } else {
-                    None
-                };
-                match bad {
-                    Some(why) => {
-                        table.decoder.error(
-                            &path.loc,
-                            &table.key_path(key),
-                            format!("shared path `{}` {why}", path.value),
-                            Some("shared paths are relative to the release, e.g. `var/log`".into()),
-                        );
-                        None
-                    }
-                    None => Some(trimmed.to_string()),
-                }
-            })
-            .collect()
-    };
-    let dirs = check("dirs");
-    let files = check("files");
+    let dirs = relative_paths(table, "dirs", "shared path");
+    let files = relative_paths(table, "files", "shared path");
     SharedPaths { dirs, files }
+}
+
+/// A list of paths relative to the release (`var/log`): not empty, not absolute, never out
+/// of the release. `what` names them in errors.
+pub fn relative_paths(table: &Table, key: &'static str, what: &str) -> Vec<String> {
+    table
+        .strings(key)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|path| {
+            let trimmed = path.value.trim_end_matches('/');
+            let bad = if trimmed.is_empty() {
+                Some("is empty")
+            } else if trimmed.starts_with('/') {
+                Some("is absolute")
+            } else if trimmed.split('/').any(|part| part == "..") {
+                Some("escapes the release with `..`")
+            } else if trimmed.split('/').any(|part| part == "." || part.is_empty()) {
+                Some("has an empty or `.` component")
+            } else {
+                None
+            };
+            match bad {
+                Some(why) => {
+                    table.decoder.error(
+                        &path.loc,
+                        &table.key_path(key),
+                        format!("{what} `{}` {why}", path.value),
+                        Some(format!("{what}s are relative to the release, e.g. `var/log`")),
+                    );
+                    None
+                }
+                None => Some(trimmed.to_string()),
+            }
+        })
+        .collect()
 }
 
 pub fn hooks(table: Option<&Table>) -> (Hooks, Option<Str>) {

@@ -23,6 +23,11 @@ pub struct StageConfig {
     pub notify: Vec<Notify>,
     /// Ask before deploying to this stage (skipped with `--yes` or without a TTY).
     pub confirm: bool,
+    /// `[setup]`: what `deploy setup` prepares and checks.
+    pub setup: super::setup::Setup,
+    /// `--host`/`--role`: the hosts this run changes (`None`: every host that gets releases).
+    #[serde(skip)]
+    pub only: Option<super::Selection>,
 }
 
 /// A webhook told about deploys (`[[notify]]`).

@@ -12,8 +12,20 @@ use std::path::Path;
 use std::rc::Rc;
 
 /// Tables a stage may override.
-const OVERRIDABLE: &[&str] =
-    &["app", "vars", "build", "shared", "hooks", "health", "rolling", "ssh", "balancer", "http_cache", "notify"];
+const OVERRIDABLE: &[&str] = &[
+    "app",
+    "vars",
+    "build",
+    "shared",
+    "hooks",
+    "health",
+    "rolling",
+    "ssh",
+    "setup",
+    "balancer",
+    "http_cache",
+    "notify",
+];
 
 /// Keys only a stage has.
 const STAGE_ONLY: &[&str] = &["hosts", "revision", "confirm", "site"];
@@ -117,6 +129,8 @@ pub(super) fn decode_stage(
         with_table(&effective, "rolling", |table| Some(parts::rolling(Some(table))))
             .unwrap_or_else(|| parts::rolling(None));
     let ssh = with_table(&effective, "ssh", |table| Some(parts::ssh(Some(table)))).unwrap_or_default();
+    let setup = with_table(&effective, "setup", |table| Some(super::setup::setup(table, dir, &shared.files)))
+        .unwrap_or_default();
     let balancer = match effective.table("balancer") {
         Some(table) => traffic::balancer(Some(table), &hosts),
         None => Some(Balancer::None),
@@ -203,6 +217,8 @@ pub(super) fn decode_stage(
         http_cache,
         notify,
         confirm,
+        setup,
+        only: None,
     })
 }
 

@@ -83,7 +83,7 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         "when": input.owner.started,
         "outcome": "success",
     });
-    let roll = RollInput { batch: input.batch, auto_rollback: input.auto_rollback, no_ban: input.no_ban };
+    let roll = RollInput { batch: input.batch, auto_rollback: input.auto_rollback, no_ban: input.no_ban, settled: &[] };
     let head = Head {
         kind: PlanKind::Deploy,
         id,

@@ -17,8 +17,13 @@ pub(super) fn roll_step(
     batch: BatchSize,
     env: &HookEnv,
     on_failure: OnFailure,
+    settled: &[String],
 ) -> (Step, usize) {
-    let apps: Vec<&Host> = cfg.hosts.iter().filter(|host| host.has(Role::App)).collect();
+    let apps: Vec<&Host> = cfg
+        .hosts
+        .iter()
+        .filter(|host| host.has(Role::App) && cfg.changes(host) && !settled.contains(&host.name))
+        .collect();
     let size = batch.size(apps.len());
     let batches: Vec<Batch> = apps
         .chunks(size)
@@ -39,10 +44,12 @@ pub(super) fn roll_step(
         0 => "no host has to stay in service".to_string(),
         min => format!("keeping at least {min} in service"),
     };
+    let all = cfg.hosts.iter().filter(|host| host.has(Role::App)).count();
     let title = format!(
-        "roll {} app host{} {} at a time (batch {batch}), {keeping}",
+        "roll {}{} app host{} {} at a time (batch {batch}), {keeping}",
         apps.len(),
-        if apps.len() == 1 { "" } else { "s" },
+        if apps.len() < all { format!(" of {all}") } else { String::new() },
+        if all == 1 { "" } else { "s" },
         size,
     );
     (Step { phase: Phase::Roll, title, parallel: size, on_failure, batches }, size)

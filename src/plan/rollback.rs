@@ -17,6 +17,8 @@ pub struct RollbackInput<'a> {
     pub no_ban: bool,
     /// After a failure in the roll, put switched hosts back (`--no-auto-rollback`: false).
     pub auto_rollback: bool,
+    /// Hosts already on the target: left as they are (known at run time, after the lock).
+    pub settled: &'a [String],
 }
 
 /// Placeholder shown for the target when it is chosen at run time.
@@ -57,7 +59,12 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         "when": input.owner.started,
         "outcome": "success",
     });
-    let roll = RollInput { batch: input.batch, auto_rollback: input.auto_rollback, no_ban: input.no_ban };
+    let roll = RollInput {
+        batch: input.batch,
+        auto_rollback: input.auto_rollback,
+        no_ban: input.no_ban,
+        settled: input.settled,
+    };
     let token = input.owner.token.clone();
     let head = Head { kind: PlanKind::Rollback, id, revision: None, steps, notes, record, token };
     roll_and_finish(cfg, &env, roll, head)

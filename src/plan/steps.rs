@@ -11,7 +11,7 @@ use crate::remote::{Layout, lock, release};
 pub(super) fn on_release_hosts(cfg: &StageConfig, actions: impl Fn(&Host) -> Vec<Action>) -> Vec<HostActions> {
     cfg.hosts
         .iter()
-        .filter(|host| host.gets_release())
+        .filter(|host| cfg.changes(host))
         .map(|host| HostActions { host: host.name.clone(), actions: actions(host) })
         .collect()
 }
@@ -27,6 +27,15 @@ pub(super) fn common_notes(cfg: &StageConfig) -> Vec<String> {
     }
     if cfg.health.url.is_none() {
         notes.push("no health check: set [health] url to check each host before it takes traffic".into());
+    }
+    if let Some(only) = &cfg.only {
+        notes.push(format!(
+            "only {} ({}): {} keep their release and stay in service (the capacity check counts them); the \
+             hosts disagree until a run without --host/--role",
+            only.hosts.join(", "),
+            only.said,
+            cfg.left_alone().join(", ")
+        ));
     }
     notes
 }
@@ -73,9 +82,10 @@ fn balancer_summary(cfg: &StageConfig) -> String {
 }
 
 pub(super) fn connect_step(cfg: &StageConfig) -> Step {
-    let hosts = cfg
+    let hosts: Vec<HostActions> = cfg
         .hosts
         .iter()
+        .filter(|host| cfg.touches(host))
         .map(|host| HostActions {
             host: host.name.clone(),
             actions: vec![Action {
@@ -88,10 +98,15 @@ pub(super) fn connect_step(cfg: &StageConfig) -> Step {
             }],
         })
         .collect();
+    let count = hosts.len().max(1);
     Step::parallel(
         Phase::Connect,
-        "connect to every host (one multiplexed ssh connection each)",
-        cfg.hosts.len().max(1),
+        if cfg.only.is_some() {
+            "connect to the chosen hosts and where the balancer and caches run (one multiplexed ssh connection each)"
+        } else {
+            "connect to every host (one multiplexed ssh connection each)"
+        },
+        count,
         OnFailure::Stop,
         hosts,
     )
@@ -122,11 +137,19 @@ pub(super) fn lock_step(cfg: &StageConfig, owner: &Owner) -> Step {
 }
 
 /// Worker-only hosts: switch, then their activate hooks, side by side, no drain.
-fn workers_step(cfg: &StageConfig, layout: &Layout, id: &str, env: &HookEnv, on_failure: OnFailure) -> Option<Step> {
+fn workers_step(
+    cfg: &StageConfig,
+    layout: &Layout,
+    id: &str,
+    env: &HookEnv,
+    on_failure: OnFailure,
+    settled: &[String],
+) -> Option<Step> {
     let hosts: Vec<HostActions> = cfg
         .hosts
         .iter()
-        .filter(|host| host.has(Role::Worker) && !host.has(Role::App))
+        .filter(|host| host.has(Role::Worker) && !host.has(Role::App) && cfg.changes(host))
+        .filter(|host| !settled.contains(&host.name))
         .map(|host| HostActions {
             host: host.name.clone(),
             actions: super::roll::worker_actions(cfg, layout, id, host, env),
@@ -199,11 +222,13 @@ fn finish_step(cfg: &StageConfig, layout: &Layout, record: &str, token: &str) ->
     )
 }
 
-/// How the release rolls: `--batch`, `--no-auto-rollback`, `--no-ban`.
-pub(super) struct RollInput {
+/// How the release rolls: `--batch`, `--no-auto-rollback`, `--no-ban`, and the hosts already
+/// on the release (a rollback leaves them as they are).
+pub(super) struct RollInput<'a> {
     pub batch: Option<BatchSize>,
     pub auto_rollback: bool,
     pub no_ban: bool,
+    pub settled: &'a [String],
 }
 
 /// A plan up to its roll: what kind, of which release, the steps and notes so far, the
@@ -222,13 +247,23 @@ pub(super) struct Head<'a> {
 /// What a deploy and a rollback share once the release is on every host: the roll, the
 /// workers, the ban, the finish; then the plan.
 pub(super) fn roll_and_finish(cfg: &StageConfig, env: &HookEnv, roll: RollInput, head: Head) -> Plan {
-    let Head { kind, id, revision, mut steps, mut notes, record, token } = head;
+    let Head { kind, id, revision, mut steps, mut notes, mut record, token } = head;
+    if let Some(only) = &cfg.only {
+        // The release log says which hosts this run changed.
+        record["only"] = serde_json::json!(only.hosts);
+    }
     let layout = Layout::new(&cfg.app.path);
     let after_switch = OnFailure::after_switch(roll.auto_rollback);
     let batch = roll.batch.unwrap_or(cfg.rolling.batch);
-    let (roll_step, size) = super::roll::roll_step(cfg, &layout, id, batch, env, after_switch);
-    steps.push(roll_step);
-    if let Some(workers) = workers_step(cfg, &layout, id, env, after_switch) {
+    if !roll.settled.is_empty() {
+        notes.push(format!("{} already on {id}: not rolled", roll.settled.join(", ")));
+    }
+    let (roll_step, size) = super::roll::roll_step(cfg, &layout, id, batch, env, after_switch, roll.settled);
+    // (`--role worker`: no app host to roll.)
+    if !roll_step.batches.is_empty() {
+        steps.push(roll_step);
+    }
+    if let Some(workers) = workers_step(cfg, &layout, id, env, after_switch, roll.settled) {
         steps.push(workers);
     }
     if roll.no_ban {

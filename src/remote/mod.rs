@@ -9,6 +9,7 @@ pub mod layout;
 pub mod lock;
 pub mod probe;
 pub mod release;
+pub mod setup;
 pub mod shared;
 pub mod target;
 

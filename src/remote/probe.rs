@@ -25,9 +25,9 @@ pub fn missing_tools(tools: &[&str]) -> Cmd {
     script(r#"for t; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done"#, tools)
 }
 
-/// Exits 0 if sudo works without a password.
+/// Prints `root` for root (who needs no sudo); else exits 0 if sudo works without a password.
 pub fn sudo() -> Cmd {
-    Cmd::new("sudo").args(["-n", "true"])
+    script(r#"if [ "$(id -u)" = 0 ]; then echo root; else sudo -n true; fi"#, &[])
 }
 
 /// Runs `cmd` (user shell code) in `dir` if it exists, else in the login folder.

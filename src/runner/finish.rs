@@ -70,7 +70,7 @@ impl<T: Transport> Runner<'_, T> {
             return;
         }
         let hosts: Vec<String> =
-            self.cfg.hosts.iter().filter(|host| host.gets_release()).map(|host| host.name.clone()).collect();
+            self.cfg.hosts.iter().filter(|host| self.cfg.changes(host)).map(|host| host.name.clone()).collect();
         self.on_hosts(hosts, release::remove(&self.layout, std::slice::from_ref(&self.plan.release))).await;
     }
 
@@ -79,7 +79,7 @@ impl<T: Transport> Runner<'_, T> {
         let mut line = self.plan.record.clone();
         line["outcome"] = serde_json::Value::String(outcome.to_string());
         let hosts: Vec<String> =
-            self.cfg.hosts.iter().filter(|host| host.gets_release()).map(|host| host.name.clone()).collect();
+            self.cfg.hosts.iter().filter(|host| self.cfg.changes(host)).map(|host| host.name.clone()).collect();
         self.on_hosts(hosts, release::record(&self.layout, &line.to_string())).await;
     }
 

@@ -162,6 +162,11 @@ impl Farm {
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
     }
 
+    /// The host's release log (`.deploy/releases.jsonl`).
+    pub fn release_log(&self, host: &str) -> PathBuf {
+        self.root(host).join(".deploy/releases.jsonl")
+    }
+
     pub fn releases(&self, host: &str) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.root(host).join("releases"))
             .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
