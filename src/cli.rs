@@ -73,6 +73,7 @@ impl DeployArgs {
             (self.build.allow_dirty, "--allow-dirty"),
             (self.build.rebuild, "--rebuild"),
             (self.build.skip_migrations, "--skip-migrations"),
+            (self.build.no_canary, "--no-canary"),
             (self.shape.batch.is_some(), "--batch"),
             (self.shape.no_ban, "--no-ban"),
             (self.run.lock_wait.is_some(), "--lock-wait"),
@@ -101,6 +102,9 @@ pub struct BuildArgs {
     /// Do not run the migrate hook.
     #[arg(long)]
     pub skip_migrations: bool,
+    /// Roll every host without the canary and its soak (`[rolling] canary`), this once.
+    #[arg(long)]
+    pub no_canary: bool,
 }
 
 /// How the roll goes: `deploy STAGE`, `deploy rollback` and `deploy plan`.

@@ -117,6 +117,8 @@ pub struct RollOptions {
     /// `--batch`, its syntax checked (the host count is checked with the config).
     pub batch: Option<BatchSize>,
     pub skip_migrations: bool,
+    /// `--no-canary`.
+    pub no_canary: bool,
     pub no_ban: bool,
     /// After a failure in the roll, put switched hosts back (`--no-auto-rollback`: false).
     pub auto_rollback: bool,
@@ -165,7 +167,8 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
         (Some(Command::Plan { stage, rollback, to, build, shape, only }), _) => {
             let to = if rollback { checked_id(to)? } else { to };
             let run = RunArgs { lock_wait: None, no_auto_rollback: false };
-            let roll = roll_options(&shape, &run, &only, build.skip_migrations)?;
+            let roll =
+                RollOptions { no_canary: build.no_canary, ..roll_options(&shape, &run, &only, build.skip_migrations)? };
             Task::Plan { stage, rollback, to, revision: build.revision, allow_dirty: build.allow_dirty, roll }
         }
         (Some(Command::Releases { stage }), _) => Task::Releases { stage },
@@ -186,7 +189,11 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
         (Some(Command::Man), _) => Task::Man { cli: Box::new(command_line()) },
         (None, Some(stage)) => {
             let DeployArgs { build, shape, run, only, yes, force } = deploy;
-            let roll = RollOptions { force, ..roll_options(&shape, &run, &only, build.skip_migrations)? };
+            let roll = RollOptions {
+                force,
+                no_canary: build.no_canary,
+                ..roll_options(&shape, &run, &only, build.skip_migrations)?
+            };
             let BuildArgs { revision, allow_dirty, rebuild, .. } = build;
             Task::Deploy {
                 stage,
@@ -239,6 +246,7 @@ fn roll_options(
     Ok(RollOptions {
         batch,
         skip_migrations,
+        no_canary: false,
         no_ban: shape.no_ban,
         auto_rollback: !run.no_auto_rollback,
         lock_wait: run.lock_wait,

@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("plan", &["balancer", "config", "http_cache", "remote"]),
     ("artifact", &["local_user", "plan", "remote", "transport"]),
     ("who", &["local_user", "plan", "release_id"]),
-    ("report", &["config", "plan", "release_id", "transport"]),
+    ("report", &["balancer", "config", "plan", "release_id", "transport"]),
     ("runner", &["artifact", "balancer", "config", "plan", "release_id", "remote", "report", "transport"]),
     ("error", &["artifact", "config", "plan", "remote", "runner", "transport"]),
     ("cli", &["config"]),

@@ -15,6 +15,7 @@ mod config_errors;
 mod config_merge;
 mod config_reference;
 mod doc_examples;
+mod farm_canary;
 mod farm_connect;
 mod farm_deploy;
 mod farm_failures;

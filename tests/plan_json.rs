@@ -43,7 +43,18 @@ fn walk(value: &serde_json::Value, path: &str, paths: &mut BTreeSet<String>, val
 fn the_plan_json_is_documented_and_named_like_the_events() {
     let doc = std::fs::read_to_string(root().join("docs/plan-json.md")).unwrap();
     let (mut paths, mut values) = (BTreeSet::new(), BTreeSet::new());
-    for args in [&["production"][..], &["staging"], &["production", "--rollback", "--to", "20261120T101010Z-0f0f0f0"]] {
+    // A stage with a canary and a check command, in a copy of the bundled file.
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("Deploy.toml");
+    let text = std::fs::read_to_string(root().join("Deploy.toml")).unwrap();
+    std::fs::write(&canary, format!("{text}\n[stages.production.rolling]\ncanary = 1\n[stages.production.canary]\ncheck = \"true\"\nmax_latency = \"800ms\"\n")).unwrap();
+    let canary = canary.display().to_string();
+    for args in [
+        &["production"][..],
+        &["staging"],
+        &["production", "--rollback", "--to", "20261120T101010Z-0f0f0f0"],
+        &["production", "-c", &canary],
+    ] {
         let mut json = plan(args);
         json.as_object_mut().unwrap().remove("record");
         walk(&json, "", &mut paths, &mut values);
@@ -71,15 +82,19 @@ fn the_plan_json_is_documented_and_named_like_the_events() {
     for name in ["wait idle", "shared", "current", "in service", "drain", "switch"] {
         assert!(whats.contains(name), "{name} missing from {whats:?}");
     }
-    let text: String =
-        [&["production"][..], &["staging"], &["production", "--rollback", "--to", "20261120T101010Z-0f0f0f0"]]
-            .iter()
-            .map(|args| {
-                let mut all = vec!["plan", "-v"];
-                all.extend_from_slice(args);
-                stdout(&deploy(root(), &all))
-            })
-            .collect();
+    let text: String = [
+        &["production"][..],
+        &["staging"],
+        &["production", "--rollback", "--to", "20261120T101010Z-0f0f0f0"],
+        &["production", "-c", &canary],
+    ]
+    .iter()
+    .map(|args| {
+        let mut all = vec!["plan", "-v"];
+        all.extend_from_slice(args);
+        stdout(&deploy(root(), &all))
+    })
+    .collect();
     // (The connect step is laid out as a table of ssh destinations, without labels.)
     for name in whats.iter().filter(|name| **name != "connect") {
         assert!(text.contains(&format!("     {name:<12} ")), "`{name}` is not a label of the text plan");

@@ -41,6 +41,7 @@ fn deploy_plan(cfg: &config::Config, batch: Option<BatchSize>) -> plan::Plan {
             auto_rollback: true,
             upload_parallel: 8,
             other_stage_ok: false,
+            no_canary: false,
         },
     )
 }
@@ -312,6 +313,7 @@ fn each_step_says_what_its_failure_does() {
         auto_rollback: false,
         upload_parallel: 8,
         other_stage_ok: false,
+        no_canary: false,
     };
     let leave = plan::deploy(&cfg.stage, &input);
     assert_eq!(policies(&leave), expected(OnFailure::LeaveSwitched));

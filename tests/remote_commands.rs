@@ -362,6 +362,7 @@ fn command_balancer_runs_locally_or_on_its_host() {
         undrain: "lb add {host}".into(),
         in_flight: Some("lb conns {backend}".into()),
         healthy: None,
+        stats: None,
         backends: vec![("web1".into(), "i-0abc".into())],
     };
     let (on, cmd) = shell(deploy::balancer::drain(&b, "web1").unwrap());
@@ -475,9 +476,21 @@ fn varnishstat_finds_the_running_varnishd() {
     std::fs::write(&fake, "#!/bin/sh\necho varnishstat \"$@\"\n").unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
-    let out = Command::new("sh").args(["-c", &op.cmd.to_string()]).env("PATH", path).output().unwrap();
+    let out = Command::new("sh").args(["-c", &op.cmd.to_string()]).env("PATH", &path).output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.starts_with("varnishstat ") && said.trim_end().ends_with("-1 -f VBE.*.web1.conn"), "{said}");
+    // A varnishd running with `-n` (a stand-in whose command line says so, found by a fake
+    // pgrep): its folder is the one varnishstat gets.
+    let mut stand_in =
+        Command::new("python3").args(["-c", "import time; time.sleep(30)", "-n", "/tmp/my inst"]).spawn().unwrap();
+    let pgrep = bin.path().join("pgrep");
+    std::fs::write(&pgrep, format!("#!/bin/sh\necho {}\n", stand_in.id())).unwrap();
+    std::fs::set_permissions(&pgrep, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new("sh").args(["-c", &op.cmd.to_string()]).env("PATH", &path).output().unwrap();
+    let _ = stand_in.kill();
+    let _ = stand_in.wait();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said.trim_end(), "varnishstat -n /tmp/my inst -1 -f VBE.*.web1.conn");
 }
 
 /// The health check's headers reach the server: real curl, from the command deploy sends,

@@ -149,6 +149,7 @@ fn run_on(t: Arc<Recording>, rt: tokio::runtime::Runtime) -> (Result<(), RunErro
             auto_rollback: true,
             upload_parallel: 8,
             other_stage_ok: false,
+            no_canary: false,
         },
     );
     let cache = tempfile::tempdir().unwrap();

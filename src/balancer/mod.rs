@@ -3,9 +3,11 @@
 //! haproxy.rs); [`Reading`] says which one applies.
 
 mod command;
+mod counts;
 mod haproxy;
 mod varnish;
 
+pub use counts::Counts;
 pub use haproxy::cli_level as haproxy_cli_level;
 pub use varnish::{NOT_FOUND_HINT as VARNISHSTAT_HINT, admin as varnishadm, cli_line};
 
@@ -50,6 +52,12 @@ pub enum Reading {
     HaproxyStat { backend: String, server: String },
     /// The command prints a number.
     Number,
+    /// HAProxy `show stat` CSV: answer counters of every server of `backend` (cumulative).
+    HaproxyCounters { backend: String },
+    /// varnishncsa over a window: one line per backend fetch.
+    VarnishLog,
+    /// A `stats` command's JSON: answer counters per backend (cumulative).
+    CountsJson,
     /// The command exits 0.
     ExitStatus,
 }
@@ -91,6 +99,21 @@ impl Reading {
             }
             _ => self.unreadable("whether it takes traffic"),
         }
+    }
+
+    /// Answers per backend name (for a canary). Cumulative unless [`Reading::windowed`].
+    pub fn counts(&self, stdout: &str) -> Result<std::collections::BTreeMap<String, Counts>, String> {
+        match self {
+            Reading::HaproxyCounters { backend } => counts::haproxy(stdout, backend),
+            Reading::VarnishLog => Ok(counts::varnish_log(stdout)),
+            Reading::CountsJson => counts::json(stdout),
+            _ => self.unreadable("answer counters"),
+        }
+    }
+
+    /// Does each reading count only its own window (rather than since some moment)?
+    pub fn windowed(&self) -> bool {
+        *self == Reading::VarnishLog
     }
 
     /// How many of `backends` take traffic (the capacity check reads them all at once).
@@ -166,6 +189,24 @@ pub fn capacity(balancer: &Balancer) -> Option<(Op, Reading)> {
             Reading::HaproxyStat { backend: backend.clone(), server: String::new() },
         )),
         _ => None,
+    }
+}
+
+/// How a canary's soak reads what every backend answered. Varnish: the shared log for
+/// `window` (the command lasts that long); HAProxy and `command`: cumulative counters.
+pub fn stats(balancer: &Balancer, window: std::time::Duration) -> Option<(Op, Reading)> {
+    match balancer {
+        Balancer::None => None,
+        Balancer::Varnish { host, .. } => {
+            Some((Op { on: on(host), cmd: varnish::answers(balancer, window), silent: false }, Reading::VarnishLog))
+        }
+        Balancer::Haproxy { host, backend, socket, .. } => Some((
+            Op { on: on(host), cmd: haproxy::stat(socket), silent: false },
+            Reading::HaproxyCounters { backend: backend.clone() },
+        )),
+        Balancer::Command { host, stats, .. } => {
+            stats.as_ref().map(|template| (command::op(host, template, "", ""), Reading::CountsJson))
+        }
     }
 }
 

@@ -46,19 +46,54 @@ pub fn connections(balancer: &Balancer, backend: &str) -> Cmd {
         Balancer::Varnish { instance: Some(name), .. } => {
             Cmd::new("varnishstat").args(["-n", name.as_str(), "-1", "-f", field.as_str()])
         }
-        _ => Cmd::new("sh").args(["-c", FIND_INSTANCE, "sh", &field]),
+        _ => with_instance(balancer, STAT, &[&field]),
     }
 }
 
-/// Finds the `-n` of every running varnishd (manager and child share it; `-` for the
-/// default), and runs varnishstat with it when there is exactly one. It runs at every poll
+/// `sh -c 'FIND_N BODY' sh INSTANCE ARGS…`: the body runs with `$n` set to the `-n` folder
+/// (empty: varnish's default) and the other arguments as `$1`….
+fn with_instance(balancer: &Balancer, body: &str, args: &[&str]) -> Cmd {
+    let instance = match balancer {
+        Balancer::Varnish { instance: Some(name), .. } => name.as_str(),
+        _ => "",
+    };
+    let script = format!("{FIND_N}{body}");
+    Cmd::new("sh").args(["-c", script.as_str(), "sh", instance]).args(args.iter().copied())
+}
+
+/// Sets `n` to the given instance, else to the `-n` of the one varnishd running here
+/// (manager and child share it; none, several or the default: empty). It runs at every poll
 /// of the drain wait: `pgrep` finds the few varnishd processes, instead of a shell loop over
 /// every process on the host.
-const FIND_INSTANCE: &str = r#"dirs=$(for p in $(pgrep -x varnishd 2>/dev/null); do
-  tr '\000' '\n' < "$p/cmdline" 2>/dev/null | awk 'f {print; d=1; exit} $0 == "-n" {f=1; next} /^-n./ {print substr($0, 3); d=1; exit} END {if (!d) print "-"}'
-done | sort -u)
-if [ "$(printf '%s\n' "$dirs" | grep -c .)" = 1 ] && [ "$dirs" != - ]; then exec varnishstat -n "$dirs" -1 -f "$1"; fi
+const FIND_N: &str = r#"n=$1; shift
+if [ -z "$n" ]; then
+  n=$(for p in $(pgrep -x varnishd 2>/dev/null); do
+    tr '\000' '\n' < "/proc/$p/cmdline" 2>/dev/null | awk 'f {print; d=1; exit} $0 == "-n" {f=1; next} /^-n./ {print substr($0, 3); d=1; exit} END {if (!d) print "-"}'
+  done | sort -u)
+  { [ "$(printf '%s\n' "$n" | grep -c .)" = 1 ] && [ "$n" != - ]; } || n=
+fi
+"#;
+
+const STAT: &str = r#"if [ -n "$n" ]; then exec varnishstat -n "$n" -1 -f "$1"; fi
 exec varnishstat -1 -f "$1""#;
+
+/// What every backend answered for `window`: varnishncsa in backend mode for that long, one
+/// line per fetch (`BACKEND STATUS MICROSECONDS`), then `#fail BACKEND N` for each backend
+/// whose `VBE.*.fail` counter (fetches that got no connection, so no log line names the
+/// backend) grew meanwhile. Read with `counts::varnish_log`.
+pub fn answers(balancer: &Balancer, window: std::time::Duration) -> Cmd {
+    let seconds = window.as_secs().max(1).to_string();
+    with_instance(balancer, ANSWERS, &[&seconds])
+}
+
+const ANSWERS: &str = r##"secs=$1
+fails() { if [ -n "$n" ]; then varnishstat -n "$n" -1 -f 'VBE.*.fail'; else varnishstat -1 -f 'VBE.*.fail'; fi; }
+before=$(fails) || exit
+fmt='%{VSL:BackendOpen[2]}x %s %D'
+if [ -n "$n" ]; then timeout -s INT "$secs" varnishncsa -n "$n" -b -F "$fmt"; else timeout -s INT "$secs" varnishncsa -b -F "$fmt"; fi
+rc=$?; [ "$rc" = 0 ] || [ "$rc" = 124 ] || exit "$rc"
+after=$(fails) || exit
+printf '%s\n--\n%s\n' "$before" "$after" | awk '$0 == "--" {a = 1; next} !a {b[$1] = $2; next} {d = $2 - b[$1]; if (d > 0) {name = $1; sub(/^VBE\./, "", name); sub(/\.fail$/, "", name); print "#fail", name, d}}'"##;
 
 /// What to say when varnishstat fails: it could not find varnishd's shared memory.
 pub const NOT_FOUND_HINT: &str = "varnishstat cannot find varnishd: set the balancer's `instance` to varnishd's -n folder \

@@ -90,6 +90,7 @@ pub fn deploy(
             auto_rollback: roll.auto_rollback,
             upload_parallel: UPLOAD_PARALLEL,
             other_stage_ok: roll.force,
+            no_canary: roll.no_canary,
         },
     );
     without_secrets(cfg, plan)

@@ -229,6 +229,45 @@ impl<'d, 'v> Table<'d, 'v> {
         Some((number, loc))
     }
 
+    /// A number in `min..=max`: an integer, a float, or (with `percent`) a string like `"1%"`,
+    /// read as a fraction (0.01).
+    pub fn number_in(&self, key: &'static str, min: f64, max: f64, percent: bool) -> Option<(f64, Loc)> {
+        let value = self.raw(key)?;
+        let number = match &value.kind {
+            Kind::Int(number) => *number as f64,
+            Kind::Float(number) => *number,
+            Kind::Str(text) if percent && text.trim().ends_with('%') => {
+                match text.trim().trim_end_matches('%').trim().parse::<f64>() {
+                    Ok(number) => number / 100.0,
+                    Err(_) => {
+                        self.decoder.error(
+                            &value.loc,
+                            &self.key_path(key),
+                            format!("`{text}` is not a percentage"),
+                            None,
+                        );
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                let expected = if percent { "a number like 0.01 or a percentage like \"1%\"" } else { "a number" };
+                self.type_error(key, value, expected, None);
+                return None;
+            }
+        };
+        if !number.is_finite() || number < min || number > max {
+            self.decoder.error(
+                &value.loc,
+                &self.key_path(key),
+                format!("expected a number from {min} to {max}, found {number}"),
+                None,
+            );
+            return None;
+        }
+        Some((number, value.loc.clone()))
+    }
+
     pub fn bool(&self, key: &'static str) -> Option<bool> {
         let value = self.raw(key)?;
         match value.kind {

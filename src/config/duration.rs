@@ -62,3 +62,26 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(120)), "2m");
     }
 }
+
+/// Serialises a duration as the config writes it (`"30s"`).
+pub mod as_text {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&super::format_duration(*duration))
+    }
+}
+
+/// [`as_text`] for an optional duration (`null` when unset).
+pub mod as_text_opt {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+        match duration {
+            Some(duration) => serializer.collect_str(&super::format_duration(*duration)),
+            None => serializer.serialize_none(),
+        }
+    }
+}

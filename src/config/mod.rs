@@ -1,6 +1,7 @@
 //! `Deploy.toml`: located parsing, recipes, stage overrides, `${VAR}`, validation.
 
 pub mod ban;
+pub mod canary;
 pub mod decode;
 mod duration;
 pub mod error;

@@ -284,6 +284,9 @@ pub fn rolling(table: Option<&Table>) -> (Rolling, Option<Loc>, Option<Loc>) {
         batch: BatchSize::Count(1),
         drain_timeout: std::time::Duration::from_secs(30),
         min_in_service: u32::MAX, // resolved by the caller from the host count
+        canary: None,
+        soak: None,
+        canary_loc: None,
     };
     let Some(table) = table else { return (rolling, None, None) };
     let mut batch_loc = None;
@@ -310,6 +313,7 @@ pub fn rolling(table: Option<&Table>) -> (Rolling, Option<Loc>, Option<Loc>) {
         rolling.min_in_service = min as u32;
         min_loc = Some(loc);
     }
+    (rolling.canary, rolling.soak, rolling.canary_loc) = super::canary::from_rolling(table);
     (rolling, batch_loc, min_loc)
 }
 

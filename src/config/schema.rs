@@ -23,6 +23,8 @@ pub struct StageConfig {
     pub notify: Vec<Notify>,
     /// Ask before deploying to this stage (skipped with `--yes` or without a TTY).
     pub confirm: bool,
+    /// `[rolling] canary`, `soak` and `[canary]`.
+    pub canary: super::canary::Canary,
     /// `[setup]`: what `deploy setup` prepares and checks.
     pub setup: super::setup::Setup,
     /// `--host`/`--role`: the hosts this run changes (`None`: every host that gets releases).
@@ -122,7 +124,7 @@ pub struct Hooks {
     pub worker: WorkerHooks,
     /// The longest one hook or migration may run; then it is killed on the host with every
     /// process it started, and fails.
-    #[serde(with = "duration_str")]
+    #[serde(with = "super::duration::as_text")]
     pub timeout: Duration,
 }
 
@@ -162,10 +164,10 @@ pub struct Health {
     pub url: Option<String>,
     pub from: HealthFrom,
     pub expect_status: u16,
-    #[serde(with = "duration_str")]
+    #[serde(with = "super::duration::as_text")]
     pub timeout: Duration,
     pub retries: u32,
-    #[serde(with = "duration_str")]
+    #[serde(with = "super::duration::as_text")]
     pub interval: Duration,
     /// Sent with each check (`Host` for a name-based virtual host…); `{host}` and `{address}`
     /// in a value are filled like the URL's.
@@ -239,10 +241,18 @@ impl std::fmt::Display for BatchSize {
 #[derive(Debug, Clone, Serialize)]
 pub struct Rolling {
     pub batch: BatchSize,
-    #[serde(with = "duration_str")]
+    #[serde(with = "super::duration::as_text")]
     pub drain_timeout: Duration,
     /// Never drain below this many healthy backends.
     pub min_in_service: u32,
+    /// `canary` and `soak` as written, and where `canary` was (the stage's `Canary` is made
+    /// from them and `[canary]`).
+    #[serde(skip)]
+    pub canary: Option<BatchSize>,
+    #[serde(skip)]
+    pub soak: Option<Duration>,
+    #[serde(skip)]
+    pub canary_loc: Option<super::source::Loc>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -325,6 +335,9 @@ pub enum Balancer {
         in_flight: Option<String>,
         /// Exits 0 when `{backend}` is healthy in the balancer again.
         healthy: Option<String>,
+        /// Prints every backend's answer counters as JSON, for a canary:
+        /// `{"web1": {"requests": 120, "errors": 3}, …}` (counted since any moment).
+        stats: Option<String>,
         backends: Vec<(String, String)>,
     },
 }
@@ -381,13 +394,4 @@ pub enum HttpCache {
         host: Option<String>,
         commands: Vec<String>,
     },
-}
-
-mod duration_str {
-    use serde::Serializer;
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&super::super::duration::format_duration(*duration))
-    }
 }

@@ -20,6 +20,7 @@ const OVERRIDABLE: &[&str] = &[
     "hooks",
     "health",
     "rolling",
+    "canary",
     "ssh",
     "setup",
     "balancer",
@@ -128,6 +129,10 @@ pub(super) fn decode_stage(
     let (mut rolling, batch_loc, min_loc) =
         with_table(&effective, "rolling", |table| Some(parts::rolling(Some(table))))
             .unwrap_or_else(|| parts::rolling(None));
+    let canary = with_table(&effective, "canary", |table| {
+        Some(super::canary::canary(Some(table), rolling.canary, rolling.soak))
+    })
+    .unwrap_or_else(|| super::canary::canary(None, rolling.canary, rolling.soak));
     let ssh = with_table(&effective, "ssh", |table| Some(parts::ssh(Some(table)))).unwrap_or_default();
     let setup = with_table(&effective, "setup", |table| Some(super::setup::setup(table, dir, &shared.files)))
         .unwrap_or_default();
@@ -195,6 +200,10 @@ pub(super) fn decode_stage(
         );
     }
 
+    if let Some(loc) = &rolling.canary_loc {
+        check_canary(decoder, loc, &canary, balancer.as_ref(), app_hosts);
+    }
+
     if decoder.has_errors() {
         return None;
     }
@@ -217,6 +226,7 @@ pub(super) fn decode_stage(
         http_cache,
         notify,
         confirm,
+        canary,
         setup,
         only: None,
     })
@@ -239,6 +249,41 @@ fn recipe_tree<'r>(decoder: &Decoder, over: &Val, recipes: &'r [(&str, Val)]) ->
 }
 
 /// Reads a sub-table with `read` and reports its unknown keys.
+/// A canary needs a balancer that counts answers per backend, and hosts left on the old
+/// release to compare with.
+fn check_canary(
+    decoder: &Decoder,
+    loc: &source::Loc,
+    canary: &super::canary::Canary,
+    balancer: Option<&Balancer>,
+    apps: usize,
+) {
+    let count = canary.count(apps);
+    if count == 0 {
+        return;
+    }
+    let counts = match balancer {
+        Some(Balancer::Varnish { .. } | Balancer::Haproxy { .. }) => true,
+        Some(Balancer::Command { stats, .. }) => stats.is_some(),
+        Some(Balancer::None) | None => false,
+    };
+    if !counts {
+        decoder.error(
+            loc,
+            "rolling.canary",
+            "a canary is judged from the balancer's counters, and this stage's balancer has none",
+            Some("use a varnish or haproxy balancer, or give a command balancer a `stats` command".into()),
+        );
+    } else if count >= apps {
+        decoder.error(
+            loc,
+            "rolling.canary",
+            format!("a canary of {count} of {apps} app hosts leaves none on the old release to compare with"),
+            Some("a canary is fewer hosts than the stage has, e.g. `canary = 1`".into()),
+        );
+    }
+}
+
 fn with_table<T>(effective: &Table, key: &'static str, read: impl FnOnce(&Table) -> Option<T>) -> Option<T> {
     let table = effective.table(key)?;
     let out = read(&table);

@@ -227,6 +227,7 @@ fn balancer_of(table: &Table, kind: &str, hosts: &[Host]) -> Option<Balancer> {
             Balancer::Command {
                 in_flight: command(table, "in_flight", false),
                 healthy: command(table, "healthy", false),
+                stats: command(table, "stats", false),
                 backends: mapping(table, "backends", hosts),
                 host: host.ok()?,
                 drain: drain?,

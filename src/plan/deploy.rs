@@ -41,6 +41,8 @@ pub struct DeployInput<'a> {
     pub upload_parallel: usize,
     /// `--force`: deploy even where the release log says another stage deployed last.
     pub other_stage_ok: bool,
+    /// `--no-canary`: roll every host without a canary and soak.
+    pub no_canary: bool,
 }
 
 pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
@@ -83,7 +85,13 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         "when": input.owner.started,
         "outcome": "success",
     });
-    let roll = RollInput { batch: input.batch, auto_rollback: input.auto_rollback, no_ban: input.no_ban, settled: &[] };
+    let roll = RollInput {
+        batch: input.batch,
+        auto_rollback: input.auto_rollback,
+        no_ban: input.no_ban,
+        settled: &[],
+        canary: !input.no_canary,
+    };
     let head = Head {
         kind: PlanKind::Deploy,
         id,

@@ -72,7 +72,7 @@ impl fmt::Display for Rendered<'_> {
         for (index, step) in plan.steps.iter().enumerate() {
             if detail == Detail::Brief {
                 writeln!(out, "{}. {} — {}", index + 1, step.phase.name(), step.title)?;
-                if step.phase == Phase::Roll {
+                if matches!(step.phase, Phase::Roll | Phase::Canary) {
                     let batches: Vec<String> = step
                         .batches
                         .iter()
@@ -115,7 +115,7 @@ fn write_step(out: &mut fmt::Formatter<'_>, step: &Step, detail: Detail, release
         writeln!(out, "     (side by side; ControlMaster per host; host keys checked strictly)")?;
         return Ok(());
     }
-    if step.phase == Phase::Roll {
+    if matches!(step.phase, Phase::Roll | Phase::Canary) {
         let count = step.batches.len();
         for (index, batch) in step.batches.iter().enumerate() {
             let names: Vec<&str> = batch.hosts.iter().map(|host| host.host.as_str()).collect();
@@ -250,6 +250,7 @@ fn action_words(action: &Action, group_host: Option<&str>, release: &str) -> Opt
             _ => return Some(action_line(action, group_host)),
         },
         What::Capacity | What::WaitDrained | What::WaitProbe | What::WaitHealthy => String::new(),
+        What::Soak => format!("{at} {}", action.shown.clone().unwrap_or_else(command)),
         What::Connect | What::Export | What::Pack => return Some(action_line(action, group_host)),
         What::Lock => "take the deploy lock".into(),
         What::ReadCurrent => "read where `current` points".into(),
@@ -300,5 +301,15 @@ fn until_text(until: &Until) -> String {
         }
         Until::Status { expect, .. } => format!("expect status {expect}"),
         Until::Silent => "expect no output (an answer is an error)".to_string(),
+        Until::Canary { canary, peers, rules, .. } => format!(
+            "backends {} against {}: every {} for {} (up to {}), rolled back after {} failing interval{} in a row",
+            canary.join(", "),
+            if peers.is_empty() { "nothing".to_string() } else { peers.join(", ") },
+            duration(rules.interval),
+            duration(rules.soak),
+            duration(rules.max_soak),
+            rules.failures,
+            if rules.failures == 1 { "" } else { "s" }
+        ),
     }
 }

@@ -8,6 +8,7 @@ mod deploy;
 mod display;
 mod roll;
 mod rollback;
+mod soak;
 mod steps;
 mod what;
 
@@ -84,6 +85,8 @@ pub enum Phase {
     Upload,
     Check,
     Migrate,
+    Canary,
+    Soak,
     Roll,
     Workers,
     Ban,
@@ -99,6 +102,8 @@ impl Phase {
             Phase::Upload => "upload",
             Phase::Check => "check",
             Phase::Migrate => "migrate",
+            Phase::Canary => "canary",
+            Phase::Soak => "soak",
             Phase::Roll => "roll",
             Phase::Workers => "workers",
             Phase::Ban => "ban",
@@ -264,6 +269,18 @@ pub enum Until {
         min: u32,
         #[serde(with = "secs")]
         timeout: Duration,
+    },
+    /// A canary's soak: the command reads what every backend answered (`read`), each
+    /// `rules.interval`, until the canary hosts' answers pass or fail `rules` against the
+    /// `peers` still on the old release.
+    Canary {
+        read: Reading,
+        canary: Vec<String>,
+        peers: Vec<String>,
+        rules: Box<crate::config::canary::Canary>,
+        /// `[canary] check`, run on the deploying machine each interval.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        check: Option<Cmd>,
     },
     /// Exit 0 and no output at all (an API that reports errors on stdout).
     Silent,

@@ -9,21 +9,24 @@ use crate::config::{BatchSize, HealthFrom, Host, Role, StageConfig};
 use crate::remote::hooks::HookEnv;
 use crate::remote::{Layout, hooks, journal, release};
 
-/// The roll step, batch by batch, and the batch size used.
+/// The app hosts a run rolls, in config order: those it changes that are not already on
+/// the release (`settled`).
+pub(super) fn rolled_apps<'c>(cfg: &'c StageConfig, settled: &[String]) -> Vec<&'c Host> {
+    cfg.hosts.iter().filter(|host| host.has(Role::App) && cfg.changes(host) && !settled.contains(&host.name)).collect()
+}
+
+/// A roll step over `apps` (the canary hosts, or the others), batch by batch, and the batch
+/// size used.
 pub(super) fn roll_step(
     cfg: &StageConfig,
     layout: &Layout,
-    id: &str,
     batch: BatchSize,
     env: &HookEnv,
     on_failure: OnFailure,
-    settled: &[String],
+    apps: &[&Host],
+    phase: Phase,
 ) -> (Step, usize) {
-    let apps: Vec<&Host> = cfg
-        .hosts
-        .iter()
-        .filter(|host| host.has(Role::App) && cfg.changes(host) && !settled.contains(&host.name))
-        .collect();
+    let id = env.release;
     let size = batch.size(apps.len());
     let batches: Vec<Batch> = apps
         .chunks(size)
@@ -45,14 +48,20 @@ pub(super) fn roll_step(
         min => format!("keeping at least {min} in service"),
     };
     let all = cfg.hosts.iter().filter(|host| host.has(Role::App)).count();
-    let title = format!(
-        "roll {}{} app host{} {} at a time (batch {batch}), {keeping}",
+    let count = format!(
+        "{}{} app host{}",
         apps.len(),
         if apps.len() < all { format!(" of {all}") } else { String::new() },
         if all == 1 { "" } else { "s" },
-        size,
     );
-    (Step { phase: Phase::Roll, title, parallel: size, on_failure, batches }, size)
+    let title = match phase {
+        Phase::Canary => {
+            let names: Vec<&str> = apps.iter().map(|host| host.name.as_str()).collect();
+            format!("roll {} first ({count}), {size} at a time, {keeping}", names.join(", "))
+        }
+        _ => format!("roll {count} {size} at a time (batch {batch}), {keeping}"),
+    };
+    (Step { phase, title, parallel: size, on_failure, batches }, size)
 }
 
 /// A balancer command as an action; a `silent` one fails on any output.

@@ -64,6 +64,7 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         auto_rollback: input.auto_rollback,
         no_ban: input.no_ban,
         settled: input.settled,
+        canary: false,
     };
     let token = input.owner.token.clone();
     let head = Head { kind: PlanKind::Rollback, id, revision: None, steps, notes, record, token };

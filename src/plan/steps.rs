@@ -229,6 +229,8 @@ pub(super) struct RollInput<'a> {
     pub auto_rollback: bool,
     pub no_ban: bool,
     pub settled: &'a [String],
+    /// Roll `[rolling] canary` hosts first and soak them (a deploy without `--no-canary`).
+    pub canary: bool,
 }
 
 /// A plan up to its roll: what kind, of which release, the steps and notes so far, the
@@ -258,9 +260,28 @@ pub(super) fn roll_and_finish(cfg: &StageConfig, env: &HookEnv, roll: RollInput,
     if !roll.settled.is_empty() {
         notes.push(format!("{} already on {id}: not rolled", roll.settled.join(", ")));
     }
-    let (roll_step, size) = super::roll::roll_step(cfg, &layout, id, batch, env, after_switch, roll.settled);
-    // (`--role worker`: no app host to roll.)
-    if !roll_step.batches.is_empty() {
+    let apps = super::roll::rolled_apps(cfg, roll.settled);
+    let all_apps = cfg.hosts.iter().filter(|host| host.has(Role::App)).count();
+    let canaries = if roll.canary { cfg.canary.count(all_apps).min(apps.len()) } else { 0 };
+    let (first, rest) = apps.split_at(canaries);
+    let mut size = batch.size(apps.len());
+    let rolled: &[&Host] = match super::soak::soak_step(cfg, id, first, after_switch) {
+        Some(soak) => {
+            let (canary_step, _) = super::roll::roll_step(cfg, &layout, batch, env, after_switch, first, Phase::Canary);
+            steps.push(canary_step);
+            steps.push(soak);
+            rest
+        }
+        None => {
+            if cfg.canary.hosts.is_some() && !roll.canary && kind == PlanKind::Deploy {
+                notes.push("no canary (--no-canary): every host is rolled without a soak".into());
+            }
+            &apps
+        }
+    };
+    if !rolled.is_empty() {
+        let (roll_step, used) = super::roll::roll_step(cfg, &layout, batch, env, after_switch, rolled, Phase::Roll);
+        size = used;
         steps.push(roll_step);
     }
     if let Some(workers) = workers_step(cfg, &layout, id, env, after_switch, roll.settled) {

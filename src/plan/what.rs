@@ -26,6 +26,7 @@ pub enum What {
     WaitProbe,
     Undrain,
     WaitHealthy,
+    Soak,
     Ban,
     Record,
     Cleanup,
@@ -33,7 +34,7 @@ pub enum What {
 }
 
 impl What {
-    pub const ALL: [What; 26] = [
+    pub const ALL: [What; 27] = [
         What::Connect,
         What::Lock,
         What::Export,
@@ -56,6 +57,7 @@ impl What {
         What::WaitProbe,
         What::Undrain,
         What::WaitHealthy,
+        What::Soak,
         What::Ban,
         What::Record,
         What::Cleanup,
@@ -86,6 +88,7 @@ impl What {
             What::WaitProbe => "wait probe",
             What::Undrain => "undrain",
             What::WaitHealthy => "in service",
+            What::Soak => "soak",
             What::Ban => "ban",
             What::Record => "record",
             What::Cleanup => "cleanup",

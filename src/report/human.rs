@@ -145,7 +145,7 @@ impl Reporter for Human {
                 let state = self.state.lock().unwrap();
                 let queued = match phase {
                     Phase::Upload => Some("uploading"),
-                    Phase::Roll => Some("waiting for its turn"),
+                    Phase::Roll | Phase::Canary => Some("waiting for its turn"),
                     _ => None,
                 };
                 if let Some(queued) = queued {
@@ -218,6 +218,14 @@ impl Reporter for Human {
                 if matches!(event, Event::Sent { .. }) && !self.verbose {
                     return; // one line per host: the summary and `-v` say it
                 }
+                if let Some(text) = line(event, self.verbose) {
+                    self.println(&text);
+                }
+            }
+            Event::CanarySample(sample) => {
+                self.phase.set_message(format!("{} · {}", style("soak").bold(), sample.summary()));
+            }
+            Event::CanaryVerdict { .. } => {
                 if let Some(text) = line(event, self.verbose) {
                     self.println(&text);
                 }

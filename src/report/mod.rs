@@ -13,6 +13,7 @@ pub use plain::{Json, Plain};
 pub use summary::RunSummary;
 pub use tally::{HostResult, Tally};
 
+use crate::balancer::Counts;
 use crate::plan::{Phase, What};
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -90,6 +91,15 @@ pub enum Event {
         in_service: bool,
         note: String,
     },
+    /// One interval of a canary's soak.
+    CanarySample(Sample),
+    /// How the soak ended: `pass`, `pass_low_traffic` or `fail`.
+    CanaryVerdict {
+        verdict: &'static str,
+        reason: String,
+        elapsed: Duration,
+        total: Counts,
+    },
     Finished {
         outcome: &'static str,
         exit_code: i32,
@@ -97,6 +107,38 @@ pub enum Event {
         phases: Vec<(Phase, Duration)>,
         release: String,
     },
+}
+
+/// One interval of a soak: the canary hosts' answers and the others', summed.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// 1, 2, … (the soak's intervals).
+    pub interval: u32,
+    /// Since the soak began.
+    pub elapsed: Duration,
+    pub canary: Counts,
+    pub peers: Counts,
+    /// What `[canary] check` said (`None`: no check).
+    pub check: Option<bool>,
+    /// Over the limits (counts toward `failures`).
+    pub failing: bool,
+    /// The canary's answers since the soak began.
+    pub total: Counts,
+}
+
+impl Sample {
+    /// `web…: 240 answers, 3 errors (1.2%) · others 0.4% · 40s`, for the live lines.
+    pub fn summary(&self) -> String {
+        format!(
+            "canary {} answers, {} errors ({:.1}%) · others {:.1}% · {} in{}",
+            self.canary.requests,
+            self.canary.errors,
+            self.canary.ratio() * 100.0,
+            self.peers.ratio() * 100.0,
+            human_duration(self.elapsed),
+            if self.failing { " · FAILING" } else { "" }
+        )
+    }
 }
 
 pub trait Reporter: Send + Sync {
@@ -133,6 +175,7 @@ pub fn done_name(what: What) -> &'static str {
         What::WaitProbe => "host_probe_healthy",
         What::Undrain => "host_undrained",
         What::WaitHealthy => "host_in_service",
+        What::Soak => "canary_soaked",
         What::Ban => "cache_banned",
         What::Record => "host_recorded",
         What::Cleanup => "host_cleaned",
@@ -176,6 +219,20 @@ impl Event {
             }
             Event::HostState { host, release, in_service, note } => {
                 json!({"event": "host_state", "host": host, "release": release, "in_service": in_service, "note": note})
+            }
+            Event::CanarySample(sample) => {
+                let ratio = |counts: &Counts| (counts.ratio() * 10_000.0).round() / 10_000.0;
+                let (canary, peers) = (&sample.canary, &sample.peers);
+                json!({"event": "canary_sample", "interval": sample.interval, "seconds": secs(sample.elapsed),
+                    "requests": canary.requests, "errors": canary.errors, "ratio": ratio(canary), "latency_ms": canary.latency_ms,
+                    "peers_requests": peers.requests, "peers_errors": peers.errors, "peers_ratio": ratio(peers),
+                    "peers_latency_ms": peers.latency_ms, "check": sample.check,
+                    "verdict": if sample.failing { "failing" } else { "ok" }, "total_requests": sample.total.requests,
+                    "total_errors": sample.total.errors})
+            }
+            Event::CanaryVerdict { verdict, reason, elapsed, total } => {
+                json!({"event": "canary_verdict", "verdict": verdict, "reason": reason, "seconds": secs(*elapsed),
+                    "requests": total.requests, "errors": total.errors})
             }
             Event::Finished { outcome, exit_code, took, phases, release } => {
                 let timed: serde_json::Map<String, Value> =

@@ -83,6 +83,19 @@ pub fn line(event: &Event, verbose: bool) -> Option<String> {
             if *in_service { "in service" } else { "NOT in service" },
             if note.is_empty() { String::new() } else { format!(" — {note}") }
         ),
+        Event::CanarySample(sample) => format!("canary: interval {}: {}", sample.interval, sample.summary()),
+        Event::CanaryVerdict { verdict, reason, elapsed, total } => format!(
+            "canary {}: {} answers, {} errors in {}{}",
+            match *verdict {
+                "pass" => "passed",
+                "pass_low_traffic" => "passed with too little traffic",
+                _ => "FAILED",
+            },
+            total.requests,
+            total.errors,
+            human_duration(*elapsed),
+            if reason.is_empty() { String::new() } else { format!(": {reason}") }
+        ),
         Event::Finished { outcome, exit_code, took, phases, release } => {
             let timed: Vec<String> =
                 phases.iter().map(|(phase, took)| format!("{} {}", phase.name(), human_duration(*took))).collect();

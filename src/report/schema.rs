@@ -46,6 +46,27 @@ pub const EVENTS: &[(&str, &[&str])] = &[
     ("warning", &["host", "message"]),
     ("failed", &["host", "action", "message", "output"]),
     ("host_state", &["host", "release", "in_service", "note"]),
+    (
+        "canary_sample",
+        &[
+            "interval",
+            "seconds",
+            "requests",
+            "errors",
+            "ratio",
+            "latency_ms",
+            "peers_requests",
+            "peers_errors",
+            "peers_ratio",
+            "peers_latency_ms",
+            "check",
+            "verdict",
+            "total_requests",
+            "total_errors",
+        ],
+    ),
+    ("canary_soaked", STEP),
+    ("canary_verdict", &["verdict", "reason", "seconds", "requests", "errors"]),
     ("finished", &["outcome", "exit_code", "release", "seconds", "phases"]),
 ];
 

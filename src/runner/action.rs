@@ -127,6 +127,10 @@ impl<T: Transport> Context<T> {
                 }
                 out
             }
+            (Run::Shell { .. }, Some(Until::Canary { read, canary, peers, rules, check })) => {
+                let spec = super::soak::SoakSpec { read, canary, peers, rules, check: check.as_ref() };
+                self.soak(host, action, spec).await?
+            }
             (Run::Shell { .. }, Some(Until::Status { expect, retries, interval })) => {
                 self.until_status(host, action, *expect, *retries, *interval).await?
             }
@@ -291,6 +295,7 @@ fn goal(until: &Until) -> &'static str {
         Until::ProbeHealthy { .. } => "healthy in the balancer's check",
         Until::InService { .. } => "taking traffic",
         Until::Status { .. } | Until::Silent => "answering",
+        Until::Canary { .. } => "judged",
         Until::Capacity { .. } => "enough backends in service to drain",
     }
 }
@@ -314,6 +319,8 @@ fn judge(until: &Until, read: &Reading, out: &Output) -> Result<bool, String> {
         Until::InService { .. } => read.in_service(stdout),
         Until::Capacity { own, others, min, .. } => Ok(read.count_in_service(stdout, std::slice::from_ref(own))? == 0
             || read.count_in_service(stdout, others)? >= *min as usize),
-        Until::Status { .. } | Until::Silent => Err(format!("cannot wait for {} with {read:?}", goal(until))),
+        Until::Status { .. } | Until::Silent | Until::Canary { .. } => {
+            Err(format!("cannot wait for {} with {read:?}", goal(until)))
+        }
     }
 }

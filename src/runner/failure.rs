@@ -33,6 +33,8 @@ pub enum FailureKind {
     Packing,
     /// Ctrl-C or SIGTERM arrived before the action.
     Interrupted,
+    /// A canary's traffic failed its soak (the message has the numbers).
+    Judged,
 }
 
 /// An action that failed: on which host, what, why, and the last lines it printed.

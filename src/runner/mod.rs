@@ -11,6 +11,7 @@ mod host;
 mod lock;
 mod progress;
 mod recover;
+mod soak;
 mod upload;
 
 pub use failure::{Aftermath, Cause, Failure, FailureKind, Holder, RunError};
@@ -197,7 +198,7 @@ impl<'a, T: Transport> Runner<'a, T> {
                     let failures = self.build(task, &mut artifact).await;
                     self.settle(step, failures).await
                 }
-                Phase::Roll => {
+                Phase::Roll | Phase::Canary => {
                     let failures = self.roll(step).await;
                     self.settle(step, failures).await
                 }

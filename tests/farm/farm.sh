@@ -121,10 +121,20 @@ app_conf_shop() { # name addr dir
         add_header X-Host \$hostname always;
         add_header X-Release \$realpath_root always;
         add_header Cache-Control "max-age=300" always;
-        location = / { try_files /cache/index.html /index.html =404; }
+        # For the canary tests: a release with config/answer-500 answers 500 on every page
+        # but /health; shared/answer-500 does it on a host whatever its release.
+        location = / {
+            if (-f \$document_root/../config/answer-500) { return 500; }
+            if (-f $APP_PATH/shared/answer-500) { return 500; }
+            try_files /cache/index.html /index.html =404;
+        }
         location = /health { try_files /health.txt =404; }
         location = /cart { try_files /cart.json =404; }
-        location / { try_files \$uri =404; }
+        location / {
+            if (-f \$document_root/../config/answer-500) { return 500; }
+            if (-f $APP_PATH/shared/answer-500) { return 500; }
+            try_files \$uri =404;
+        }
     }
 }
 CONF

@@ -1,0 +1,181 @@
+//! The canary on the farm, under load, behind Varnish and HAProxy: a bad release is caught
+//! from the balancer's own counters and rolled back with no other host switched; a good one
+//! passes; an error burst on every host is not blamed on the canary (the same burst on the
+//! canary alone is); too little traffic fails safe.
+//!
+//! The shop's nginx answers 500 on every page but /health when the release has
+//! `config/answer-500`, or on a host with `shared/answer-500`: a release that passes its
+//! health check and fails real traffic.
+
+use crate::farm::load::{Load, Report};
+use crate::farm::{Farm, Run, epoch, events};
+use std::time::Duration;
+
+/// The canary settings under test: fast intervals, a short soak.
+fn with_canary(f: &Farm, stage: &str, canary: &str) {
+    f.add_config(&format!(
+        "\n[stages.{stage}.rolling]\ncanary = 1\nsoak = \"6s\"\n\n[stages.{stage}.canary]\ninterval = \"1s\"\nmin_requests = 20\n{canary}\n"
+    ));
+}
+
+fn addr(url: &str) -> String {
+    url.trim_start_matches("http://").to_string()
+}
+
+/// A deploy of `stage` while 4 clients load the site through its balancer.
+fn deploy_under_load(f: &Farm, stage: &str, args: &[&str]) -> (Run, Report) {
+    let url = if stage.ends_with("haproxy") { f.haproxy_url() } else { f.varnish_url() };
+    let load = Load::start(&addr(&url), "/", 4, Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut all = vec![stage];
+    all.extend_from_slice(args);
+    let run = f.deploy_json(&all);
+    let report = load.stop();
+    eprintln!(
+        "`deploy {stage}` under load: exit {}, {} ok, {} bad status, {} connection errors",
+        run.code, report.ok, report.bad_status, report.conn_errors
+    );
+    (run, report)
+}
+
+fn switched(run: &Run) -> Vec<String> {
+    events(&run.events, "host_switched", None).iter().filter_map(|e| e["host"].as_str().map(String::from)).collect()
+}
+
+fn verdict(run: &Run) -> serde_json::Value {
+    events(&run.events, "canary_verdict", None).first().map(|e| (*e).clone()).unwrap_or_default()
+}
+
+fn all_in_haproxy(f: &Farm) -> bool {
+    let stat = f.haproxy("show stat");
+    f.hosts
+        .iter()
+        .all(|(host, _)| stat.lines().any(|line| line.starts_with(&format!("app,{host},")) && line.contains(",UP,")))
+}
+
+#[test]
+fn a_bad_release_is_caught_by_its_canary_and_nothing_else_is_switched() {
+    let f = Farm::start(3);
+    assert_eq!(f.deploy_json(&["farm"]).code, 0);
+    let good = f.common_release().expect("one release");
+    for stage in ["farm", "farm-haproxy"] {
+        with_canary(&f, stage, "");
+    }
+    f.commit("a release that fails real traffic", &[("config/answer-500", Some("broken"))]);
+    for stage in ["farm", "farm-haproxy"] {
+        let (run, load) = deploy_under_load(&f, stage, &[]);
+        assert_eq!(run.code, 1, "{stage}: {}", run.stderr);
+        let verdict = verdict(&run);
+        assert_eq!(verdict["verdict"], "fail", "{stage}: {verdict}");
+        assert!(verdict["reason"].as_str().unwrap().contains("answers were errors"), "{verdict}");
+        assert!(run.stderr.contains("canary failed"), "{}", run.stderr);
+        // web1 went to the bad release and back; no other host was switched.
+        assert_eq!(switched(&run), ["web1", "web1"], "{stage}");
+        assert_eq!(f.common_release(), Some(good.clone()), "{stage}: every host on the good release");
+        assert!(if stage == "farm" { f.all_in_varnish() } else { all_in_haproxy(&f) }, "{stage}: all in service");
+        // The canary did answer real traffic with errors (what the balancer saw), and the
+        // samples say so.
+        assert!(load.bad_status > 0, "{stage}: the bad release was never hit: {load:?}");
+        let failing = events(&run.events, "canary_sample", None).iter().filter(|e| e["verdict"] == "failing").count();
+        assert!(failing >= 2, "{stage}: {failing} failing samples");
+        let switch_ts = events(&run.events, "host_switched", Some("web1"))[0]["ts"].as_str().unwrap().to_string();
+        let verdict_ts = verdict["ts"].as_str().unwrap();
+        eprintln!(
+            "{stage}: canary verdict {:.1} s after the switch; the bad release answered {} errors to the load ({} answers in the soak, {} errors)",
+            epoch(verdict_ts) - epoch(&switch_ts),
+            load.bad_status,
+            verdict["requests"],
+            verdict["errors"]
+        );
+    }
+    // The control: without the canary, the same release reaches every host.
+    let (run, _) = deploy_under_load(&f, "farm", &["--no-canary"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut hosts = switched(&run);
+    hosts.sort();
+    assert_eq!(hosts, ["web1", "web2", "web3"]);
+    assert!(events(&run.events, "canary_sample", None).is_empty());
+}
+
+#[test]
+fn a_good_release_passes_and_a_burst_on_every_host_is_not_blamed_on_the_canary() {
+    let f = Farm::start(3);
+    assert_eq!(f.deploy_json(&["farm"]).code, 0);
+    with_canary(&f, "farm-haproxy", "");
+    f.commit("a good release", &[("public/about.txt", Some("about"))]);
+    let (run, load) = deploy_under_load(&f, "farm-haproxy", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(verdict(&run)["verdict"], "pass");
+    assert_eq!(load.bad_status + load.conn_errors, 0, "{load:?}");
+    let samples = events(&run.events, "canary_sample", None);
+    assert!(samples.len() >= 5 && samples.iter().all(|e| e["verdict"] == "ok"), "{samples:?}");
+    assert!(samples.iter().map(|e| e["requests"].as_u64().unwrap()).sum::<u64>() >= 20);
+    assert_eq!(switched(&run).len(), 3);
+
+    // Every host answers 500 (a database outage, say) while a good release soaks: the canary
+    // is no worse than the others, so it passes.
+    let burst = |hosts: &[&str], on: bool| {
+        for host in hosts {
+            let file = f.root(host).join("shared/answer-500");
+            if on {
+                std::fs::write(&file, "down").unwrap()
+            } else {
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+    };
+    burst(&["web1", "web2", "web3"], true);
+    f.commit("another good release", &[("public/about.txt", Some("about 2"))]);
+    let (run, load) = deploy_under_load(&f, "farm-haproxy", &[]);
+    burst(&["web1", "web2", "web3"], false);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(verdict(&run)["verdict"], "pass", "{}", run.stderr);
+    assert!(load.bad_status > 0, "the burst was seen by the load");
+    let peers_errors: u64 =
+        events(&run.events, "canary_sample", None).iter().map(|e| e["peers_errors"].as_u64().unwrap()).sum();
+    assert!(peers_errors > 0, "the other hosts failed too");
+
+    // The control: the same errors on the canary host alone fail it.
+    burst(&["web1"], true);
+    f.commit("a third good release", &[("public/about.txt", Some("about 3"))]);
+    let before = f.common_release();
+    let (run, _) = deploy_under_load(&f, "farm-haproxy", &[]);
+    burst(&["web1"], false);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(verdict(&run)["verdict"], "fail");
+    assert_eq!(f.common_release(), before);
+}
+
+#[test]
+fn too_little_traffic_fails_safe_unless_told_to_pass() {
+    let f = Farm::start(2);
+    assert_eq!(f.deploy_json(&["farm"]).code, 0);
+    let first = f.common_release();
+    f.add_config(
+        "\n[stages.farm.rolling]\ncanary = 1\nsoak = \"2s\"\n\n[stages.farm.canary]\ninterval = \"1s\"\nmin_requests = 50\nmax_soak = \"4s\"\n",
+    );
+    f.commit("a release nobody visits", &[("public/about.txt", Some("about"))]);
+    // No load at all: nothing proves the release good.
+    let run = f.deploy_json(&["farm"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let verdict = verdict(&run);
+    assert_eq!(verdict["verdict"], "fail");
+    assert!(verdict["reason"].as_str().unwrap().contains("too little traffic"), "{verdict}");
+    let samples = events(&run.events, "canary_sample", None);
+    assert!(samples.len() >= 4, "the soak was extended to max_soak: {} samples", samples.len());
+    assert_eq!(f.common_release(), first, "the canary was rolled back");
+    // The control: `on_low_traffic = "pass"` goes on, with a warning.
+    let text = std::fs::read_to_string(f.config())
+        .unwrap()
+        .replace("max_soak = \"4s\"", "max_soak = \"4s\"\non_low_traffic = \"pass\"");
+    std::fs::write(f.config(), text).unwrap();
+    let run = f.deploy_json(&["farm"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(crate::farm::events(&run.events, "canary_verdict", None)[0]["verdict"], "pass_low_traffic");
+    assert!(
+        events(&run.events, "warning", None)
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("passed without proof"))
+    );
+    assert_ne!(f.common_release(), first);
+}
