@@ -172,6 +172,10 @@ pub enum Command {
         run: RunArgs,
         #[command(flatten)]
         only: OnlyArgs,
+        /// Roll back past a release whose post_migrate ran (the database was contracted for
+        /// it): check first that the older code works with today's schema.
+        #[arg(long)]
+        force: bool,
     },
     /// Print every step and remote command of a deploy (or rollback); touches nothing.
     Plan {

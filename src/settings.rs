@@ -161,9 +161,11 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
         });
     }
     Ok(match (command, stage) {
-        (Some(Command::Rollback { stage, to, shape, run, only }), _) => {
-            Task::Rollback { stage, to: checked_id(to)?, roll: roll_options(&shape, &run, &only, false)? }
-        }
+        (Some(Command::Rollback { stage, to, shape, run, only, force }), _) => Task::Rollback {
+            stage,
+            to: checked_id(to)?,
+            roll: RollOptions { force, ..roll_options(&shape, &run, &only, false)? },
+        },
         (Some(Command::Plan { stage, rollback, to, build, shape, only }), _) => {
             let to = if rollback { checked_id(to)? } else { to };
             let run = RunArgs { lock_wait: None, no_auto_rollback: false };

@@ -179,3 +179,79 @@ fn too_little_traffic_fails_safe_unless_told_to_pass() {
     );
     assert_ne!(f.common_release(), first);
 }
+
+/// `post_migrate` (the contract of expand/contract): once, after every host serves the
+/// release, before the ban; never after a failed deploy nor one that leaves hosts on the old
+/// release; a failure leaves every host on the release, records it, exits 1; a rollback past
+/// it is refused without `--force`.
+#[test]
+fn post_migrate_runs_once_after_every_host_and_guards_the_rollback() {
+    let f = Farm::start(3);
+    let marker = "/var/www/shop/shared/var/log/post-migrate.log";
+    f.add_config(&format!("\n[stages.farm.hooks]\npost_migrate = 'echo \"$DEPLOY_RELEASE\" >> {marker}'\n"));
+    let runs = || std::fs::read_to_string(f.root("web1").join("shared/var/log/post-migrate.log")).unwrap_or_default();
+    let first = f.deploy_json(&["farm"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    f.commit("expand and contract", &[("public/about.txt", Some("v2"))]);
+    let second = f.deploy_json(&["farm"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let release = second.release.clone().unwrap();
+    assert_eq!(runs().lines().collect::<Vec<_>>(), [first.release.clone().unwrap(), release.clone()]);
+    // After the last host is in service, before the ban.
+    let at = |name: &str| second.events.iter().rposition(|e| e["event"] == name).unwrap_or_else(|| panic!("no {name}"));
+    assert!(at("post_migrated") > at("host_in_service") && at("post_migrated") < at("cache_banned"));
+    let log = std::fs::read_to_string(f.release_log("web2")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!((line["release"].as_str(), line["post_migrate"].as_str()), (Some(release.as_str()), Some("ran")));
+
+    // A deploy that fails is rolled back and never contracts.
+    f.commit("unhealthy on web2", &[("config/break-health-on", Some("web2"))]);
+    let failed = f.deploy_json(&["farm"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_eq!(runs().lines().count(), 2, "post_migrate did not run");
+    let log = std::fs::read_to_string(f.release_log("web1")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(line["outcome"], "rolled back");
+    assert!(line.get("post_migrate").is_none(), "{line}");
+    // Nor one that leaves hosts on the old release.
+    f.commit("healthy again", &[("config/break-health-on", None)]);
+    let partial = f.deploy_json(&["farm", "--host", "web1"]);
+    assert_eq!(partial.code, 0, "{}", partial.stderr);
+    assert_eq!(runs().lines().count(), 2);
+    assert!(events(&partial.events, "post_migrated", None).is_empty());
+
+    // A rollback past a release whose post_migrate ran needs --force.
+    let back = f.deploy_json(&["rollback", "farm"]);
+    assert_eq!(back.code, 0, "web1 alone back to {release}: {}", back.stderr);
+    let refused = f.deploy_json(&["rollback", "farm"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("post_migrate ran for") && refused.stderr.contains("--force"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(f.common_release(), Some(release.clone()), "nothing was switched");
+    let forced = f.deploy_json(&["rollback", "farm", "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(f.common_release(), first.release.clone());
+    assert!(
+        events(&forced.events, "warning", None)
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("post_migrate ran"))
+    );
+
+    // A post_migrate that fails: every host stays on the new release, the log says so, exit 1.
+    let text = std::fs::read_to_string(f.config())
+        .unwrap()
+        .replace(&format!("echo \"$DEPLOY_RELEASE\" >> {marker}"), "exit 3");
+    std::fs::write(f.config(), text).unwrap();
+    f.commit("a contract that fails", &[("public/about.txt", Some("v3"))]);
+    let contract = f.deploy_json(&["farm"]);
+    assert_eq!(contract.code, 1, "{}", contract.stderr);
+    assert!(contract.stderr.contains("every host serves the new release and stays on it"), "{}", contract.stderr);
+    assert_eq!(f.common_release(), contract.release.clone(), "nothing was rolled back");
+    let log = std::fs::read_to_string(f.release_log("web3")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!((line["outcome"].as_str(), line["post_migrate"].as_str()), (Some("success"), Some("failed")));
+    assert!(events(&contract.events, "cache_banned", None).len() == 1 && f.no_locks());
+}

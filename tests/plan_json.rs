@@ -47,7 +47,7 @@ fn the_plan_json_is_documented_and_named_like_the_events() {
     let dir = tempfile::tempdir().unwrap();
     let canary = dir.path().join("Deploy.toml");
     let text = std::fs::read_to_string(root().join("Deploy.toml")).unwrap();
-    std::fs::write(&canary, format!("{text}\n[stages.production.rolling]\ncanary = 1\n[stages.production.canary]\ncheck = \"true\"\nmax_latency = \"800ms\"\n")).unwrap();
+    std::fs::write(&canary, format!("{text}\n[stages.production.rolling]\ncanary = 1\n[stages.production.canary]\ncheck = \"true\"\nmax_latency = \"800ms\"\n[stages.production.hooks]\npost_migrate = \"php bin/console app:contract\"\n")).unwrap();
     let canary = canary.display().to_string();
     for args in [
         &["production"][..],

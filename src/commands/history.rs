@@ -61,6 +61,20 @@ pub fn bad_releases<'a>(log: &[&'a LogEntry]) -> Vec<&'a str> {
         .collect()
 }
 
+/// Releases newer than `target` whose `post_migrate` ran (or failed half-way): the database
+/// was contracted for them, and `target`'s code may need what was removed.
+pub fn contracted_after(hosts: &[HostReleases], target: &str) -> Vec<String> {
+    let mut ids: Vec<String> = hosts
+        .iter()
+        .flat_map(|host| &host.log)
+        .filter(|entry| entry.kind == "deploy" && entry.post_migrate.is_some() && entry.release.as_str() > target)
+        .map(|entry| entry.release.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// The release a rollback goes to: the newest release before the current one that was
 /// deployed successfully, was never rolled back from (marked bad), and is present on every
 /// host. Returns (target, current).
@@ -100,6 +114,7 @@ mod tests {
             when: None,
             outcome: Some("success".into()),
             from: from.map(String::from),
+            post_migrate: None,
         }
     }
 

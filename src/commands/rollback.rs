@@ -1,7 +1,7 @@
 //! `deploy rollback STAGE [--to ID]`: every app host back to the previous good release (or
 //! the one given), rolled like a deploy; no build, no upload, no migrations.
 
-use super::history::{HostReleases, newest_current, read_host, rollback_target};
+use super::history::{HostReleases, contracted_after, newest_current, read_host, rollback_target};
 use super::plans;
 use super::session::{Connected, RunKind, Session, with_lock};
 use crate::error::Error;
@@ -38,6 +38,23 @@ pub fn run(settings: &Settings, stage: &str, to: Option<&str>, roll: &RollOption
                 .collect();
             if settled.len() == found.len() {
                 return Err(Error::Usage { message: format!("every host is already on {chosen}"), hint: None });
+            }
+            let contracted = contracted_after(&found, &chosen);
+            if !contracted.is_empty() {
+                let said = format!(
+                    "post_migrate ran for {} after {chosen}: the database was contracted, and the code of {chosen} may need what was removed",
+                    contracted.join(", ")
+                );
+                if !roll.force {
+                    return Err(Error::Usage {
+                        message: format!("refusing to roll back: {said}"),
+                        hint: Some(format!(
+                            "check that {chosen} works with today's schema, then: deploy rollback {} --force",
+                            stage.stage
+                        )),
+                    });
+                }
+                session.report.event(&Event::Warning { host: None, message: format!("{said} (--force)") });
             }
             target = chosen.clone();
             let plan =

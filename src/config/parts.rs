@@ -185,6 +185,7 @@ pub fn hooks(table: Option<&Table>) -> (Hooks, Option<Str>) {
     let migrate = table.shell_string("migrate");
     // `migrate = ""` turns a recipe's migrations off.
     let migrate = migrate.filter(|command| !command.value.trim().is_empty());
+    let post_migrate = table.shell_string("post_migrate").filter(|command| !command.value.trim().is_empty());
     let worker = match table.table("worker") {
         Some(worker) => {
             let hooks = WorkerHooks {
@@ -197,7 +198,10 @@ pub fn hooks(table: Option<&Table>) -> (Hooks, Option<Str>) {
         None => WorkerHooks::default(),
     };
     let command = migrate.as_ref().map(|command| command.value.clone());
-    (Hooks { prepare, activate, migrate: command, worker, timeout }, migrate)
+    let post = post_migrate.as_ref().map(|command| command.value.clone());
+    // Either one needs a host with the role `migrate`: the first found names the place.
+    let loc = migrate.or(post_migrate);
+    (Hooks { prepare, activate, migrate: command, post_migrate: post, worker, timeout }, loc)
 }
 
 pub fn health(table: Option<&Table>) -> Health {

@@ -121,6 +121,8 @@ pub struct Hooks {
     pub prepare: Vec<String>,
     pub activate: Vec<String>,
     pub migrate: Option<String>,
+    /// Once, after every host is switched and healthy (the contract of expand/contract).
+    pub post_migrate: Option<String>,
     pub worker: WorkerHooks,
     /// The longest one hook or migration may run; then it is killed on the host with every
     /// process it started, and fails.
@@ -137,6 +139,7 @@ impl Default for Hooks {
             prepare: Vec::new(),
             activate: Vec::new(),
             migrate: None,
+            post_migrate: None,
             worker: WorkerHooks::default(),
             timeout: HOOK_TIMEOUT,
         }

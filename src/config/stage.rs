@@ -172,10 +172,11 @@ pub(super) fn decode_stage(
         && !hosts.iter().any(|host| host.has(Role::Migrate))
         && !hosts.is_empty()
     {
+        let key = if hooks.migrate.is_some() { "hooks.migrate" } else { "hooks.post_migrate" };
         decoder.error(
             &migrate.loc,
-            "hooks.migrate",
-            format!("`hooks.migrate` is set but no host of stage `{name}` has the role `migrate`"),
+            key,
+            format!("`{key}` is set but no host of stage `{name}` has the role `migrate`"),
             Some("add \"migrate\" to the roles of one app host, e.g. `roles = [\"app\", \"migrate\"]`".into()),
         );
     }

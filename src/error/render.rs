@@ -166,6 +166,11 @@ fn failed(cause: &Cause, aftermath: &Aftermath) -> String {
             each(true).join("; "),
             if switched.is_empty() { "no host was".to_string() } else { switched.join(", ") + " were" },
         ),
+        (_, Aftermath::Deployed) => format!(
+            "{}; every host serves the new release and stays on it (nothing is rolled back: the database may be \
+             partly contracted), and the release log says post_migrate failed",
+            each(true).join("; ")
+        ),
         (_, Aftermath::NotRestored { .. }) => unreachable!("said with its problems"),
     }
 }

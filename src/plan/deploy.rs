@@ -55,6 +55,7 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
     steps.push(build_step(cfg, &input.revision.commit, &artifact));
     steps.push(upload_step(cfg, &layout, input, &artifact, &env));
 
+    let post_migrate = post_migrate_step(cfg, input, &layout, &env, &mut notes);
     // Migrate, once.
     match (&cfg.hooks.migrate, cfg.hosts.iter().find(|host| host.has(Role::Migrate))) {
         (Some(_), _) if input.skip_migrations => notes.push("migrations skipped (--skip-migrations)".into()),
@@ -100,8 +101,46 @@ pub fn deploy(cfg: &StageConfig, input: &DeployInput) -> Plan {
         notes,
         record,
         token: input.owner.token.clone(),
+        post_migrate,
     };
     roll_and_finish(cfg, &env, roll, head)
+}
+
+/// `post_migrate`, once, on the migrate host, in the new release, after every host serves it
+/// (the contract of expand/contract). Not when only some hosts are changed, nor with
+/// `--skip-migrations`. A failure leaves every host on the release: nothing is rolled back.
+fn post_migrate_step(
+    cfg: &StageConfig,
+    input: &DeployInput,
+    layout: &Layout,
+    env: &HookEnv,
+    notes: &mut Vec<String>,
+) -> Option<Step> {
+    let command = cfg.hooks.post_migrate.as_ref()?;
+    let host = cfg.hosts.iter().find(|host| host.has(Role::Migrate))?;
+    if input.skip_migrations {
+        notes.push("post_migrate skipped (--skip-migrations)".into());
+        return None;
+    }
+    if !cfg.left_alone().is_empty() {
+        notes.push(
+            "post_migrate not run: this run leaves some hosts on their release (--host/--role), and the old code \
+             may still need what it removes; a deploy of every host runs it"
+                .into(),
+        );
+        return None;
+    }
+    let run = hooks::run(&layout.release(input.release), command, env);
+    Some(Step::parallel(
+        Phase::PostMigrate,
+        format!("post-migrate once, on {}, in the new release, once every host serves it (contract)", host.name),
+        1,
+        OnFailure::Finish,
+        vec![HostActions {
+            host: host.name.clone(),
+            actions: vec![Action::on_host(What::PostMigrate, &host.name, run).shown(command)],
+        }],
+    ))
 }
 
 /// Build, once, locally.

@@ -238,7 +238,7 @@ fn action_words(action: &Action, group_host: Option<&str>, release: &str) -> Opt
     };
     let words = match action.what {
         What::Journal => return None,
-        What::Build | What::Prepare | What::Migrate | What::Activate => {
+        What::Build | What::Prepare | What::Migrate | What::PostMigrate | What::Activate => {
             format!("{at} {}", action.shown.clone().unwrap_or_else(command))
         }
         What::Drain | What::Undrain | What::Ban => match &action.run {

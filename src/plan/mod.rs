@@ -89,6 +89,7 @@ pub enum Phase {
     Soak,
     Roll,
     Workers,
+    PostMigrate,
     Ban,
     Finish,
 }
@@ -106,6 +107,7 @@ impl Phase {
             Phase::Soak => "soak",
             Phase::Roll => "roll",
             Phase::Workers => "workers",
+            Phase::PostMigrate => "post_migrate",
             Phase::Ban => "ban",
             Phase::Finish => "finish",
         }
@@ -144,6 +146,9 @@ pub enum OnFailure {
     /// Warn and go on: every host already serves the release. Every action is tried, and an
     /// interrupt no longer stops the run.
     Warn,
+    /// Every host serves the release and stays on it: go on (ban, record the failure in the
+    /// release log, unlock), then exit 1. Nothing is rolled back.
+    Finish,
 }
 
 impl OnFailure {
@@ -163,13 +168,17 @@ impl OnFailure {
                 "put drained hosts back in service, leave switched hosts on the new release (--no-auto-rollback), exit 1"
             }
             OnFailure::Warn => "warn and go on: every host already serves the release",
+            OnFailure::Finish => {
+                "every host stays on the new release (nothing is rolled back: the database may be partly \
+                 contracted); ban, record the failure, unlock, exit 1"
+            }
         }
     }
 
     /// Does an interrupt (Ctrl-C, SIGTERM) stop this step? Not once every host is switched:
     /// finishing takes a moment and leaves nothing behind.
     pub fn interruptible(self) -> bool {
-        self != OnFailure::Warn
+        !matches!(self, OnFailure::Warn | OnFailure::Finish)
     }
 
     /// After a failed roll: put switched hosts back, or leave them (`--no-auto-rollback`).

@@ -67,6 +67,6 @@ pub fn rollback(cfg: &StageConfig, input: &RollbackInput) -> Plan {
         canary: false,
     };
     let token = input.owner.token.clone();
-    let head = Head { kind: PlanKind::Rollback, id, revision: None, steps, notes, record, token };
+    let head = Head { kind: PlanKind::Rollback, id, revision: None, steps, notes, record, token, post_migrate: None };
     roll_and_finish(cfg, &env, roll, head)
 }

@@ -244,12 +244,14 @@ pub(super) struct Head<'a> {
     pub record: serde_json::Value,
     /// The lock token of this run (see `Owner::token`).
     pub token: String,
+    /// A deploy's `post_migrate`: once every host serves the release, before the ban.
+    pub post_migrate: Option<Step>,
 }
 
 /// What a deploy and a rollback share once the release is on every host: the roll, the
 /// workers, the ban, the finish; then the plan.
 pub(super) fn roll_and_finish(cfg: &StageConfig, env: &HookEnv, roll: RollInput, head: Head) -> Plan {
-    let Head { kind, id, revision, mut steps, mut notes, mut record, token } = head;
+    let Head { kind, id, revision, mut steps, mut notes, mut record, token, post_migrate } = head;
     if let Some(only) = &cfg.only {
         // The release log says which hosts this run changed.
         record["only"] = serde_json::json!(only.hosts);
@@ -286,6 +288,10 @@ pub(super) fn roll_and_finish(cfg: &StageConfig, env: &HookEnv, roll: RollInput,
     }
     if let Some(workers) = workers_step(cfg, &layout, id, env, after_switch, roll.settled) {
         steps.push(workers);
+    }
+    if let Some(step) = post_migrate {
+        record["post_migrate"] = serde_json::json!("ran");
+        steps.push(step);
     }
     if roll.no_ban {
         notes.push("HTTP cache not banned (--no-ban)".into());

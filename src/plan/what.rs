@@ -16,6 +16,7 @@ pub enum What {
     Prepare,
     CheckRelease,
     Migrate,
+    PostMigrate,
     Journal,
     Capacity,
     Drain,
@@ -34,7 +35,7 @@ pub enum What {
 }
 
 impl What {
-    pub const ALL: [What; 27] = [
+    pub const ALL: [What; 28] = [
         What::Connect,
         What::Lock,
         What::Export,
@@ -47,6 +48,7 @@ impl What {
         What::Prepare,
         What::CheckRelease,
         What::Migrate,
+        What::PostMigrate,
         What::Journal,
         What::Capacity,
         What::Drain,
@@ -78,6 +80,7 @@ impl What {
             What::Prepare => "prepare",
             What::CheckRelease => "checked",
             What::Migrate => "migrate",
+            What::PostMigrate => "post-migrate",
             What::Journal => "journal",
             What::Capacity => "capacity",
             What::Drain => "drain",

@@ -257,6 +257,10 @@ pub struct LogEntry {
     /// For a rollback: the release rolled back from (marked bad).
     #[serde(default)]
     pub from: Option<String>,
+    /// For a deploy with `post_migrate`: `ran` or `failed` (the database was contracted, or
+    /// partly, for this release).
+    #[serde(default)]
+    pub post_migrate: Option<String>,
 }
 
 /// The entries of [`log`]'s output; lines that are not entries are left out.

@@ -119,6 +119,7 @@ fn after(what: What) -> Option<String> {
         What::LinkShared => "shared paths linked".into(),
         What::Prepare => "prepare hooks".into(),
         What::Migrate => "migrated".into(),
+        What::PostMigrate => "post-migrated".into(),
         What::Capacity => "draining…".into(),
         What::Drain => "drained, waiting for in-flight requests".into(),
         What::WaitDrained => "idle, switching".into(),

@@ -165,6 +165,7 @@ pub fn done_name(what: What) -> &'static str {
         What::Prepare => "host_prepared",
         What::CheckRelease => "host_checked",
         What::Migrate => "migrated",
+        What::PostMigrate => "post_migrated",
         What::Journal => "host_journal",
         What::Capacity => "host_capacity_ok",
         What::Drain => "host_drained",

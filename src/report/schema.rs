@@ -27,6 +27,7 @@ pub const EVENTS: &[(&str, &[&str])] = &[
     ("host_prepared", STEP),
     ("host_checked", STEP),
     ("migrated", STEP),
+    ("post_migrated", STEP),
     ("host_journal", STEP),
     ("host_capacity_ok", STEP),
     ("host_drained", STEP),

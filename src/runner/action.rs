@@ -96,7 +96,7 @@ impl<T: Transport> Context<T> {
         let out = match (&action.run, &action.until) {
             (Run::Shell { .. }, None) => {
                 let out = self.shell(host, action, stdin, stoppable).await?;
-                if matches!(what, What::Prepare | What::Activate | What::Migrate)
+                if matches!(what, What::Prepare | What::Activate | What::Migrate | What::PostMigrate)
                     && crate::remote::hooks::timed_out(out.status)
                 {
                     let limit = self.hook_timeout;
@@ -266,7 +266,7 @@ impl<T: Transport> Context<T> {
 fn command_limit(what: What, hook_timeout: Duration) -> Duration {
     match what {
         // The host kills the hook at its timeout, TERM then KILL: a margin beyond both.
-        What::Prepare | What::Activate | What::Migrate => {
+        What::Prepare | What::Activate | What::Migrate | What::PostMigrate => {
             hook_timeout + crate::remote::hooks::KILL_AFTER + Duration::from_secs(30)
         }
         // Sending, checking and unpacking a release: generous, but not forever.

@@ -116,6 +116,9 @@ pub enum Aftermath {
     RolledBack,
     /// `--no-auto-rollback`: these hosts were left on `release`, every host in service.
     LeftSwitched { switched: Vec<String>, release: String },
+    /// Every host serves the new release and stays on it; a step after the roll failed
+    /// (`post_migrate`), the run finished (ban, record, unlock).
+    Deployed,
     /// Not every host could be put back: what is left, host by host, and the command that
     /// fixes it. The locks stay.
     NotRestored { problems: Vec<String>, fix: String },

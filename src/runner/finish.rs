@@ -78,6 +78,10 @@ impl<T: Transport> Runner<'_, T> {
     pub(super) async fn record_outcome(&self, outcome: &str) {
         let mut line = self.plan.record.clone();
         line["outcome"] = serde_json::Value::String(outcome.to_string());
+        // A run that failed never got to post_migrate.
+        if let Some(fields) = line.as_object_mut() {
+            fields.remove("post_migrate");
+        }
         let hosts: Vec<String> =
             self.cfg.hosts.iter().filter(|host| self.cfg.changes(host)).map(|host| host.name.clone()).collect();
         self.on_hosts(hosts, release::record(&self.layout, &line.to_string())).await;

@@ -123,6 +123,8 @@ pub struct Runner<'a, T: Transport> {
     pub lock_wait: Option<Duration>,
     /// The locks were taken before this run (see [`Runner::after_lock`]).
     locked_already: bool,
+    /// Failures of a step that let the run finish (`post_migrate`): the run ends with exit 1.
+    late: Mutex<Vec<Failure>>,
 }
 
 impl<'a, T: Transport> Runner<'a, T> {
@@ -140,6 +142,7 @@ impl<'a, T: Transport> Runner<'a, T> {
             layout: Layout::new(&cfg.app.path),
             lock_wait: None,
             locked_already: false,
+            late: Mutex::new(Vec::new()),
         }
     }
 
@@ -206,6 +209,11 @@ impl<'a, T: Transport> Runner<'a, T> {
                     let failures = self.ban(step).await;
                     self.settle(step, failures).await
                 }
+                Phase::Finish if !self.late.lock().unwrap().is_empty() => {
+                    let step = self.recording_the_failure(step);
+                    let failures = self.each_batch(&step, artifact.as_ref()).await;
+                    self.settle(&step, failures).await
+                }
                 _ => {
                     let failures = self.each_batch(step, artifact.as_ref()).await;
                     self.settle(step, failures).await
@@ -216,7 +224,25 @@ impl<'a, T: Transport> Runner<'a, T> {
             clock.phases.push((step.phase, took));
             outcome?;
         }
+        let late = std::mem::take(&mut *self.late.lock().unwrap());
+        if !late.is_empty() {
+            return Err(RunError::Failed { cause: Cause::Actions(late), aftermath: Aftermath::Deployed });
+        }
         Ok(())
+    }
+
+    /// The finish step, its release log line saying `post_migrate` failed.
+    fn recording_the_failure(&self, step: &Step) -> Step {
+        let mut line = self.plan.record.clone();
+        line["post_migrate"] = serde_json::json!("failed");
+        let record = crate::remote::release::record(&self.layout, &line.to_string());
+        let mut step = step.clone();
+        for host in step.batches.iter_mut().flat_map(|batch| batch.hosts.iter_mut()) {
+            for action in host.actions.iter_mut().filter(|action| action.what == What::Record) {
+                action.run = crate::plan::Run::Shell { cmd: record.clone(), stdin: None };
+            }
+        }
+        step
     }
 
     /// What the step's failures lead to: the step's own policy.
@@ -228,13 +254,20 @@ impl<'a, T: Transport> Runner<'a, T> {
             self.warn(failures);
             return Ok(());
         }
+        if step.on_failure == OnFailure::Finish {
+            for failure in &failures {
+                self.failed(failure);
+            }
+            self.late.lock().unwrap().extend(failures);
+            return Ok(());
+        }
         for failure in &failures {
             self.failed(failure);
         }
         Err(match step.on_failure {
             OnFailure::RollBack => self.roll_back(failures).await,
             OnFailure::LeaveSwitched => self.leave_switched(failures).await,
-            OnFailure::Abort | OnFailure::Stop | OnFailure::ReleaseLocks | OnFailure::Warn => {
+            OnFailure::Abort | OnFailure::Stop | OnFailure::ReleaseLocks | OnFailure::Warn | OnFailure::Finish => {
                 self.abort(Cause::Actions(failures)).await
             }
         })
