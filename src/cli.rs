@@ -230,6 +230,12 @@ pub enum Command {
         #[command(subcommand)]
         action: LockAction,
     },
+    /// Maintenance mode: the balancer answers every request 503 with Retry-After (for a long
+    /// migration) and keeps checking the app hosts; deploys can run meanwhile.
+    Maintenance {
+        #[command(subcommand)]
+        action: MaintenanceAction,
+    },
     /// Run a command on the stage's hosts, in parallel.
     Exec {
         /// The stage, as named in Deploy.toml (`[stages.NAME]`).
@@ -257,6 +263,27 @@ pub enum Command {
         /// Framework defaults to start from.
         #[arg(long, default_value = "symfony", value_parser = clap::builder::PossibleValuesParser::new(["symfony", "laravel", "rails", "django", "node", "static"]))]
         recipe: String,
+    },
+}
+
+/// `deploy maintenance …`.
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceAction {
+    /// Answer every request with the maintenance page (503, Retry-After).
+    On {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
+        stage: String,
+        /// The page's text (Varnish; HAProxy serves its own errorfile).
+        #[arg(long, short)]
+        message: Option<String>,
+        /// The Retry-After the page sends (default 5m; Varnish).
+        #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+        retry_after: Option<std::time::Duration>,
+    },
+    /// Serve the site again.
+    Off {
+        /// The stage, as named in Deploy.toml (`[stages.NAME]`).
+        stage: String,
     },
 }
 

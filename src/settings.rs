@@ -1,7 +1,9 @@
 //! The command line resolved once into plain values: what to do ([`Task`]) and how to say it.
 //! Only this module reads the clap definitions; the commands take a [`Settings`].
 
-use crate::cli::{BuildArgs, Cli, Command, DeployArgs, LockAction, OnlyArgs, OutputFormat, RunArgs, ShapeArgs};
+use crate::cli::{
+    BuildArgs, Cli, Command, DeployArgs, LockAction, MaintenanceAction, OnlyArgs, OutputFormat, RunArgs, ShapeArgs,
+};
 use crate::config::{BatchSize, Role};
 use crate::error::Error;
 use std::path::PathBuf;
@@ -63,6 +65,13 @@ pub enum Task {
     },
     Check {
         stage: String,
+    },
+    /// `deploy maintenance on|off STAGE`.
+    Maintenance {
+        stage: String,
+        on: bool,
+        message: Option<String>,
+        retry_after: Option<Duration>,
     },
     /// `deploy setup STAGE`.
     Setup {
@@ -182,6 +191,14 @@ fn task(command: Option<Command>, stage: Option<String>, deploy: DeployArgs) -> 
         },
         (Some(Command::Check { stage }), _) => Task::Check { stage },
         (Some(Command::Setup { stage }), _) => Task::Setup { stage },
+        (Some(Command::Maintenance { action }), _) => match action {
+            MaintenanceAction::On { stage, message, retry_after } => {
+                Task::Maintenance { stage, on: true, message, retry_after }
+            }
+            MaintenanceAction::Off { stage } => {
+                Task::Maintenance { stage, on: false, message: None, retry_after: None }
+            }
+        },
         (Some(Command::Unlock { stage, force }), _) => Task::Unlock { stage, force },
         (Some(Command::Exec { stage, role, host, cmd, shell }), _) => {
             Task::Exec { stage, role: role.as_deref().map(checked_role).transpose()?, hosts: host, command: cmd, shell }
@@ -219,6 +236,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Lock { .. } => "lock",
         Command::Check { .. } => "check",
         Command::Setup { .. } => "setup",
+        Command::Maintenance { .. } => "maintenance",
         Command::Unlock { .. } => "unlock",
         Command::Exec { .. } => "exec",
         Command::Completions { .. } => "completions",

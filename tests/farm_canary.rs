@@ -255,3 +255,61 @@ fn post_migrate_runs_once_after_every_host_and_guards_the_rollback() {
     assert_eq!((line["outcome"].as_str(), line["post_migrate"].as_str()), (Some("success"), Some("failed")));
     assert!(events(&contract.events, "cache_banned", None).len() == 1 && f.no_locks());
 }
+
+/// One GET through `url` (`http://host:port`): status, Retry-After, body.
+fn fetch(url: &str, path: &str) -> (u16, Option<String>, String) {
+    let mut conn = crate::farm::http::Conn::open(&addr(url)).expect("connect");
+    let resp = conn.get(path, &[("Cookie", "cart=maintenance")]).expect("answer");
+    (resp.status, resp.header("Retry-After").map(String::from), resp.body.clone())
+}
+
+/// `deploy maintenance on|off`: every request through the balancer gets 503 with
+/// Retry-After, the app hosts stay checked (`deploy check` passes), a deploy underneath
+/// works and does not end it; `off` serves the site again. Varnish and HAProxy.
+#[test]
+fn maintenance_answers_503_and_lets_a_deploy_run_underneath() {
+    let f = Farm::start(2);
+    assert_eq!(f.deploy_json(&["farm"]).code, 0);
+    for (stage, url) in [("farm", f.varnish_url()), ("farm-haproxy", f.haproxy_url())] {
+        let mut on = vec!["maintenance", "on", stage];
+        if stage == "farm" {
+            on.extend(["--message", "Back at ten <b>", "--retry-after", "90s"]);
+        }
+        let o = f.deploy(&on);
+        assert_eq!(o.status.code(), Some(0), "{stage}: {}", String::from_utf8_lossy(&o.stderr));
+        let (status, retry, body) = fetch(&url, "/");
+        assert_eq!(status, 503, "{stage}");
+        if stage == "farm" {
+            assert_eq!(retry.as_deref(), Some("90"));
+            assert!(body.contains("Back at ten &lt;b&gt;"), "{body}");
+        } else {
+            assert_eq!(retry.as_deref(), Some("120"), "HAProxy's errorfile");
+        }
+        let check = f.deploy(&["check", stage]);
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{stage}: the hosts are still checked:\n{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+        // A deploy underneath: it rolls, and the site stays in maintenance all along.
+        f.commit(&format!("a release during {stage}'s maintenance"), &[("public/about.txt", Some(stage))]);
+        let load = Load::start(&addr(&url), "/", 2, Duration::from_secs(120));
+        let run = f.deploy_json(&[stage]);
+        std::thread::sleep(Duration::from_millis(200));
+        let seen = load.stop();
+        assert_eq!(run.code, 0, "{stage}: {}", run.stderr);
+        assert_eq!(seen.ok, 0, "{stage}: the site answered during maintenance: {seen:?}");
+        assert!(seen.bad_status > 50 && seen.conn_errors == 0, "{stage}: {seen:?}");
+        assert_eq!(fetch(&url, "/").0, 503, "{stage}: still in maintenance after the deploy");
+        let o = f.deploy(&["maintenance", "off", stage]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let (status, _, _) = fetch(&url, "/about.txt");
+        assert_eq!(status, 200, "{stage}: served again, the new release");
+        assert_eq!(f.common_release(), run.release, "{stage}");
+    }
+    // What cannot be: a message HAProxy cannot show; a balancer without maintenance.
+    let o = f.deploy(&["maintenance", "on", "farm-haproxy", "--message", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(fetch(&f.haproxy_url(), "/about.txt").0, 200, "nothing changed");
+}

@@ -318,7 +318,9 @@ fn a_failed_capacity_check_stops_before_the_drain_and_clears_the_journal_written
     // written at the same time.
     let lists = std::sync::atomic::AtomicUsize::new(0);
     let t = Recording::new(move |on, line| {
-        (on == "lb" && line.ends_with("backend.list") && lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1)
+        (on == "lb"
+            && line.ends_with("backend.list '*.*'")
+            && lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1)
             .then(|| Output { status: Some(1), stdout: String::new(), stderr: "CLI communication error".into() })
     });
     let (r, _) = run(t.clone());

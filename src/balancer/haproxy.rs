@@ -6,7 +6,7 @@
 
 use crate::remote::Cmd;
 
-fn api(socket: &str, line: &str) -> Cmd {
+pub(super) fn api(socket: &str, line: &str) -> Cmd {
     Cmd::new("printf").args(["%s\\n", line]).pipe(Cmd::new("socat").args([
         "-t",
         "5",

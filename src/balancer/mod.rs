@@ -5,6 +5,7 @@
 mod command;
 mod counts;
 mod haproxy;
+pub mod maintenance;
 mod varnish;
 
 pub use counts::Counts;

@@ -10,7 +10,7 @@ pub fn admin(admin: &str, secret: &str) -> Cmd {
     Cmd::new("varnishadm").args(["-T", admin, "-S", secret])
 }
 
-fn base(balancer: &Balancer) -> Cmd {
+pub(super) fn base(balancer: &Balancer) -> Cmd {
     match balancer {
         Balancer::Varnish { admin: address, secret, .. } => admin(address, secret),
         _ => unreachable!("varnish command for a {} balancer", balancer.kind()),
@@ -34,7 +34,9 @@ pub fn backend_list(balancer: &Balancer, backend: &str) -> Cmd {
 
 /// Every backend of every VCL: read with [`count_in_service`].
 pub fn backend_list_all(balancer: &Balancer) -> Cmd {
-    base(balancer).arg("backend.list")
+    // `*.*`: the backends of every warm VCL, not only the active one; during maintenance the
+    // active VCL is deploy's, which has none (see `maintenance`).
+    base(balancer).args(["backend.list", "*.*"])
 }
 
 /// Open connections to the backend, in every VCL: read with [`in_flight`]. Without an

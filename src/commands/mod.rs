@@ -10,6 +10,7 @@ mod docs;
 pub mod exec;
 mod history;
 pub mod init;
+mod maintenance;
 pub mod plan;
 mod plans;
 pub mod releases;
@@ -40,6 +41,11 @@ pub fn run(settings: &Settings) -> Result<i32, Error> {
         Task::Lock { stage, action } => stage_lock::run(settings, stage, action),
         Task::Check { stage } => check::run(settings, stage),
         Task::Setup { stage } => setup::run(settings, stage),
+        Task::Maintenance { stage, on, message, retry_after } => maintenance::run(
+            settings,
+            stage,
+            &maintenance::Ask { on: *on, message: message.as_deref(), retry_after: *retry_after },
+        ),
         Task::Unlock { stage, force } => unlock::run(settings, stage, *force),
         Task::Exec { stage, role, hosts, command, shell } => exec::run(settings, stage, *role, hosts, command, *shell),
         Task::Init { recipe } => init::run(settings, recipe),

@@ -24,6 +24,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "config",
     "lock",
     "setup",
+    "maintenance",
 ];
 
 /// A validated config, resolved for one stage.

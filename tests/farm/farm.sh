@@ -446,6 +446,9 @@ sub vcl_deliver {
 VCL
   } > "$FARM/default.vcl"
 
+  # HAProxy's 503 page, with Retry-After: what `deploy maintenance on farm-haproxy` shows.
+  printf 'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 120\r\nCache-Control: no-store\r\nContent-Type: text/html; charset=utf-8\r\nConnection: close\r\n\r\n<!doctype html><title>Maintenance</title><p>Down for maintenance: back soon.</p>\n' > "$FARM/maintenance.http"
+
   # HAProxy: the same hosts, runtime API on a socket.
   {
     cat <<CONF
@@ -460,6 +463,8 @@ defaults
     timeout server 30s
     retries 3
     option redispatch
+    # The page `deploy maintenance on` shows (docs/balancers.md#maintenance).
+    errorfile 503 $FARM/maintenance.http
 frontend shop
     bind $lb:8081
     default_backend app

@@ -89,6 +89,11 @@ impl Load {
                                 if r.samples.len() < 5 {
                                     r.samples.push(format!("status {}", resp.status));
                                 }
+                                // An error page may close the connection too (HAProxy's
+                                // errorfiles say `Connection: close`).
+                                if resp.header("Connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+                                    conn = None;
+                                }
                             }
                             Err(e) => {
                                 r.conn_errors += 1;
