@@ -101,19 +101,6 @@ fn a_bad_release_is_caught_by_its_canary_and_nothing_else_is_switched() {
 fn a_good_release_passes_and_a_burst_on_every_host_is_not_blamed_on_the_canary() {
     let f = Farm::start(3);
     assert_eq!(f.deploy_json(&["farm"]).code, 0);
-    with_canary(&f, "farm-haproxy", "");
-    f.commit("a good release", &[("public/about.txt", Some("about"))]);
-    let (run, load) = deploy_under_load(&f, "farm-haproxy", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(verdict(&run)["verdict"], "pass");
-    assert_eq!(load.bad_status + load.conn_errors, 0, "{load:?}");
-    let samples = events(&run.events, "canary_sample", None);
-    assert!(samples.len() >= 5 && samples.iter().all(|e| e["verdict"] == "ok"), "{samples:?}");
-    assert!(samples.iter().map(|e| e["requests"].as_u64().unwrap()).sum::<u64>() >= 20);
-    assert_eq!(switched(&run).len(), 3);
-
-    // Every host answers 500 (a database outage, say) while a good release soaks: the canary
-    // is no worse than the others, so it passes.
     let burst = |hosts: &[&str], on: bool| {
         for host in hosts {
             let file = f.root(host).join("shared/answer-500");
@@ -124,26 +111,67 @@ fn a_good_release_passes_and_a_burst_on_every_host_is_not_blamed_on_the_canary()
             }
         }
     };
-    burst(&["web1", "web2", "web3"], true);
-    f.commit("another good release", &[("public/about.txt", Some("about 2"))]);
-    let (run, load) = deploy_under_load(&f, "farm-haproxy", &[]);
-    burst(&["web1", "web2", "web3"], false);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(verdict(&run)["verdict"], "pass", "{}", run.stderr);
-    assert!(load.bad_status > 0, "the burst was seen by the load");
-    let peers_errors: u64 =
-        events(&run.events, "canary_sample", None).iter().map(|e| e["peers_errors"].as_u64().unwrap()).sum();
-    assert!(peers_errors > 0, "the other hosts failed too");
+    for stage in ["farm-haproxy", "farm"] {
+        with_canary(&f, stage, "");
+        f.commit(&format!("a good release ({stage})"), &[("public/about.txt", Some(stage))]);
+        let (run, load) = deploy_under_load(&f, stage, &[]);
+        assert_eq!(run.code, 0, "{stage}: {}", run.stderr);
+        assert_eq!(verdict(&run)["verdict"], "pass", "{stage}");
+        assert_eq!(load.bad_status + load.conn_errors, 0, "{stage}: {load:?}");
+        let samples = events(&run.events, "canary_sample", None);
+        assert!(samples.len() >= 5 && samples.iter().all(|e| e["verdict"] == "ok"), "{stage}: {samples:?}");
+        assert!(samples.iter().map(|e| e["requests"].as_u64().unwrap()).sum::<u64>() >= 20, "{stage}");
+        assert_eq!(switched(&run).len(), 3, "{stage}");
 
-    // The control: the same errors on the canary host alone fail it.
-    burst(&["web1"], true);
-    f.commit("a third good release", &[("public/about.txt", Some("about 3"))]);
-    let before = f.common_release();
-    let (run, _) = deploy_under_load(&f, "farm-haproxy", &[]);
-    burst(&["web1"], false);
+        // Every host answers 500 (a database outage, say) while a good release soaks: the
+        // canary is no worse than the others, so it passes.
+        burst(&["web1", "web2", "web3"], true);
+        f.commit(&format!("another good release ({stage})"), &[("public/about.txt", Some("2"))]);
+        let (run, load) = deploy_under_load(&f, stage, &[]);
+        burst(&["web1", "web2", "web3"], false);
+        assert_eq!(run.code, 0, "{stage}: {}", run.stderr);
+        assert_eq!(verdict(&run)["verdict"], "pass", "{stage}: {}", run.stderr);
+        assert!(load.bad_status > 0, "{stage}: the burst was seen by the load");
+        let peers_errors: u64 =
+            events(&run.events, "canary_sample", None).iter().map(|e| e["peers_errors"].as_u64().unwrap()).sum();
+        assert!(peers_errors > 0, "{stage}: the other hosts failed too");
+
+        // The control: the same errors on the canary host alone fail it.
+        burst(&["web1"], true);
+        f.commit(&format!("a third good release ({stage})"), &[("public/about.txt", Some("3"))]);
+        let before = f.common_release();
+        let (run, _) = deploy_under_load(&f, stage, &[]);
+        burst(&["web1"], false);
+        assert_eq!(run.code, 1, "{stage}: {}", run.stderr);
+        assert_eq!(verdict(&run)["verdict"], "fail", "{stage}");
+        assert_eq!(f.common_release(), before, "{stage}");
+    }
+}
+
+/// Ctrl-C during the soak: the canary goes back, nothing else was switched, exit 1.
+#[test]
+fn an_interrupt_during_the_soak_rolls_the_canary_back() {
+    let f = Farm::start(3);
+    assert_eq!(f.deploy_json(&["farm"]).code, 0);
+    let good = f.common_release();
+    f.add_config("\n[stages.farm.rolling]\ncanary = 1\nsoak = \"60s\"\n\n[stages.farm.canary]\ninterval = \"1s\"\n");
+    f.commit("a release interrupted in its soak", &[("public/about.txt", Some("soaking"))]);
+    let load = Load::start(&addr(&f.varnish_url()), "/", 2, Duration::from_secs(120));
+    let mut sent = false;
+    let run = f.deploy_watch(&["farm"], |event, pid| {
+        if !sent && event["event"] == "canary_sample" && event["interval"] == 2 {
+            let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+            sent = true;
+        }
+    });
+    let seen = load.stop();
+    assert!(sent, "the soak never sampled");
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(verdict(&run)["verdict"], "fail");
-    assert_eq!(f.common_release(), before);
+    assert!(events(&run.events, "canary_verdict", None).is_empty(), "no verdict: it was stopped");
+    assert_eq!(switched(&run), ["web1", "web1"], "the canary went back, nothing else moved");
+    assert_eq!(f.common_release(), good);
+    assert!(f.all_in_varnish());
+    assert_eq!(seen.bad_status + seen.conn_errors, 0, "{seen:?}");
 }
 
 #[test]
