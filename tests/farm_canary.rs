@@ -60,6 +60,10 @@ fn a_bad_release_is_caught_by_its_canary_and_nothing_else_is_switched() {
     let good = f.common_release().expect("one release");
     for stage in ["farm", "farm-haproxy"] {
         with_canary(&f, stage, "");
+        // `deploy check` reads the counters the soak will judge by.
+        let o = f.deploy(&["check", stage]);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(out.lines().any(|l| l.starts_with("lb ") && l.contains(" canary ") && l.contains(" ok ")), "{out}");
     }
     f.commit("a release that fails real traffic", &[("config/answer-500", Some("broken"))]);
     for stage in ["farm", "farm-haproxy"] {

@@ -195,7 +195,7 @@ async fn check_balancer(stage: &StageConfig, ssh: &Connections) -> Vec<Row> {
         Err(err) => return vec![row(lb, "balancer", false, err)],
     };
     let mut rows = vec![row(lb, "balancer", true, format!("{} answers", balancer.kind()))];
-    for host in apps {
+    for host in &apps {
         let backend = balancer.backend_of(host);
         rows.push(if crate::balancer::lists_backend(balancer, &listed, backend) {
             row(lb, "backend", true, format!("{host} is backend `{backend}`"))
@@ -221,6 +221,19 @@ async fn check_balancer(stage: &StageConfig, ssh: &Connections) -> Vec<Row> {
                 false,
                 format!("the stats socket is at level `{level}`: add `level admin` or drains are refused"),
             )
+        });
+    }
+    // A canary's soak reads the answer counters (Varnish: varnishncsa for a second here).
+    if stage.canary.count(apps.len()) > 0
+        && let Some((op, read)) = crate::balancer::stats(balancer, Duration::from_secs(1))
+        && let Target::Host(on) = &op.on
+    {
+        rows.push(match sh(ssh, on, &op.cmd).await {
+            Ok(out) if out.ok() && read.counts(&out.stdout).is_ok() => {
+                row(on, "canary", true, "answer counters readable (the soak judges the canary by them)")
+            }
+            Ok(out) => row(on, "canary", false, format!("the soak cannot read the answer counters: {}", out.tail(2))),
+            Err(err) => row(on, "canary", false, err),
         });
     }
     // The drain waits on these counters: they must be readable (varnishd -n ⇒ `instance`).

@@ -145,8 +145,16 @@ impl<'c> Session<'c> {
             RunKind::Deploy => ("deployed", NotifyOn::Success),
             RunKind::Rollback => ("rolled back", NotifyOn::Rollback),
         };
+        // post_migrate failed after every host was switched: nothing went back.
+        let switched = matches!(
+            &result,
+            Err(Error::Run(crate::runner::RunError::Failed { aftermath: crate::runner::Aftermath::Deployed, .. }))
+        );
         let outcome = match (code, self.kind) {
             (0, _) => done,
+            (1, RunKind::Deploy) if switched => {
+                "failed after every host was switched (post_migrate); nothing rolled back"
+            }
             (1, RunKind::Deploy) => "failed, every host back on a serving release",
             _ => "failed",
         };
