@@ -125,3 +125,41 @@ fn a_rebuild_never_swaps_the_build_under_a_running_deploy() {
     assert!(first.tree.join("index.html").exists(), "a build in use was pruned");
     std::fs::remove_file(users.join("1")).unwrap();
 }
+
+/// Big files are streamed out of git (a loose object, then the same once packed): the export
+/// holds exactly the committed bytes and modes, whichever way they were read.
+#[test]
+fn big_files_are_exported_byte_for_byte_loose_and_packed() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = git_repo(&[("README", "small")]);
+    // Not compressible, above the size from which blobs are streamed.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let big: Vec<u8> = (0..12 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(repo.path().join("big.bin"), &big).unwrap();
+    std::fs::write(repo.path().join("tool"), &big[..9 << 20]).unwrap();
+    std::fs::set_permissions(repo.path().join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::support::git(repo.path(), &["add", "-A"]);
+    crate::support::git(repo.path(), &["commit", "-q", "-m", "big"]);
+    let commit = head(repo.path());
+    for how in ["loose", "packed"] {
+        if how == "packed" {
+            crate::support::git(repo.path(), &["gc", "-q"]);
+            let objects = crate::support::git(repo.path(), &["count-objects", "-v"]);
+            assert!(objects.lines().any(|line| line == "count: 0"), "{objects}");
+        }
+        let out = tempfile::tempdir().unwrap();
+        artifact::export(repo.path(), &commit, out.path()).unwrap();
+        assert!(std::fs::read(out.path().join("big.bin")).unwrap() == big, "{how}: big.bin differs");
+        assert!(std::fs::read(out.path().join("tool")).unwrap() == big[..9 << 20], "{how}: tool differs");
+        let mode = std::fs::metadata(out.path().join("tool")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755, "{how}");
+        assert_eq!(std::fs::read_to_string(out.path().join("README")).unwrap(), "small");
+    }
+}

@@ -463,7 +463,7 @@ defaults
     timeout server 30s
     retries 3
     option redispatch
-    # The page `deploy maintenance on` shows (docs/balancers.md#maintenance).
+    # The page deploy maintenance on shows (docs/balancers.md#maintenance).
     errorfile 503 $FARM/maintenance.http
 frontend shop
     bind $lb:8081
