@@ -14,38 +14,10 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 HOSTS=${HOSTS:-4}
 build_deploy
-DIR=$(bench_dir deploy-canary)
-trap '[ -f "$DIR/farm/farm.env" ] && tests/farm/farm.sh down "$DIR/farm" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
-tests/farm/farm.sh up "$DIR/farm" "$HOSTS" shop >/dev/null
-. "$DIR/farm/farm.env"
-export DEPLOY_CACHE_DIR=$DIR/cache
+bench_farm deploy-canary "$HOSTS" shop
 CONFIG=$DIR/farm/Deploy.toml
 "$DEPLOY" -c "$CONFIG" farm --output json > "$DIR/ev.json"
 printf '\n[stages.%s.rolling]\ncanary = 1\n' farm farm-haproxy >> "$CONFIG"
-
-# Sends GET / from 4 threads until $DIR/stop exists; prints "ok failed".
-load() { # base-url
-  python3 - "$1" "$DIR/stop" <<'PY'
-import http.client, os, sys, threading, urllib.parse
-url, stop = urllib.parse.urlparse(sys.argv[1]), sys.argv[2]
-counts = [[0, 0] for _ in range(4)]
-def client(n):
-    conn = None
-    while not os.path.exists(stop):
-        try:
-            conn = conn or http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-            conn.request("GET", "/", headers={"Cookie": f"cart=bench{n}"})
-            answer = conn.getresponse(); answer.read()
-            counts[n][0 if answer.status == 200 else 1] += 1
-            if answer.getheader("Connection", "").lower() == "close": conn = None
-        except Exception:
-            counts[n][1] += 1; conn = None
-threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
-for t in threads: t.start()
-for t in threads: t.join()
-print(sum(c[0] for c in counts), sum(c[1] for c in counts))
-PY
-}
 
 report() { # events.json stage ok failed
   python3 - "$@" <<'PY'
@@ -77,7 +49,7 @@ for stage in farm farm-haproxy; do
   echo "$n" > "$FARM_REPO/config/run"
   bench_commit "$FARM_REPO" "a release that fails real traffic ($n)"
   rm -f "$DIR/stop"
-  load "$url" > "$DIR/load" &
+  bench_load "$url" cart "$DIR/stop" > "$DIR/load" &
   lp=$!
   sleep 1
   "$DEPLOY" -c "$CONFIG" "$stage" --output json > "$DIR/ev.json" 2> "$DIR/err" || true

@@ -51,3 +51,39 @@ change_1pct() {
 bench_commit() {
   git -C "$1" add -A && git -C "$1" -c user.name=b -c user.email=b@localhost commit -qm "$2"
 }
+
+# Sends GET / to base URL $1 from 4 threads, each with cookie `$2=benchN` (a session: every
+# request reaches an app host), until file $3 exists; prints "ok failed" (failed: any status
+# but 200, or a connection error). A connection an answer closes is opened again.
+bench_load() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import http.client, os, sys, threading, urllib.parse
+url, cookie, stop = urllib.parse.urlparse(sys.argv[1]), sys.argv[2], sys.argv[3]
+counts = [[0, 0] for _ in range(4)]
+def client(n):
+    conn = None
+    while not os.path.exists(stop):
+        try:
+            conn = conn or http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+            conn.request("GET", "/", headers={"Cookie": f"{cookie}=bench{n}"})
+            answer = conn.getresponse(); answer.read()
+            counts[n][0 if answer.status == 200 else 1] += 1
+            if answer.getheader("Connection", "").lower() == "close": conn = None
+        except Exception:
+            counts[n][1] += 1; conn = None
+threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sum(c[0] for c in counts), sum(c[1] for c in counts))
+PY
+}
+
+# A farm of $2 hosts of stack $3 in a fresh work folder named $1, torn down on exit: sets
+# DIR, sources its farm.env, and gives deploy its own cache there.
+bench_farm() {
+  DIR=$(bench_dir "$1")
+  trap '[ -f "$DIR/farm/farm.env" ] && tests/farm/farm.sh down "$DIR/farm" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
+  tests/farm/farm.sh up "$DIR/farm" "$2" "$3" >/dev/null
+  . "$DIR/farm/farm.env"
+  export DEPLOY_CACHE_DIR=$DIR/cache
+}

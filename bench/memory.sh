@@ -12,11 +12,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 SIZE=${SIZE:-200}
 build_deploy
-DIR=$(bench_dir deploy-memory)
-trap '[ -f "$DIR/farm/farm.env" ] && tests/farm/farm.sh down "$DIR/farm" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
-tests/farm/farm.sh up "$DIR/farm" 2 shop >/dev/null
-. "$DIR/farm/farm.env"
-export DEPLOY_CACHE_DIR=$DIR/cache
+bench_farm deploy-memory 2 shop
 CONFIG=$DIR/farm/Deploy.toml
 "$DEPLOY" -c "$CONFIG" farm --output json > /dev/null
 

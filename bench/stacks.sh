@@ -19,29 +19,6 @@ build_deploy
 DIR=$(bench_dir deploy-stacks)
 trap '[ -f "$DIR/farm/farm.env" ] && tests/farm/farm.sh down "$DIR/farm" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
 
-# Sends GET / through Varnish from 4 threads until $DIR/stop exists; prints "ok failed".
-load() { # varnish-base-url cookie-name
-  python3 - "$1" "$2" "$DIR/stop" <<'PY'
-import http.client, os, sys, threading, urllib.parse
-url, cookie, stop = urllib.parse.urlparse(sys.argv[1]), sys.argv[2], sys.argv[3]
-counts = [[0, 0] for _ in range(4)]
-def client(n):
-    conn = None
-    while not os.path.exists(stop):
-        try:
-            conn = conn or http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-            conn.request("GET", "/", headers={"Cookie": f"{cookie}=bench{n}"})
-            answer = conn.getresponse(); answer.read()
-            counts[n][0 if answer.status == 200 else 1] += 1
-        except Exception:
-            counts[n][1] += 1; conn = None
-threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
-for t in threads: t.start()
-for t in threads: t.join()
-print(sum(c[0] for c in counts), sum(c[1] for c in counts))
-PY
-}
-
 report() { # events.json wall ok failed
   python3 - "$@" <<'PY'
 import datetime, json, sys
@@ -78,7 +55,7 @@ for stack in $STACKS; do
     sed -i "s|code-[0-9]*|code-$run|" "$FARM_REPO/$code"
     bench_commit "$FARM_REPO" "edition $run"
     rm -f "$DIR/stop"
-    load "$FARM_VARNISH" "$cookie" > "$DIR/load" &
+    bench_load "$FARM_VARNISH" "$cookie" "$DIR/stop" > "$DIR/load" &
     lp=$!
     sleep 1
     s=$(date +%s.%N)

@@ -60,26 +60,22 @@ impl Secrets {
 
     /// Replaces every form of every secret in `text` with its `${VAR}`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (_, secret) in &self.list {
-            for form in &secret.forms {
-                if out.contains(form.as_str()) {
-                    out = out.replace(form.as_str(), &secret.name);
-                }
-            }
-        }
-        out
+        self.replaced(text, |secret| secret.name.clone())
     }
 
     /// Like [`Secrets::redact`], but marks each value as read here, now: `<$VAR>`. The human
     /// plan shows them so, apart from `${VAR}` in shell code, which the host's shell expands.
     pub fn redact_as_local(&self, text: &str) -> String {
+        self.replaced(text, |secret| format!("<${}>", secret.name.trim_start_matches("${").trim_end_matches('}')))
+    }
+
+    /// Every form of every secret in `text` replaced with what `shown` makes of the secret.
+    fn replaced(&self, text: &str, shown: impl Fn(&Secret) -> String) -> String {
         let mut out = text.to_string();
         for (_, secret) in &self.list {
-            let name = secret.name.trim_start_matches("${").trim_end_matches('}');
             for form in &secret.forms {
                 if out.contains(form.as_str()) {
-                    out = out.replace(form.as_str(), &format!("<${name}>"));
+                    out = out.replace(form.as_str(), &shown(secret));
                 }
             }
         }

@@ -345,3 +345,32 @@ fn maintenance_answers_503_and_lets_a_deploy_run_underneath() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(fetch(&f.haproxy_url(), "/about.txt").0, 200, "nothing changed");
 }
+
+/// The human view shows the soak's live counts (in a real terminal, tmux).
+#[test]
+fn the_human_view_shows_the_soaks_live_counts() {
+    let f = Farm::start(3);
+    assert_eq!(f.deploy_json(&["farm"]).code, 0);
+    with_canary(&f, "farm", "");
+    f.commit("a release watched at a terminal", &[("public/about.txt", Some("watched"))]);
+    let load = Load::start(&addr(&f.varnish_url()), "/", 2, Duration::from_secs(120));
+    let line = format!(
+        "DEPLOY_CACHE_DIR={} {} -c {} farm; echo EXIT=$?; sleep 30",
+        f.dir.join("cache").display(),
+        env!("CARGO_BIN_EXE_deploy"),
+        f.config().display()
+    );
+    let mut live: Vec<String> = Vec::new();
+    let screen = crate::farm::Terminal::start("canary-live", &line, 120, 30).until_exit(
+        &[],
+        Duration::from_secs(90),
+        |screen| live.extend(screen.lines().filter(|l| l.contains("soak · canary")).map(String::from)),
+    );
+    load.stop();
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        live.iter().any(|l| l.contains(" answers, 0 errors (0.0%) · others 0.0%")),
+        "no live counts seen: {live:?}"
+    );
+    assert!(screen.contains("canary passed"), "the verdict is printed: {screen}");
+}

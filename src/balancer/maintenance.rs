@@ -96,9 +96,12 @@ pub fn vcl(balancer: &Balancer, words: &[&str]) -> Cmd {
     super::varnish::base(balancer).args(words.iter().copied())
 }
 
-/// HAProxy: `set weight BACKEND/SERVER WEIGHT` (`0`, or `100%` for the configured weight).
-pub fn haproxy_weight(socket: &str, backend: &str, server: &str, weight: &str) -> Cmd {
-    super::haproxy::api(socket, &format!("set weight {backend}/{server} {weight}"))
+/// HAProxy: `set weight BACKEND/SERVER WEIGHT` (`0`, or `100%` for the configured weight) for
+/// every server, in one session (the runtime API takes commands separated by `;`; server
+/// names are checked identifiers). Each answers nothing when it worked.
+pub fn haproxy_weights(socket: &str, backend: &str, servers: &[&str], weight: &str) -> Cmd {
+    let line: Vec<String> = servers.iter().map(|server| format!("set weight {backend}/{server} {weight}")).collect();
+    super::haproxy::api(socket, &line.join("; "))
 }
 
 #[cfg(test)]

@@ -70,14 +70,15 @@ async fn sh(ssh: &Connections, host: &str, cmd: &Cmd, stdin: Option<&[u8]>) -> R
         .map_err(|err| Error::Usage { message: format!("maintenance: {host}: {}", err.message), hint: None })?;
     if !out.ok() {
         return Err(Error::Usage {
-            message: format!("maintenance: `{}` failed on {host}: {}", first_word(cmd), out.tail(3)),
+            message: format!("maintenance: `{}` failed on {host}: {}", shown(cmd), out.tail(3)),
             hint: None,
         });
     }
     Ok(out.stdout)
 }
 
-fn first_word(cmd: &Cmd) -> String {
+/// The start of a command, for a message.
+fn shown(cmd: &Cmd) -> String {
     cmd.to_string().split_whitespace().take(6).collect::<Vec<_>>().join(" ")
 }
 
@@ -135,20 +136,14 @@ async fn varnish(stage: &StageConfig, ssh: &Connections, host: &str, ask: &Ask<'
 async fn haproxy(stage: &StageConfig, ssh: &Connections, host: &str, on: bool) -> Result<String, Error> {
     let Balancer::Haproxy { socket, backend, .. } = &stage.balancer else { unreachable!("an haproxy balancer") };
     let weight = if on { "0" } else { "100%" };
-    let mut servers = Vec::new();
-    for app in stage.hosts.iter().filter(|app| app.has(Role::App)) {
-        let server = stage.balancer.backend_of(&app.name);
-        let answer = sh(ssh, host, &maintenance::haproxy_weight(socket, backend, server, weight), None).await?;
-        if !answer.trim().is_empty() {
-            return Err(Error::Usage {
-                message: format!(
-                    "maintenance: HAProxy on {host} refused `set weight {backend}/{server} {weight}`: {}",
-                    answer.trim()
-                ),
-                hint: Some("the stats socket needs `level admin`".into()),
-            });
-        }
-        servers.push(server.to_string());
+    let servers: Vec<&str> =
+        stage.hosts.iter().filter(|app| app.has(Role::App)).map(|app| stage.balancer.backend_of(&app.name)).collect();
+    let answer = sh(ssh, host, &maintenance::haproxy_weights(socket, backend, &servers, weight), None).await?;
+    if !answer.trim().is_empty() {
+        return Err(Error::Usage {
+            message: format!("maintenance: HAProxy on {host} refused `set weight … {weight}`: {}", answer.trim()),
+            hint: Some("the stats socket needs `level admin`".into()),
+        });
     }
     Ok(if on {
         format!(

@@ -64,6 +64,16 @@ pub(super) fn roll_step(
     (Step { phase, title, parallel: size, on_failure, batches }, size)
 }
 
+/// The backends of the app hosts not named in `hosts`: those that stay in service while
+/// `hosts` are taken out (a batch, the canary hosts).
+pub(super) fn other_app_backends(cfg: &StageConfig, hosts: &[&str]) -> Vec<String> {
+    cfg.hosts
+        .iter()
+        .filter(|other| other.has(Role::App) && !hosts.contains(&other.name.as_str()))
+        .map(|other| cfg.balancer.backend_of(&other.name).to_string())
+        .collect()
+}
+
 /// A balancer command as an action; a `silent` one fails on any output.
 fn balancer_action(op: Op, what: What) -> Action {
     let silent = op.silent;
@@ -95,12 +105,7 @@ pub fn roll_host(
     if min > 0
         && let Some((op, read)) = crate::balancer::capacity(balancer)
     {
-        let others: Vec<String> = cfg
-            .hosts
-            .iter()
-            .filter(|other| other.has(Role::App) && !batch.contains(&other.name.as_str()))
-            .map(|other| balancer.backend_of(&other.name).to_string())
-            .collect();
+        let others = other_app_backends(cfg, batch);
         actions.push(balancer_action(op, What::Capacity).until(Until::Capacity {
             read,
             own: balancer.backend_of(&host.name).to_string(),

@@ -3,7 +3,7 @@
 //! old release. Failing, the step rolls the canary hosts back and nothing else is switched.
 
 use super::*;
-use crate::config::{Balancer, Host, Role, StageConfig, format_duration};
+use crate::config::{Balancer, Host, StageConfig, format_duration};
 
 /// The soak step for `canaries` (`None`: no canary, or a balancer that counts nothing).
 pub(super) fn soak_step(cfg: &StageConfig, id: &str, canaries: &[&Host], on_failure: OnFailure) -> Option<Step> {
@@ -15,12 +15,7 @@ pub(super) fn soak_step(cfg: &StageConfig, id: &str, canaries: &[&Host], on_fail
     let balancer = &cfg.balancer;
     let names: Vec<&str> = canaries.iter().map(|host| host.name.as_str()).collect();
     let canary: Vec<String> = names.iter().map(|name| balancer.backend_of(name).to_string()).collect();
-    let peers: Vec<String> = cfg
-        .hosts
-        .iter()
-        .filter(|host| host.has(Role::App) && !names.contains(&host.name.as_str()))
-        .map(|host| balancer.backend_of(&host.name).to_string())
-        .collect();
+    let peers = super::roll::other_app_backends(cfg, &names);
     let check = rules.check.as_ref().map(|check| {
         let env = [
             format!("DEPLOY_STAGE={}", cfg.stage),

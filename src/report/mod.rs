@@ -127,7 +127,7 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// `web…: 240 answers, 3 errors (1.2%) · others 0.4% · 40s`, for the live lines.
+    /// `canary 240 answers, 3 errors (1.2%) · others 0.4% · 40.0s in`, for the live lines.
     pub fn summary(&self) -> String {
         format!(
             "canary {} answers, {} errors ({:.1}%) · others {:.1}% · {} in{}",
