@@ -53,9 +53,14 @@ async fn status(live: &Live, layout: &Layout, hosts: &[String]) -> Result<i32, E
 }
 
 async fn acquire(live: &Live, layout: &Layout, stage: &str, hosts: &[String], message: &str) -> Result<i32, Error> {
-    let started = crate::release_id::rfc3339(std::time::SystemTime::now());
-    let owner = lock::manual_owner_json(&crate::who::user(), &crate::who::machine(), stage, &started, message);
-    let token = format!("manual-{}", crate::who::owner(stage, std::time::SystemTime::now()).token);
+    // A deploy's owner record (who, where, since when), marked as held by hand, with the why.
+    let who = crate::who::owner(stage, std::time::SystemTime::now());
+    let mut record = serde_json::to_value(&who).expect("owner serializes");
+    record["pid"] = serde_json::json!(0);
+    record["manual"] = serde_json::json!(true);
+    record["message"] = serde_json::json!(message);
+    let owner = record.to_string();
+    let token = format!("manual-{}", who.token);
     let mut taken: Vec<&String> = Vec::new();
     let mut refused = Vec::new();
     for host in hosts {

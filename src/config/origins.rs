@@ -32,8 +32,7 @@ pub fn origins(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) 
     let stage_val = top.get("stages").and_then(|stages| stages.get(stage)).expect("checked by parse");
     let scope: std::rc::Rc<str> = std::rc::Rc::from(format!("stages.{stage}."));
     let scoped = source::rescope(stage_val, &scope);
-    let own = source::without(&scoped, &["hosts", "revision", "confirm", "site"]);
-    let over = source::merge(&source::without(&top, &["stages"]), &own);
+    let over = super::stage::file_and_stage(&top, &scoped);
     let recipe = over.get("app").and_then(|app| app.get("recipe")).and_then(Val::as_str).and_then(|wanted| {
         recipe_ids
             .iter()
@@ -46,7 +45,7 @@ pub fn origins(name: &str, text: &str, dir: &Path, stage: &str, env: EnvLookup) 
     };
     let mut out = Vec::new();
     // The stage's own keys first, then everything merged.
-    for key in ["site", "revision", "confirm", "hosts"] {
+    for key in super::stage::STAGE_ONLY {
         if let Some(value) = scoped.get(key) {
             flatten(&sources, key, value, stage, &mut out);
         }

@@ -29,7 +29,7 @@ const OVERRIDABLE: &[&str] = &[
 ];
 
 /// Keys only a stage has.
-const STAGE_ONLY: &[&str] = &["hosts", "revision", "confirm", "site"];
+pub(super) const STAGE_ONLY: &[&str] = &["site", "revision", "confirm", "hosts"];
 
 pub(super) fn decode_stage(
     decoder: &Decoder,
@@ -90,7 +90,7 @@ pub(super) fn decode_stage(
     stage_table.finish();
 
     // recipe < file < stage
-    let over = source::merge(&source::without(top, &["stages"]), &source::without(&scoped, STAGE_ONLY));
+    let over = file_and_stage(top, &scoped);
     let recipe = recipe_tree(decoder, &over, recipes);
     let mut merged = match recipe {
         Some(base) => source::merge(base, &over),
@@ -249,7 +249,12 @@ fn recipe_tree<'r>(decoder: &Decoder, over: &Val, recipes: &'r [(&str, Val)]) ->
     None
 }
 
-/// Reads a sub-table with `read` and reports its unknown keys.
+/// The file's tables with the stage's over them, key by key (the stage-only keys left out):
+/// what the recipe, if any, goes under.
+pub(super) fn file_and_stage(top: &Val, scoped: &Val) -> Val {
+    source::merge(&source::without(top, &["stages"]), &source::without(scoped, STAGE_ONLY))
+}
+
 /// A canary needs a balancer that counts answers per backend, and hosts left on the old
 /// release to compare with.
 fn check_canary(
@@ -285,6 +290,7 @@ fn check_canary(
     }
 }
 
+/// Reads a sub-table with `read` and reports its unknown keys.
 fn with_table<T>(effective: &Table, key: &'static str, read: impl FnOnce(&Table) -> Option<T>) -> Option<T> {
     let table = effective.table(key)?;
     let out = read(&table);

@@ -105,15 +105,6 @@ pub fn is_manual(json: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(json.trim()).is_ok_and(|value| value["manual"] == true)
 }
 
-/// The owner JSON of a lock held by hand: who, since when, and why.
-pub fn manual_owner_json(user: &str, machine: &str, stage: &str, started: &str, message: &str) -> String {
-    serde_json::json!({
-        "user": user, "machine": machine, "pid": 0, "stage": stage, "started": started,
-        "manual": true, "message": message,
-    })
-    .to_string()
-}
-
 /// [`owner`]'s output for people: `alice@laptop (pid 4242), deploying production since
 /// 2026-11-26T05:19:44Z`, or for a lock held by hand `alice@laptop, held by hand since …:
 /// "the message"`.
