@@ -240,8 +240,8 @@ fn lock_refresh() -> Duration {
     deploy::remote::lock::LEASE_REFRESH
 }
 
-/// A failed upload leaves no tarball in `.deploy/incoming`, a failed unpack no release
-/// folder, on any host. (`chattr +i` makes a folder refuse new files, even to root.)
+/// A failed upload leaves nothing in `.deploy/incoming` and no hidden half-received
+/// release, a failed unpack no release folder, on any host. (`chattr +i` makes a folder refuse new files, even to root.)
 #[test]
 fn failures_leave_nothing_behind() {
     let f = Farm::start(2);
@@ -255,6 +255,13 @@ fn failures_leave_nothing_behind() {
                 .map(|dir| dir.filter_map(Result::ok).map(|entry| entry.file_name()).collect())
                 .unwrap_or_default();
             assert!(incoming.is_empty(), "{what}: {host} kept {incoming:?}");
+            let hidden: Vec<_> = std::fs::read_dir(f.root(host).join("releases"))
+                .unwrap()
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name())
+                .filter(|name| name.to_string_lossy().starts_with('.'))
+                .collect();
+            assert!(hidden.is_empty(), "{what}: {host} kept {hidden:?}");
             assert_eq!(f.current(host).as_deref(), Some(live.as_str()));
         }
         assert!(f.no_locks(), "{what}");

@@ -126,27 +126,28 @@ fn lock_tokens_and_leases_on_a_real_folder() {
 fn release_commands() {
     assert_eq!(
         release::receive(&l(), ID).to_string(),
-        "mkdir -p -- /var/www/shop/.deploy/incoming /var/www/shop/shared && cat > /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz && sha256sum -- /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz"
+        "mkdir -p -- /var/www/shop/.deploy/incoming /var/www/shop/releases /var/www/shop/shared && sh -c 'mkdir -- \"$1\" && rm -f -- \"$2\" && mkfifo -- \"$2\" || exit 1\nsha256sum < \"$2\" & sum=$!\ntee -- \"$2\" | { tar -xzf - -C \"$1\"; status=$?; cat > /dev/null; exit $status; }\nstatus=$?\nwait \"$sum\" || status=1\nrm -f -- \"$2\"\nexit $status' sh /var/www/shop/releases/.20261126T051944Z-1a2b3c4.partial /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.fifo"
     );
-    // The unpack: these parts, in this order; the link and listing scripts are constants and
-    // every path is an argument after them.
+    // The rest of the unpack: these parts, in this order; the link and listing scripts are
+    // constants and every path is an argument after them. The folder is renamed into place
+    // last, before the listing.
     let unpack = release::unpack(&l(), ID, "1a2b3c4d", false).to_string();
-    let r = "/var/www/shop/releases/20261126T051944Z-1a2b3c4";
+    let r = "/var/www/shop/releases/.20261126T051944Z-1a2b3c4.partial";
+    let done = "/var/www/shop/releases/20261126T051944Z-1a2b3c4";
     let mut at = 0;
     for part in [
-        "mkdir -p -- /var/www/shop/releases /var/www/shop/.deploy/manifests && ".to_string(),
-        format!("mkdir -- {r} && "),
-        format!("tar -xzf /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz -C {r} && "),
+        "mkdir -p -- /var/www/shop/.deploy/manifests && ".to_string(),
         "sh -c 'cur=$1 rel=$2 meta=$3 fmt=$4 how=$5 keep=$6\n".to_string(),
         "cp --reflink=auto --preserve=mode,timestamps --parents".to_string(),
         format!("' sh /var/www/shop/current {r} {r}/.git/deploy '%i %s %Y %a %u %g %n\\0' copy /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 && "),
         format!("printf '%s\\n' 1a2b3c4d > {r}/.git/deploy/REVISION && "),
         format!("mv -fT -- {r}/.git/deploy/REVISION {r}/REVISION && "),
         format!("mv -f -- {r}/.git/deploy/manifest /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 && "),
-        format!("rm -rf -- {r}/.git /var/www/shop/.deploy/incoming/20261126T051944Z-1a2b3c4.tar.gz && "),
+        format!("rm -rf -- {r}/.git && "),
+        format!("mv -T -- {r} {done} && "),
         "sh -c 'cd \"$1\" && find . -type f -print0 | xargs -0 -r stat --printf \"$3\" -- > \"$2\" || rm -f -- \"$2\"; true' "
             .to_string(),
-        format!("sh {r} /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4.files '%i %s %Y %a %u %g %n\\0'"),
+        format!("sh {done} /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4.files '%i %s %Y %a %u %g %n\\0'"),
     ] {
         let i = unpack[at..].find(&part).unwrap_or_else(|| panic!("`{part}` not in order in:\n{unpack}"));
         at += i + part.len();
@@ -169,7 +170,7 @@ fn release_commands() {
     assert_eq!(release::list(&l()).to_string(), "ls -1 -- /var/www/shop/releases");
     assert_eq!(
         release::remove(&l(), &["a".into(), "b c".into()]).to_string(),
-        "rm -rf -- /var/www/shop/releases/a /var/www/shop/.deploy/manifests/a /var/www/shop/.deploy/manifests/a.files /var/www/shop/.deploy/manifests/a.links /var/www/shop/.deploy/manifests/a.expect /var/www/shop/.deploy/manifests/a.got /var/www/shop/.deploy/incoming/a.tar.gz '/var/www/shop/releases/b c' '/var/www/shop/.deploy/manifests/b c' '/var/www/shop/.deploy/manifests/b c.files' '/var/www/shop/.deploy/manifests/b c.links' '/var/www/shop/.deploy/manifests/b c.expect' '/var/www/shop/.deploy/manifests/b c.got' '/var/www/shop/.deploy/incoming/b c.tar.gz'"
+        "rm -rf -- /var/www/shop/releases/a /var/www/shop/.deploy/manifests/a /var/www/shop/.deploy/manifests/a.files /var/www/shop/.deploy/manifests/a.links /var/www/shop/.deploy/manifests/a.expect /var/www/shop/.deploy/manifests/a.got /var/www/shop/releases/.a.partial /var/www/shop/.deploy/incoming/a.fifo '/var/www/shop/releases/b c' '/var/www/shop/.deploy/manifests/b c' '/var/www/shop/.deploy/manifests/b c.files' '/var/www/shop/.deploy/manifests/b c.links' '/var/www/shop/.deploy/manifests/b c.expect' '/var/www/shop/.deploy/manifests/b c.got' '/var/www/shop/releases/.b c.partial' '/var/www/shop/.deploy/incoming/b c.fifo'"
     );
     assert_eq!(
         release::record(&l(), r#"{"release":"x"}"#).to_string(),
@@ -562,4 +563,84 @@ fn another_stage_deployed_last_is_refused_on_the_host() {
     assert!(stderr.contains("deployed by stage `production`; deploying stage `staging`"), "{stderr}");
     // Another stage of the same site (the same site behind another balancer) may deploy.
     assert_eq!(run("production-haproxy").0, Some(0));
+}
+
+/// Runs `cmd` in /bin/sh with `input` on stdin: (exit status, stdout).
+fn sh_fed(cmd: &str, input: &[u8]) -> (Option<i32>, String) {
+    use std::io::Write;
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A receive that fails early closes its end: the rest of the input is not its problem.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
+/// The receive unpacks and hashes in one pass: the release's files appear in the hidden
+/// folder, the sum printed is that of every byte sent (trailing bytes too), and no tarball is
+/// kept. A truncated tarball fails; the unpack renames the folder into place, never over a
+/// folder that holds files.
+#[test]
+fn receive_unpacks_and_hashes_in_one_pass_and_renames_into_place() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_string();
+    let lay = Layout::new(&root);
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("public")).unwrap();
+    std::fs::write(src.join("public/index.php"), "<?php echo 1;\n".repeat(5000)).unwrap();
+    std::fs::create_dir_all(src.join(release::META_DIR)).unwrap();
+    std::fs::write(src.join(release::META_DIR).join("manifest"), "manifest\n").unwrap();
+    let tarball = Command::new("tar").args(["-czf", "-", "-C", src.to_str().unwrap(), "."]).output().unwrap().stdout;
+    let hex = |bytes: &[u8]| deploy::artifact::hex(&Sha256::digest(bytes));
+
+    let (status, out) = sh_fed(&release::receive(&lay, "r1").to_string(), &tarball);
+    assert_eq!(status, Some(0));
+    assert_eq!(release::received_sha256(&out), Some(hex(&tarball).as_str()), "{out}");
+    let part = dir.path().join("releases/.r1.partial");
+    assert!(part.join("public/index.php").is_file());
+    assert!(!dir.path().join("releases/r1").exists(), "not in place before the unpack");
+    let incoming: Vec<_> = std::fs::read_dir(dir.path().join(".deploy/incoming")).unwrap().collect();
+    assert!(incoming.is_empty(), "nothing kept: {incoming:?}");
+
+    let (status, _) = sh_fed(&release::unpack(&lay, "r1", "abc", false).to_string(), b"");
+    assert_eq!(status, Some(0));
+    assert!(!part.exists());
+    assert_eq!(std::fs::read_to_string(dir.path().join("releases/r1/REVISION")).unwrap(), "abc\n");
+    assert!(dir.path().join("releases/r1/public/index.php").is_file());
+    assert!(!dir.path().join("releases/r1/.git").exists());
+    assert_eq!(std::fs::read_to_string(lay.manifest("r1")).unwrap(), "manifest\n");
+
+    // Bytes after the archive still count in the sum: what was sent is what is checked.
+    let mut padded = tarball.clone();
+    padded.extend_from_slice(&[0; 70_000]);
+    let (status, out) = sh_fed(&release::receive(&lay, "r2").to_string(), &padded);
+    assert_eq!(status, Some(0));
+    assert_eq!(release::received_sha256(&out), Some(hex(&padded).as_str()));
+
+    // A tarball cut short fails the receive.
+    let (status, _) = sh_fed(&release::receive(&lay, "r3").to_string(), &tarball[..tarball.len() / 2]);
+    assert_ne!(status, Some(0));
+    // The same id twice is refused: a hidden folder is never unpacked into again.
+    let (status, _) = sh_fed(&release::receive(&lay, "r2").to_string(), &tarball);
+    assert_ne!(status, Some(0));
+
+    // Never renamed over a release folder that holds files.
+    std::fs::create_dir_all(dir.path().join("releases/r2/live")).unwrap();
+    let (status, _) = sh_fed(&release::unpack(&lay, "r2", "abc", false).to_string(), b"");
+    assert_ne!(status, Some(0));
+    assert!(dir.path().join("releases/r2/live").is_dir());
+
+    // What a failed receive left is removed with the release.
+    let (status, _) = sh_fed(&release::remove(&lay, &["r3".into()]).to_string(), b"");
+    assert_eq!(status, Some(0));
+    assert!(!dir.path().join("releases/.r3.partial").exists());
 }

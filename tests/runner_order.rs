@@ -383,8 +383,9 @@ fn a_lock_that_cannot_be_made_is_not_a_held_lock() {
     assert!(!t.lines().iter().any(|(o, _)| o == "web2"), "other hosts touched");
 }
 
-/// An artifact that arrives with another sha256 than was sent is never unpacked: the
-/// deploy stops before any switch and says which host got what.
+/// An artifact that arrives with another sha256 than was sent is never put in place (its
+/// hidden folder is never renamed to a release): the deploy stops before any switch, says
+/// which host got what, and removes the hidden folder.
 #[test]
 fn a_corrupted_upload_is_never_unpacked() {
     let t = Recording::new(|on, line| {
@@ -403,7 +404,7 @@ fn a_corrupted_upload_is_never_unpacked() {
         other => panic!("{other:?}"),
     }
     let lines = t.lines();
-    assert!(!lines.iter().any(|(o, l)| o == "web2" && l.contains("tar -xzf")), "unpacked: {lines:#?}");
+    assert!(!lines.iter().any(|(o, l)| o == "web2" && l.contains("mv -T --")), "put in place: {lines:#?}");
     assert!(
         !lines.iter().any(|(_, l)| l.contains("ln -sfn -- releases/") || l.contains("set_health")),
         "switched or drained"
@@ -411,7 +412,9 @@ fn a_corrupted_upload_is_never_unpacked() {
     // What it left is removed on every host.
     for host in ["web1", "web2", "web3"] {
         assert!(
-            lines.iter().any(|(o, l)| o == host && l.starts_with("rm -rf --") && l.contains(&format!("incoming/{id}")))
+            lines.iter().any(|(o, l)| o == host
+                && l.starts_with("rm -rf --")
+                && l.contains(&format!("releases/.{id}.partial")))
         );
     }
 }

@@ -86,12 +86,15 @@ async fn check_host(stage: &StageConfig, ssh: &Connections, http: &Http, name: &
         Ok(Err(_)) => rows.push(row(name, "disk", false, "df printed no free space")),
         Err(err) => rows.push(row(name, "disk", false, err)),
     }
-    // Besides the unpack and the switch: `timeout` bounds every hook, `head` reads what a
+    // Besides the unpack and the switch (`tee` and `mkfifo` hash the tarball while it is
+    // unpacked): `timeout` bounds every hook, `head` reads what a
     // command with private values gets on stdin, `stat` and `cmp` check a warm release.
     let mut tools = vec![
         "tar",
         "gzip",
         "sha256sum",
+        "tee",
+        "mkfifo",
         "readlink",
         "ln",
         "mv",

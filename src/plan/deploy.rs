@@ -226,7 +226,8 @@ fn upload_step(cfg: &StageConfig, layout: &Layout, input: &DeployInput, artifact
         Phase::Upload,
         if cfg.build.delta {
             format!(
-                "upload {artifact} (only the files each host's current release lacks), verify its sha256, unpack, \
+                "upload {artifact} (only the files each host's current release lacks), unpacked as it arrives, \
+                 sha256 checked, \
                  {} the unchanged files from the current release, link shared paths, prepare",
                 match cfg.build.reuse {
                     Reuse::Copy => "copy (cp --reflink=auto)",
@@ -234,7 +235,10 @@ fn upload_step(cfg: &StageConfig, layout: &Layout, input: &DeployInput, artifact
                 }
             )
         } else {
-            format!("upload {artifact} (the whole release), verify its sha256, unpack, link shared paths, prepare")
+            format!(
+                "upload {artifact} (the whole release), unpacked as it arrives, sha256 checked, link shared paths, \
+                 prepare"
+            )
         },
         input.upload_parallel.max(1),
         OnFailure::Abort,

@@ -254,8 +254,12 @@ fn action_words(action: &Action, group_host: Option<&str>, release: &str) -> Opt
         What::Connect | What::Export | What::Pack => return Some(action_line(action, group_host)),
         What::Lock => "take the deploy lock".into(),
         What::ReadCurrent => "read where `current` points".into(),
-        What::Receive => "receive the artifact (whole or only what the host lacks), sha256 checked".into(),
-        What::Unpack => format!("unpack into releases/{release}"),
+        What::Receive => {
+            "receive the artifact (whole or only what the host lacks), unpacking it into a hidden folder while \
+             hashing it; sha256 checked"
+                .into()
+        }
+        What::Unpack => format!("finish the release and rename it to releases/{release}"),
         What::LinkShared => "link the shared files and folders".into(),
         What::CheckRelease => action.shown.clone().unwrap_or_else(command),
         What::Switch => format!("point `current` at releases/{release}"),

@@ -77,7 +77,14 @@ impl Layout {
         format!("{}/.deploy/manifests/{id}.files", self.root)
     }
 
+    /// Where a release is unpacked while it arrives: hidden, renamed to `releases/<id>` only
+    /// once its sha256 is checked and its files are complete.
+    pub fn partial(&self, id: &str) -> String {
+        format!("{}/releases/.{id}.partial", self.root)
+    }
+
+    /// The pipe the arriving tarball is hashed through while it is unpacked.
     pub fn incoming(&self, id: &str) -> String {
-        format!("{}/.deploy/incoming/{id}.tar.gz", self.root)
+        format!("{}/.deploy/incoming/{id}.fifo", self.root)
     }
 }

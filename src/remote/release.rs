@@ -9,16 +9,34 @@ use serde::{Deserialize, Serialize};
 /// and removes `.git` before anything else sees the release.
 pub const META_DIR: &str = ".git/deploy";
 
-/// Receives the artifact on stdin and prints its sha256 (read with [`received_sha256`]),
-/// which the runner compares with the local one before anything is unpacked.
+/// Receives the artifact on stdin and unpacks it in the same pass into a hidden folder
+/// (`releases/.<id>.partial`), hashing the bytes on the way (`tee` into a pipe `sha256sum`
+/// reads): the tarball is never written to the host's disk. Prints the sha256 (read with
+/// [`received_sha256`]), which the runner compares with the one it sent before [`unpack`]
+/// renames the folder into place; a failed or mismatched receive is removed with the release
+/// ([`remove`]). The hidden folder is made with `mkdir` without `-p`: never unpacked over.
 pub fn receive(layout: &Layout, id: &str) -> Cmd {
-    let file = layout.incoming(id);
-    let dir = file.rsplit_once('/').map(|(dir, _)| dir.to_string()).unwrap_or_default();
-    Cmd::new("mkdir")
-        .args(["-p", "--", &dir, &layout.shared()])
-        .and(Cmd::new("cat").write_to(&file))
-        .and(Cmd::new("sha256sum").args(["--", &file]))
+    let fifo = layout.incoming(id);
+    let dir = fifo.rsplit_once('/').map(|(dir, _)| dir.to_string()).unwrap_or_default();
+    Cmd::new("mkdir").args(["-p", "--", &dir, &layout.releases(), &layout.shared()]).and(Cmd::new("sh").args([
+        "-c",
+        RECEIVE_SCRIPT,
+        "sh",
+        &layout.partial(id),
+        &fifo,
+    ]))
 }
+
+/// Unpacks stdin into `$1` while `sha256sum` hashes the same bytes through the pipe `$2`, and
+/// prints the sum. tar's status is the script's; after tar, the rest of the input is read, so
+/// the sum always covers every byte sent (and a mismatch, not a hang, follows a short read).
+const RECEIVE_SCRIPT: &str = r#"mkdir -- "$1" && rm -f -- "$2" && mkfifo -- "$2" || exit 1
+sha256sum < "$2" & sum=$!
+tee -- "$2" | { tar -xzf - -C "$1"; status=$?; cat > /dev/null; exit $status; }
+status=$?
+wait "$sum" || status=1
+rm -f -- "$2"
+exit $status"#;
 
 /// The sha256 in [`receive`]'s output (`None`: the host printed nothing).
 pub fn received_sha256(stdout: &str) -> Option<&str> {
@@ -93,27 +111,25 @@ exit 1"#,
 const LISTING_SCRIPT: &str =
     r#"cd "$1" && find . -type f -print0 | xargs -0 -r stat --printf "$3" -- > "$2" || rm -f -- "$2"; true"#;
 
-/// Unpacks the verified tarball into a new `releases/<id>`; hard-links the files it leaves
-/// out (a delta) from the current release and checks them; keeps the manifest outside the
-/// release, with a listing of every file (what the next delta trusts); writes `REVISION`.
-/// A full tarball lists no links, so nothing is read from `current`.
-/// `hard_links`: share the unchanged files' inodes with the current release (`reuse =
-/// "hardlink"`) instead of copying them.
+/// Finishes the verified release in its hidden folder: hard-links (or copies) the files a
+/// delta leaves out from the current release and checks them; keeps the manifest outside the
+/// release; writes `REVISION`; then renames the folder to `releases/<id>` (`mv -T` fails on a
+/// folder of that name that is not empty: never over a live release) and lists every file
+/// (what the next delta trusts). A full tarball lists no links, so nothing is read from
+/// `current`. `hard_links`: share the unchanged files' inodes with the current release
+/// (`reuse = "hardlink"`) instead of copying them.
 pub fn unpack(layout: &Layout, id: &str, commit: &str, hard_links: bool) -> Cmd {
-    let file = layout.incoming(id);
+    let part = layout.partial(id);
     let dir = layout.release(id);
-    let meta = format!("{dir}/{META_DIR}");
-    // `mkdir` without -p: never unpack over an existing (maybe live) release.
+    let meta = format!("{part}/{META_DIR}");
     Cmd::new("mkdir")
-        .args(["-p", "--", &layout.releases(), &layout.manifests()])
-        .and(Cmd::new("mkdir").args(["--", &dir]))
-        .and(Cmd::new("tar").args(["-xzf", &file, "-C", &dir]))
+        .args(["-p", "--", &layout.manifests()])
         .and(Cmd::new("sh").args([
             "-c",
             &link_script(),
             "sh",
             &layout.current(),
-            &dir,
+            &part,
             &meta,
             STAT_FORMAT,
             if hard_links { "hardlink" } else { "copy" },
@@ -122,9 +138,10 @@ pub fn unpack(layout: &Layout, id: &str, commit: &str, hard_links: bool) -> Cmd 
         // REVISION is written beside the manifest and renamed into place: a `REVISION` symlink
         // in the release is replaced, never written through.
         .and(Cmd::new("printf").args(["%s\\n", commit]).write_to(format!("{meta}/REVISION")))
-        .and(Cmd::new("mv").args(["-fT", "--", &format!("{meta}/REVISION"), &format!("{dir}/REVISION")]))
+        .and(Cmd::new("mv").args(["-fT", "--", &format!("{meta}/REVISION"), &format!("{part}/REVISION")]))
         .and(Cmd::new("mv").args(["-f", "--", &format!("{meta}/manifest"), &layout.manifest(id)]))
-        .and(Cmd::new("rm").args(["-rf", "--", &format!("{dir}/.git"), &file]))
+        .and(Cmd::new("rm").args(["-rf", "--", &format!("{part}/.git")]))
+        .and(Cmd::new("mv").args(["-T", "--", &part, &dir]))
         .and(Cmd::new("sh").args(["-c", LISTING_SCRIPT, "sh", &dir, &layout.listing(id), STAT_FORMAT]))
 }
 
@@ -223,6 +240,7 @@ pub fn remove(layout: &Layout, ids: &[String]) -> Cmd {
             kept("links"),
             kept("expect"),
             kept("got"),
+            layout.partial(id),
             layout.incoming(id),
         ]
     }))
