@@ -16,7 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("balancer", &["config", "remote"]),
     ("http_cache", &["balancer", "config", "remote"]),
     ("plan", &["balancer", "config", "http_cache", "remote"]),
-    ("artifact", &["local_user", "plan", "remote", "transport"]),
+    ("artifact", &["config", "local_user", "plan", "remote", "transport"]),
     ("who", &["local_user", "plan", "release_id"]),
     ("report", &["balancer", "config", "plan", "release_id", "transport"]),
     ("runner", &["artifact", "balancer", "config", "plan", "release_id", "remote", "report", "transport"]),

@@ -87,6 +87,48 @@ const LB1: &str = "  { name = \"lb1\", address = \"127.0.0.4\", roles = [\"balan
 
 const CASES: &[Case] = &[
     case(
+        "artifact store: a bucket S3 cannot have",
+        &[("[shared]\n", "[artifact]\nstore = «\"s3://Bad_Bucket/x\"\n\n[shared]\n")],
+        "artifact.store",
+        "`Bad_Bucket` is not an S3 bucket name",
+    ),
+    case(
+        "artifact store: a password in the URL",
+        &[("[shared]\n", "[artifact]\nstore = «\"https://me:pw@store.example/x/\"\n\n[shared]\n")],
+        "artifact.store",
+        "a store URL may not hold a user or password",
+    ),
+    case(
+        "artifact store: no such kind of store",
+        &[("[shared]\n", "[artifact]\nstore = «\"ftp://store.example/x/\"\n\n[shared]\n")],
+        "artifact.store",
+        "`ftp://store.example/x/` is not a store",
+    ),
+    case(
+        "artifact store: headers for S3",
+        &[("[shared]\n", "[artifact]\nstore = \"s3://releases/x\"\nheaders = «{ A = \"b\" }\n\n[shared]\n")],
+        "artifact.headers",
+        "`headers` is for an HTTP store",
+    ),
+    case(
+        "artifact store: a region for an HTTP store",
+        &[("[shared]\n", "[artifact]\nstore = \"https://store.example/x/\"\nregion = «\"eu-west-3\"\n\n[shared]\n")],
+        "artifact.region",
+        "`region` is for an S3 store",
+    ),
+    case(
+        "artifact store: tries without a store",
+        &[("[shared]\n", "[artifact]\ntries = «5\n\n[shared]\n")],
+        "artifact.tries",
+        "`tries` is set but `store` is not",
+    ),
+    case(
+        "artifact store: URLs valid for longer than S3 allows",
+        &[("[shared]\n", "[artifact]\nstore = \"s3://releases/x\"\nexpires = «\"200h\"\n\n[shared]\n")],
+        "artifact.expires",
+        "a presigned URL lasts at most 7 days",
+    ),
+    case(
         "unknown variable in a hook",
         &[(
             "prepare = [\"php bin/console cache:warmup\"]",

@@ -23,6 +23,7 @@ mod farm_operator;
 mod farm_secrets;
 mod farm_stacks;
 mod farm_stops;
+mod farm_store;
 mod farm_trust;
 mod json_schema;
 mod plan_json;

@@ -644,3 +644,40 @@ fn receive_unpacks_and_hashes_in_one_pass_and_renames_into_place() {
     assert_eq!(status, Some(0));
     assert!(!dir.path().join("releases/.r3.partial").exists());
 }
+
+/// The store fetch on a real shell and curl (a `file://` URL): it unpacks while hashing and
+/// prints the sum; bytes that are not the expected ones are tried again and fail with the
+/// mismatch status, and a URL curl cannot fetch fails naming curl; nothing is left behind.
+#[test]
+fn fetch_retries_and_checks_the_sha256_on_the_host() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let lay = Layout::new(dir.path().to_str().unwrap());
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("public")).unwrap();
+    std::fs::write(src.join("public/index.php"), "<?php echo 2;\n").unwrap();
+    let tarball = Command::new("tar").args(["-czf", "-", "-C", src.to_str().unwrap(), "."]).output().unwrap().stdout;
+    let sha = deploy::artifact::hex(&Sha256::digest(&tarball));
+    let object = dir.path().join("object.tar.gz");
+    std::fs::write(&object, &tarball).unwrap();
+    let url = format!("file://{}", object.display());
+    let input = release::fetch_input(&sha, &url, &[("X-Token".into(), "a \"quoted\" value".into())]);
+    assert_eq!(input.lines().count(), 3, "{input}");
+
+    let (status, out) = sh_fed(&release::fetch(&lay, "r1", 2).to_string(), input.as_bytes());
+    assert_eq!((status, release::received_sha256(&out)), (Some(0), Some(sha.as_str())));
+    assert!(dir.path().join("releases/.r1.partial/public/index.php").is_file());
+
+    let mut wrong = tarball.clone();
+    let last = wrong.len() - 1;
+    wrong[last] ^= 1;
+    std::fs::write(&object, &wrong).unwrap();
+    let (status, _) = sh_fed(&release::fetch(&lay, "r2", 2).to_string(), input.as_bytes());
+    assert_eq!(status, Some(release::FETCH_MISMATCH));
+
+    let gone = release::fetch_input(&sha, &format!("file://{}/missing", dir.path().display()), &[]);
+    let (status, _) = sh_fed(&release::fetch(&lay, "r3", 1).to_string(), gone.as_bytes());
+    assert_eq!(status, Some(1));
+    let left: Vec<_> = std::fs::read_dir(dir.path().join(".deploy/incoming")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -10,12 +10,14 @@ mod export;
 mod pack;
 pub mod revision;
 mod scan;
+pub mod store;
 
 pub use cache::{build, cache_dir, newest_size};
 pub use export::export;
 pub use pack::Packed;
 pub use revision::{RevisionError, resolve, uncommitted};
 pub use scan::{FileEntry, excluded, manifest_text, parse_listing, parse_manifest};
+pub use store::{ArtifactStore, Stored};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -100,6 +102,25 @@ impl std::fmt::Display for BuildError {
 fn io_err(what: &str, path: &Path) -> impl Fn(std::io::Error) -> BuildError {
     let context = format!("{what} {}", path.display());
     move |err| BuildError::Io(format!("{context}: {err}"))
+}
+
+impl Artifact {
+    /// Writes `bytes` to a file only this user can read, in the build's private folder (what
+    /// a host reads on stdin that must not be on a command line); the caller removes it.
+    pub fn private_file(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, BuildError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.contents.dir.join(format!(".{name}.{}", std::process::id()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err("create", &path))?;
+        file.write_all(bytes).map_err(io_err("write", &path))?;
+        Ok(path)
+    }
 }
 
 /// Lower-case hex of `bytes`.

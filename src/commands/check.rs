@@ -106,7 +106,7 @@ async fn check_host(stage: &StageConfig, ssh: &Connections, http: &Http, name: &
         "stat",
         "cmp",
     ];
-    if stage.health.url.is_some() && stage.health.from == HealthFrom::Host {
+    if stage.store.is_some() || (stage.health.url.is_some() && stage.health.from == HealthFrom::Host) {
         tools.push("curl");
     }
     match sh(ssh, name, &probe::missing_tools(&tools)).await {

@@ -1,7 +1,7 @@
 //! `deploy STAGE`: build while connecting and locking, then run the plan.
 
 use super::plans;
-use super::session::{Connected, RunKind, Session, with_lock};
+use super::session::{Connected, RunKind, Session, Upload, with_lock};
 use crate::artifact::{self, BuildSpec};
 use crate::config::{NotifyOn, StageConfig};
 use crate::error::Error;
@@ -28,35 +28,39 @@ pub fn run(
         eprintln!("not deployed");
         return Ok(1);
     }
+    let store = open_store(&cfg)?;
     let session = Session::start(settings, &cfg, RunKind::Deploy)?;
     let stage = session.stage();
     let plan_for = |id: &str| plans::deploy(session.cfg, roll, batch, id, &revision, &session.owner);
     // Build while connecting and locking: they do not depend on each other.
     let mut build_task = Some(session.spawn(build_artifact(stage, &revision, build.rebuild)));
     let mut id = String::new();
-    let result = session.connected(stage.build.delta, async |connected: Connected<'_>| {
-        let session = connected.session;
-        // Lock first; the release id is chosen while holding the lock, so it is new on every
-        // host even when two deploys of one commit follow each other within a second.
-        let lock_plan = plan_for("");
-        with_lock(connected.context, connected.clock, stage, &lock_plan, roll.lock_wait, async |locker, clock| {
-            id = unique_id(connected.live.as_ref(), stage, &session.release_hosts[0], &revision.commit).await;
-            let plan = plan_for(&id);
-            session.report.event(&Event::Started {
-                kind: "deploy",
-                app: stage.app.name.clone(),
-                stage: stage.stage.clone(),
-                release: id.clone(),
-                commit: Some(revision.commit.clone()),
-                hosts: session.hosts.clone(),
-            });
-            let started = session.summary(&id, Some(&revision.commit), "started", None, None);
-            session.announce(NotifyOn::Start, &started).await;
-            let runner = Runner::new(connected.context.clone(), stage, &plan).after_lock(locker);
-            Ok(runner.run(clock, build_task.take()).await?)
-        })
-        .await
-    });
+    let result = session.connected(
+        Upload { delta: stage.build.delta && store.is_none(), store },
+        async |connected: Connected<'_>| {
+            let session = connected.session;
+            // Lock first; the release id is chosen while holding the lock, so it is new on every
+            // host even when two deploys of one commit follow each other within a second.
+            let lock_plan = plan_for("");
+            with_lock(connected.context, connected.clock, stage, &lock_plan, roll.lock_wait, async |locker, clock| {
+                id = unique_id(connected.live.as_ref(), stage, &session.release_hosts[0], &revision.commit).await;
+                let plan = plan_for(&id);
+                session.report.event(&Event::Started {
+                    kind: "deploy",
+                    app: stage.app.name.clone(),
+                    stage: stage.stage.clone(),
+                    release: id.clone(),
+                    commit: Some(revision.commit.clone()),
+                    hosts: session.hosts.clone(),
+                });
+                let started = session.summary(&id, Some(&revision.commit), "started", None, None);
+                session.announce(NotifyOn::Start, &started).await;
+                let runner = Runner::new(connected.context.clone(), stage, &plan).after_lock(locker);
+                Ok(runner.run(clock, build_task.take()).await?)
+            })
+            .await
+        },
+    );
     if let Some(task) = build_task {
         task.abort();
     }
@@ -64,6 +68,20 @@ pub fn run(
 }
 
 /// Asks before deploying to a stage with `confirm = true`, at a terminal, unless `--yes`.
+/// Opens `[artifact] store` (reads the S3 credentials) before anything is contacted: a
+/// store that cannot be used is bad input (exit 2).
+fn open_store(cfg: &crate::config::Config) -> Result<Option<std::sync::Arc<artifact::ArtifactStore>>, Error> {
+    let Some(store) = &cfg.stage.store else { return Ok(None) };
+    let env = |name: &str| std::env::var(name).ok();
+    artifact::ArtifactStore::open(store, &cfg.stage.app.name, &env).map(|opened| Some(std::sync::Arc::new(opened))).map_err(|message| Error::Usage {
+        message: format!("artifact store {}: {message}", store.shown()),
+        hint: Some(match store.kind {
+            crate::config::StoreKind::S3 { .. } => "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile of ~/.aws/credentials in `[artifact] profile` or AWS_PROFILE".into(),
+            crate::config::StoreKind::Http { .. } => "check `[artifact] store`".into(),
+        }),
+    })
+}
+
 fn confirmed(stage: &StageConfig, revision: &Revision, assume_yes: bool) -> bool {
     if !stage.confirm || assume_yes || !std::io::stdin().is_terminal() {
         return true;

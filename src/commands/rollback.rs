@@ -3,7 +3,7 @@
 
 use super::history::{HostReleases, contracted_after, newest_current, read_host, rollback_target};
 use super::plans;
-use super::session::{Connected, RunKind, Session, with_lock};
+use super::session::{Connected, RunKind, Session, Upload, with_lock};
 use crate::error::Error;
 use crate::remote::Layout;
 use crate::report::Event;
@@ -18,7 +18,7 @@ pub fn run(settings: &Settings, stage: &str, to: Option<&str>, roll: &RollOption
     let stage = session.stage();
     let layout = Layout::new(&stage.app.path);
     let mut target = String::from("-");
-    let result = session.connected(true, async |connected: Connected<'_>| {
+    let result = session.connected(Upload { delta: true, store: None }, async |connected: Connected<'_>| {
         let session = connected.session;
         // Lock first, then read where every host is: nothing can change under the choice.
         let lock_plan = plans::rollback(session.cfg, roll, batch, None, None, &[], &session.owner);

@@ -50,6 +50,14 @@ pub struct Session<'c> {
     interrupted: Cell<bool>,
 }
 
+/// How a run sends the release: deltas or not (`build.delta`), and the artifact store hosts
+/// fetch from (`[artifact] store`).
+#[derive(Default)]
+pub struct Upload {
+    pub delta: bool,
+    pub store: Option<Arc<crate::artifact::ArtifactStore>>,
+}
+
 /// What a session's body works with once every host is connected.
 pub struct Connected<'s> {
     pub session: &'s Session<'s>,
@@ -95,7 +103,7 @@ impl<'c> Session<'c> {
     /// the connections are cut, and the result is [`Error::Interrupted`].
     pub fn connected(
         &self,
-        delta: bool,
+        upload: Upload,
         body: impl AsyncFnOnce(Connected<'_>) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let stage = &self.cfg.stage;
@@ -115,7 +123,8 @@ impl<'c> Session<'c> {
             let sockets = ssh.control_sockets();
             let live = Arc::new(Live::new(ssh, self.cfg.secrets.clone(), self.cfg.exports.clone()));
             let mut context = Context::new(live.clone(), report.clone(), verbose);
-            context.delta = delta;
+            context.delta = upload.delta;
+            context.store = upload.store;
             context.hook_timeout = stage.hooks.timeout;
             context.hook_stop = Some(crate::remote::hooks::stop(&crate::remote::Layout::new(&stage.app.path)));
             let context = Arc::new(context);

@@ -15,6 +15,7 @@ mod selection;
 mod setup;
 pub mod source;
 mod stage;
+mod store;
 mod traffic;
 
 pub use crate::secrets::{Secrets, redact_loaded, remember_secrets};
@@ -26,3 +27,4 @@ pub use schema::*;
 pub use selection::{Selection, SelectionError};
 pub use setup::Setup;
 pub use stage::check_rolling;
+pub use store::{Store, StoreKind};

@@ -12,6 +12,8 @@ pub struct StageConfig {
     pub site: String,
     pub app: App,
     pub build: Build,
+    /// `[artifact] store`: hosts fetch the artifact from it (`None`: sent over ssh).
+    pub store: Option<super::store::Store>,
     pub shared: SharedPaths,
     pub hooks: Hooks,
     pub health: Health,
@@ -101,11 +103,9 @@ impl Default for Build {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reuse {
-    /// `cp --reflink=auto`: its own inodes (free on XFS and btrfs, a local copy elsewhere),
-    /// so nothing written into the new release can change the live one.
+    /// `cp --reflink=auto`: its own inodes, so a write into the new release never reaches the live one.
     Copy,
-    /// Hard links: shared inodes, no disk I/O; nothing may write into the release in place
-    /// (checked after the prepare hooks).
+    /// Hard links: shared inodes; nothing may write into the release (checked after prepare).
     Hardlink,
 }
 

@@ -16,6 +16,7 @@ const OVERRIDABLE: &[&str] = &[
     "app",
     "vars",
     "build",
+    "artifact",
     "shared",
     "hooks",
     "health",
@@ -121,6 +122,7 @@ pub(super) fn decode_stage(
         effective.missing("app", Some("add an `[app]` table with `name` and `path`".into()));
     }
     let build = with_table(&effective, "build", |table| Some(parts::build(Some(table)))).unwrap_or_default();
+    let store = with_table(&effective, "artifact", super::store::store);
     let shared = with_table(&effective, "shared", |table| Some(parts::shared(Some(table)))).unwrap_or_default();
     let (hooks, migrate_loc) =
         with_table(&effective, "hooks", |table| Some(parts::hooks(Some(table)))).unwrap_or_default();
@@ -217,6 +219,7 @@ pub(super) fn decode_stage(
         site,
         app,
         build,
+        store,
         shared,
         hooks,
         health,

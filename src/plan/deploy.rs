@@ -193,7 +193,13 @@ fn upload_step(cfg: &StageConfig, layout: &Layout, input: &DeployInput, artifact
             Action {
                 what: What::Receive,
                 on: Target::host(&host.name),
-                run: Run::Shell { cmd: release::receive(layout, id), stdin: Some(artifact.to_string()) },
+                run: match &cfg.store {
+                    None => Run::Shell { cmd: release::receive(layout, id), stdin: Some(artifact.to_string()) },
+                    Some(store) => Run::Shell {
+                        cmd: release::fetch(layout, id, store.tries),
+                        stdin: Some(format!("the sha256 and the URL of {artifact} in {}", store.shown())),
+                    },
+                },
                 until: None,
                 with_next: false,
                 shown: None,
@@ -224,7 +230,14 @@ fn upload_step(cfg: &StageConfig, layout: &Layout, input: &DeployInput, artifact
     });
     Step::parallel(
         Phase::Upload,
-        if cfg.build.delta {
+        if let Some(store) = &cfg.store {
+            format!(
+                "put {artifact} (the whole release) in {} once; each host fetches it, unpacked as it arrives, \
+                 sha256 checked ({} tries), links shared paths, prepares",
+                store.shown(),
+                store.tries
+            )
+        } else if cfg.build.delta {
             format!(
                 "upload {artifact} (only the files each host's current release lacks), unpacked as it arrives, \
                  sha256 checked, \

@@ -6,16 +6,16 @@ use std::time::Duration;
 /// Prints the HTTP status of `url` fetched with `headers` (000 when nothing answered); read it
 /// with [`http_status`].
 pub fn fetch_status(url: &str, headers: &[(String, String)], timeout: Duration) -> Cmd {
-    curl(&options(url, headers), timeout, &[])
+    curl(&curl_options(url, headers), timeout, &[])
 }
 
 /// A request with a method and headers (HTTP cache purges sent from a host); prints the status.
 pub fn request(method: &str, url: &str, headers: &[(String, String)], timeout: Duration) -> Cmd {
-    curl(&options(url, headers), timeout, &["-X", method])
+    curl(&curl_options(url, headers), timeout, &["-X", method])
 }
 
 /// curl's config lines for a URL and headers.
-fn options(url: &str, headers: &[(String, String)]) -> Vec<(&'static str, String)> {
+pub(super) fn curl_options(url: &str, headers: &[(String, String)]) -> Vec<(&'static str, String)> {
     let mut options = vec![("url", url.to_string())];
     options.extend(headers.iter().map(|(name, value)| ("header", format!("{name}: {value}"))));
     options
@@ -36,7 +36,7 @@ fn curl(options: &[(&str, String)], timeout: Duration, flags: &[&str]) -> Cmd {
 }
 
 /// A value inside double quotes in a curl config file.
-fn curl_escape(value: &str) -> String {
+pub(super) fn curl_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for character in value.chars() {
         match character {

@@ -16,15 +16,18 @@ pub const META_DIR: &str = ".git/deploy";
 /// renames the folder into place; a failed or mismatched receive is removed with the release
 /// ([`remove`]). The hidden folder is made with `mkdir` without `-p`: never unpacked over.
 pub fn receive(layout: &Layout, id: &str) -> Cmd {
+    arriving(layout, id, RECEIVE_SCRIPT, None)
+}
+
+/// The folders a release arrives in, then `script` with the hidden folder, the pipe and
+/// `tries` (a fetch's) as arguments.
+fn arriving(layout: &Layout, id: &str, script: &str, tries: Option<u32>) -> Cmd {
     let fifo = layout.incoming(id);
     let dir = fifo.rsplit_once('/').map(|(dir, _)| dir.to_string()).unwrap_or_default();
-    Cmd::new("mkdir").args(["-p", "--", &dir, &layout.releases(), &layout.shared()]).and(Cmd::new("sh").args([
-        "-c",
-        RECEIVE_SCRIPT,
-        "sh",
-        &layout.partial(id),
-        &fifo,
-    ]))
+    let tries = tries.map(|tries| tries.max(1).to_string());
+    Cmd::new("mkdir")
+        .args(["-p", "--", &dir, &layout.releases(), &layout.shared()])
+        .and(Cmd::new("sh").args(["-c", script, "sh", &layout.partial(id), &fifo]).args(tries))
 }
 
 /// Unpacks stdin into `$1` while `sha256sum` hashes the same bytes through the pipe `$2`, and
@@ -37,6 +40,50 @@ status=$?
 wait "$sum" || status=1
 rm -f -- "$2"
 exit $status"#;
+
+/// The exit status of [`fetch`] when every try got other bytes than the sha256 it was given.
+pub const FETCH_MISMATCH: i32 = 66;
+
+/// Like [`receive`], but the host fetches the tarball itself from the artifact store with
+/// curl. Stdin holds the sha256 it must get, then curl's config ([`fetch_input`]): the URL
+/// and headers never reach a command line. Each try unpacks into a fresh hidden folder while
+/// hashing; a try that fails (curl, tar, or another sha256) is retried after a pause, up to
+/// `tries` times, then the fetch fails (exit [`FETCH_MISMATCH`] when the bytes were wrong).
+pub fn fetch(layout: &Layout, id: &str, tries: u32) -> Cmd {
+    arriving(layout, id, FETCH_SCRIPT, Some(tries))
+}
+
+/// Args: the hidden folder, the pipe, the number of tries. curl fails on an HTTP error
+/// (`-f`), gives up on a connection after 10 s and on a transfer slower than 1 KB/s for 30 s.
+const FETCH_SCRIPT: &str = r#"IFS= read -r want || exit 1
+conf=$(cat)
+n=0
+while :; do
+  n=$((n + 1))
+  [ "$n" = 1 ] || rm -rf -- "$1" || exit 1
+  mkdir -- "$1" && rm -f -- "$2" && mkfifo -- "$2" || exit 1
+  sha256sum < "$2" > "$2.sum" & sum=$!
+  { printf '%s\n' "$conf" | curl -K - -fsS -g --connect-timeout 10 --speed-limit 1024 --speed-time 30; echo $? > "$2.curl"; } | tee -- "$2" | { tar -xzf - -C "$1"; status=$?; cat > /dev/null; exit $status; }
+  status=$?
+  wait "$sum" || status=1
+  fetched=$(cat -- "$2.curl" 2>/dev/null) got=$(cut -d ' ' -f 1 < "$2.sum" 2>/dev/null)
+  rm -f -- "$2" "$2.curl" "$2.sum"
+  if [ "$fetched" = 0 ] && [ "$status" = 0 ] && [ "$got" = "$want" ]; then echo "$got  -"; exit 0; fi
+  bad=1
+  if [ "$fetched" != 0 ]; then why="curl exit $fetched"; elif [ "$got" != "$want" ]; then why="got sha256 $got, expected $want"; bad=66; else why="tar exit $status"; fi
+  echo "fetch $n of $3 failed: $why" >&2
+  [ "$n" -lt "$3" ] || exit $bad
+  sleep "$n"
+done"#;
+
+/// What [`fetch`] reads on stdin: the sha256, then curl's config lines.
+pub fn fetch_input(sha256: &str, url: &str, headers: &[(String, String)]) -> String {
+    let mut input = format!("{sha256}\n");
+    for (key, value) in super::health::curl_options(url, headers) {
+        input.push_str(&format!("{key} = \"{}\"\n", super::health::curl_escape(&value)));
+    }
+    input
+}
 
 /// The sha256 in [`receive`]'s output (`None`: the host printed nothing).
 pub fn received_sha256(stdout: &str) -> Option<&str> {

@@ -212,6 +212,7 @@ impl Reporter for Human {
             | Event::Warning { .. }
             | Event::Built { .. }
             | Event::Sent { .. }
+            | Event::Stored { .. }
             | Event::Started { .. } => {
                 if self.quiet && !matches!(event, Event::Warning { .. }) {
                     return;

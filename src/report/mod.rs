@@ -42,9 +42,20 @@ pub enum Event {
         reused: bool,
         took: Duration,
     },
+    /// A tarball was put in the artifact store (or was there already), once per run.
+    Stored {
+        /// The object, without any signature.
+        object: String,
+        bytes: u64,
+        /// Sent by this run (false: the store had it).
+        uploaded: bool,
+        took: Duration,
+    },
     /// A tarball reached a host: the whole release, or only what its current release lacks.
     Sent {
         host: String,
+        /// Fetched by the host from the artifact store (else streamed over ssh).
+        from_store: bool,
         /// `full` or `delta`.
         kind: &'static str,
         bytes: u64,
@@ -202,8 +213,12 @@ impl Event {
             Event::Built { file, bytes, sha256, reused, took } => {
                 json!({"event": "built", "file": file, "bytes": bytes, "sha256": sha256, "reused": reused, "seconds": secs(*took)})
             }
-            Event::Sent { host, kind, bytes, files, linked, linked_bytes } => {
-                json!({"event": "sent", "host": host, "kind": kind, "bytes": bytes, "files": files, "linked": linked, "linked_bytes": linked_bytes})
+            Event::Stored { object, bytes, uploaded, took } => {
+                json!({"event": "stored", "object": object, "bytes": bytes, "uploaded": uploaded, "seconds": secs(*took)})
+            }
+            Event::Sent { host, from_store, kind, bytes, files, linked, linked_bytes } => {
+                let from = if *from_store { "store" } else { "ssh" };
+                json!({"event": "sent", "host": host, "from": from, "kind": kind, "bytes": bytes, "files": files, "linked": linked, "linked_bytes": linked_bytes})
             }
             Event::Done { host, what, on, took } => {
                 json!({"event": done_name(*what), "host": host, "action": what.label(), "on": on, "seconds": secs(*took)})

@@ -36,11 +36,18 @@ pub fn line(event: &Event, verbose: bool) -> Option<String> {
             &sha256[..12],
             if *reused { " reused from the cache".to_string() } else { format!(" built in {}", human_duration(*took)) }
         ),
-        Event::Sent { host, kind: "delta", bytes, files, linked, linked_bytes } => format!(
+        Event::Sent { host, kind: "delta", bytes, files, linked, linked_bytes, .. } => format!(
             "{host}: sent {files} changed files ({:.1} MB); {linked} unchanged files ({:.1} MB) hard-linked from the current release",
             *bytes as f64 / 1e6,
             *linked_bytes as f64 / 1e6
         ),
+        Event::Stored { object, bytes, uploaded: true, took } => {
+            format!("stored {object} ({:.1} MB) in {}", *bytes as f64 / 1e6, human_duration(*took))
+        }
+        Event::Stored { object, .. } => format!("{object} is in the store already"),
+        Event::Sent { host, from_store: true, bytes, files, .. } => {
+            format!("{host}: fetched the whole release from the store ({files} files, {:.1} MB)", *bytes as f64 / 1e6)
+        }
         Event::Sent { host, bytes, files, .. } => {
             format!("{host}: sent the whole release ({files} files, {:.1} MB)", *bytes as f64 / 1e6)
         }

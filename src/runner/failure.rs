@@ -31,6 +31,9 @@ pub enum FailureKind {
     Refused,
     /// The tarball for the host could not be made on the deploying machine.
     Packing,
+    /// The artifact store refused the tarball or could not be reached from the deploying
+    /// machine.
+    Store,
     /// Ctrl-C or SIGTERM arrived before the action.
     Interrupted,
     /// A canary's traffic failed its soak (the message has the numbers).

@@ -43,6 +43,8 @@ pub struct Context<T: Transport> {
     pub verbose: bool,
     /// Send only what a host's current release lacks (`build.delta`).
     pub delta: bool,
+    /// `[artifact] store`: hosts fetch the tarball from it instead of receiving it over ssh.
+    pub store: Option<Arc<crate::artifact::ArtifactStore>>,
     /// Set by the first Ctrl-C, SIGTERM or SIGHUP: stop the hook in flight (on the host) or
     /// finish the short action in flight, then stop and undo.
     pub cancel: Arc<Cancel>,
@@ -85,6 +87,7 @@ impl<T: Transport> Context<T> {
             report,
             verbose,
             delta: true,
+            store: None,
             cancel: Arc::default(),
             hook_timeout: crate::config::HOOK_TIMEOUT,
             hook_stop: None,

@@ -7,11 +7,11 @@ use super::Context;
 use super::failure::{Failure, FailureKind};
 use super::host::{HostRun, Received};
 use super::progress::{Base, BaseManifest, SharedProgress};
-use crate::artifact::{Artifact, Packed, parse_listing, parse_manifest};
+use crate::artifact::{Artifact, ArtifactStore, Packed, parse_listing, parse_manifest};
 use crate::plan::{Action, HostActions, Run, What};
 use crate::remote::{Layout, release};
 use crate::report::Event;
-use crate::transport::Transport;
+use crate::transport::{Output, Transport};
 use std::sync::Arc;
 
 impl<T: Transport> Context<T> {
@@ -141,10 +141,14 @@ impl<T: Transport> HostRun<'_, T> {
         packed.map_err(|err| Failure::packing(host, action.what, err))
     }
 
-    /// Streams a tarball to the host and checks the sha256 the host computed.
+    /// Streams a tarball to the host (or, with a store, puts it there once and has the host
+    /// fetch it) and checks the sha256 the host computed.
     async fn send(&self, action: &Action, packed: &Packed) -> Result<(), Failure> {
         let host = &self.actions.host;
-        let out = self.context.exec(host, action, Some(&packed.file)).await?;
+        let out = match &self.context.store {
+            None => self.context.exec(host, action, Some(&packed.file)).await?,
+            Some(store) => self.fetch(action, packed, store).await?,
+        };
         let got = release::received_sha256(&out.stdout).unwrap_or("");
         if got != packed.sha256 {
             let got = if got.is_empty() { "nothing" } else { got };
@@ -155,6 +159,7 @@ impl<T: Transport> HostRun<'_, T> {
         }
         self.context.report.event(&Event::Sent {
             host: host.clone(),
+            from_store: self.context.store.is_some(),
             kind: if packed.linked > 0 { "delta" } else { "full" },
             bytes: packed.bytes,
             files: packed.sent,
@@ -162,5 +167,40 @@ impl<T: Transport> HostRun<'_, T> {
             linked_bytes: packed.linked_bytes,
         });
         Ok(())
+    }
+
+    /// Puts the tarball in the store (once per run and tarball: the first host to need it
+    /// sends it, the others wait) and has the host fetch it: the host reads the sha256 it
+    /// must get and curl's config on stdin, from a private file that is removed at once.
+    async fn fetch(&self, action: &Action, packed: &Packed, store: &ArtifactStore) -> Result<Output, Failure> {
+        let host = &self.actions.host;
+        let (stored, made) =
+            store.put(packed).await.map_err(|message| Failure::new(host, action.what, FailureKind::Store, message))?;
+        if made {
+            self.context.report.event(&Event::Stored {
+                object: stored.shown.clone(),
+                bytes: stored.bytes,
+                uploaded: stored.uploaded,
+                took: stored.took,
+            });
+        }
+        let input = store.fetch_input(&stored, &packed.sha256);
+        let file = self
+            .artifact()
+            .private_file(&format!("fetch-{host}"), input.as_bytes())
+            .map_err(|err| Failure::packing(host, action.what, err))?;
+        let out = self.context.exec(host, action, Some(&file)).await;
+        let _ = std::fs::remove_file(&file);
+        out.map_err(|failure| match failure.kind {
+            FailureKind::Exited { status: Some(release::FETCH_MISMATCH) } => Failure {
+                kind: FailureKind::ChecksumMismatch,
+                message: format!(
+                    "checksum mismatch: {host} fetched other bytes than {} on every try (expected sha256 {})",
+                    stored.shown, packed.sha256
+                ),
+                ..failure
+            },
+            _ => failure,
+        })
     }
 }

@@ -108,6 +108,11 @@ impl Farm {
         self.command(args).output().expect("run deploy")
     }
 
+    /// [`Farm::deploy`] with more environment variables.
+    pub fn deploy_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(args).envs(env.iter().copied()).output().expect("run deploy")
+    }
+
     /// Runs `deploy ARGS --output json` to its end.
     pub fn deploy_json(&self, args: &[&str]) -> Run {
         self.deploy_json_env(args, &[])
