@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deploy's memory with one big file in the repository: a release adding a SIZE MB file (not
-# compressible), committed loose, then the same after `git gc` (packed), to 2 hosts.
+# deploy's memory as the artifact grows: a release adding a SIZE MB file (not compressible),
+# committed loose, then the same after `git gc` (packed), then a release adding SIZE MB more
+# in many 256 KB files, to 2 hosts.
 #
 #   bench/memory.sh                  (as root; SIZE in MB, default 200)
 #
@@ -42,3 +43,13 @@ bench_commit "$FARM_REPO" "the same, packed"
 rm -rf "$DEPLOY_CACHE_DIR"
 read -r own all < <(measure)
 printf '%-24s %11s kB %17s kB\n' "$SIZE MB file, packed" "$own" "$all"
+mkdir -p "$FARM_REPO/public/many"
+python3 - "$FARM_REPO/public/many" "$SIZE" <<'PY'
+import os, sys
+for i in range(int(sys.argv[2]) * 4):
+    with open(os.path.join(sys.argv[1], f"f{i:05}.bin"), "wb") as f:
+        f.write(os.urandom(256 * 1024))
+PY
+bench_commit "$FARM_REPO" "$SIZE MB more in 256 KB files"
+read -r own all < <(measure)
+printf '%-24s %11s kB %17s kB\n' "+$SIZE MB in $((SIZE * 4)) files" "$own" "$all"

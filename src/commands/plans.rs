@@ -6,8 +6,10 @@ use crate::error::Error;
 use crate::plan::{self, DeployInput, Owner, Plan, Revision, RollbackInput};
 use crate::settings::{BuildOptions, RollOptions};
 
-/// Hosts receiving and unpacking the artifact at once.
+/// Hosts receiving and unpacking the artifact at once: over ssh, the deploying machine's
+/// uplink is shared by them; from an artifact store, it only hands each host a URL.
 const UPLOAD_PARALLEL: usize = 8;
+const FETCH_PARALLEL: usize = 32;
 
 /// `--batch`, checked against the stage's app hosts and `min_in_service`.
 pub fn batch(roll: &RollOptions, cfg: &Config) -> Result<Option<BatchSize>, Error> {
@@ -88,7 +90,7 @@ pub fn deploy(
             skip_migrations: roll.skip_migrations,
             no_ban: roll.no_ban,
             auto_rollback: roll.auto_rollback,
-            upload_parallel: UPLOAD_PARALLEL,
+            upload_parallel: if cfg.stage.store.is_some() { FETCH_PARALLEL } else { UPLOAD_PARALLEL },
             other_stage_ok: roll.force,
             no_canary: roll.no_canary,
         },

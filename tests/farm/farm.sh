@@ -21,6 +21,8 @@
 #            PostgreSQL for the farm
 #
 # PostgreSQL (all but shop) is one server for the whole farm on 127.ID.0.3:5432.
+# FARM_PROBE_INTERVAL: how often Varnish probes each app host (default 100ms; bench/scale.sh
+# slows it for hundreds of hosts, whose probes would otherwise load the machine).
 # Written for root on Debian with the packages scripts/install-deps installs.
 set -euo pipefail
 
@@ -392,13 +394,17 @@ up() {
   : > "$FARM/known_hosts"
 
   local names=(lb) addrs=("$lb") i
-  for ((i = 1; i <= n; i++)); do names+=("web$i"); addrs+=("127.$id.0.$((10 + i))"); done
+  # web1..web244 on 127.ID.0.11-254, then 127.ID.1.1 on (bench/scale.sh goes to 256 hosts).
+  for ((i = 1; i <= n; i++)); do
+    names+=("web$i")
+    if [ $((10 + i)) -le 254 ]; then addrs+=("127.$id.0.$((10 + i))"); else addrs+=("127.$id.1.$((i - 244))"); fi
+  done
   for ((i = 0; i <= n; i++)); do
     host_conf "${names[$i]}" "${addrs[$i]}" "$FARM/hosts/${names[$i]}" "$((i > 0))"
   done
 
   cat > "$FARM/ssh_config" <<CONF
-Host 127.$id.0.*
+Host 127.$id.*
     User root
     IdentityFile $FARM/id_ed25519
     IdentitiesOnly yes
@@ -416,7 +422,7 @@ CONF
   {
     echo 'vcl 4.1;'
     echo 'import directors;'
-    echo 'probe health { .url = "/health"; .interval = 100ms; .timeout = 1s; .window = 3; .threshold = 2; .initial = 3; }'
+    echo "probe health { .url = \"/health\"; .interval = ${FARM_PROBE_INTERVAL:-100ms}; .timeout = 1s; .window = 3; .threshold = 2; .initial = 3; }"
     for ((i = 1; i <= n; i++)); do
       echo "backend web$i { .host = \"${addrs[$i]}\"; .port = \"$APP_PORT\"; .probe = health; .connect_timeout = 1s; }"
     done
