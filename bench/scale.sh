@@ -30,7 +30,10 @@ command -v s3s-fs >/dev/null || { echo "scale: s3s-fs is missing (scripts/instal
 build_deploy
 DIR=$(bench_dir deploy-scale)
 S3=
-stop_s3() { [ -n "$S3" ] && kill "$S3" 2>/dev/null && wait "$S3" 2>/dev/null; S3=; return 0; }
+stop_s3() {
+  if [ -n "$S3" ]; then kill "$S3" 2>/dev/null || true; wait "$S3" 2>/dev/null || true; fi
+  S3=
+}
 trap 'stop_s3; [ -f "$DIR/farm/farm.env" ] && tests/farm/farm.sh down "$DIR/farm" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
 
 one() { # config mode → one line of the table (fails unless the run succeeded everywhere)

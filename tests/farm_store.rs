@@ -184,21 +184,37 @@ fn hosts_fetch_the_release_from_an_s3_store_put_there_once() {
         Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &unsigned]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&status.stdout), "403");
 
-    // The same build again: the store has it, nothing is sent to it; hosts fetch it.
+    // The same build again: every host is on a release deploy made, so each needs only a
+    // delta; hosts on the same release share one, put in the store once.
     let run = deploy(&f, &keys);
     assert_eq!(run.code, 0, "{}", why(&run));
     let again = run.release.clone().unwrap();
     assert_ne!(again, release);
     all_on(&f, &again);
     let stored = events(&run.events, "stored", None);
-    assert_eq!((stored.len(), &stored[0]["uploaded"]), (1, &serde_json::json!(false)));
+    assert_eq!((stored.len(), &stored[0]["uploaded"]), (1, &serde_json::json!(true)), "{stored:?}");
+    let sent = events(&run.events, "sent", None);
+    assert!(sent.iter().all(|sent| sent["from"] == "store" && sent["kind"] == "delta"), "{sent:?}");
+    assert!(stored[0]["bytes"].as_u64().unwrap() < built["bytes"].as_u64().unwrap() / 2);
+    let delta = bucket
+        .join("shop-builds")
+        .join(stored[0]["object"].as_str().unwrap().strip_prefix("s3://releases/shop-builds/").unwrap());
+    assert!(delta.is_file(), "{delta:?}");
+
+    // Once more: the same delta is in the store already, nothing is sent to it.
+    let run = deploy(&f, &keys);
+    assert_eq!(run.code, 0, "{}", why(&run));
+    let again = run.release.clone().unwrap();
+    all_on(&f, &again);
+    let stored = events(&run.events, "stored", None);
+    assert_eq!((stored.len(), &stored[0]["uploaded"]), (1, &serde_json::json!(false)), "{stored:?}");
 
     // Bytes in the store that are not what was put (same size): every host tries three
     // times, finds another sha256, and the deploy stops before any switch.
-    let mut bytes = std::fs::read(&objects[0]).unwrap();
+    let mut bytes = std::fs::read(&delta).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
-    std::fs::write(&objects[0], &bytes).unwrap();
+    std::fs::write(&delta, &bytes).unwrap();
     let run = deploy(&f, &keys);
     assert_eq!(run.code, 1, "{}", why(&run));
     all_on(&f, &again);

@@ -139,7 +139,7 @@ fn release_commands() {
         "mkdir -p -- /var/www/shop/.deploy/manifests && ".to_string(),
         "sh -c 'cur=$1 rel=$2 meta=$3 fmt=$4 how=$5 keep=$6\n".to_string(),
         "cp --reflink=auto --preserve=mode,timestamps --parents".to_string(),
-        format!("' sh /var/www/shop/current {r} {r}/.git/deploy '%i %s %Y %a %u %g %n\\0' copy /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 && "),
+        format!("' sh /var/www/shop/current {r} {r}/.git/deploy '%i %s %Y %a %u %g %n\\0' copy /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 /var/www/shop/.deploy/manifests && "),
         format!("printf '%s\\n' 1a2b3c4d > {r}/.git/deploy/REVISION && "),
         format!("mv -fT -- {r}/.git/deploy/REVISION {r}/REVISION && "),
         format!("mv -f -- {r}/.git/deploy/manifest /var/www/shop/.deploy/manifests/20261126T051944Z-1a2b3c4 && "),
@@ -680,4 +680,49 @@ fn fetch_retries_and_checks_the_sha256_on_the_host() {
     assert_eq!(status, Some(1));
     let left: Vec<_> = std::fs::read_dir(dir.path().join(".deploy/incoming")).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// A warm release takes the files its tarball leaves out from the current release only if
+/// each is exactly as it was when that release was unpacked (its line in the host's own
+/// listing): a file touched since then refuses the warm release (exit 3), copied or linked.
+#[test]
+fn a_warm_release_takes_only_files_unchanged_since_their_release_was_unpacked() {
+    let dir = tempfile::tempdir().unwrap();
+    let lay = Layout::new(dir.path().to_str().unwrap());
+    // A tarball of `files` with the release's bookkeeping (a manifest and the links).
+    let tarball = |name: &str, files: &[(&str, &str)], links: &[&str]| {
+        let src = dir.path().join(name);
+        std::fs::create_dir_all(src.join(release::META_DIR)).unwrap();
+        for (path, text) in files {
+            std::fs::write(src.join(path), text).unwrap();
+        }
+        std::fs::write(src.join(release::META_DIR).join("manifest"), "m\n").unwrap();
+        let links: String = links.iter().map(|path| format!("./{path}\0")).collect();
+        std::fs::write(src.join(release::META_DIR).join("links"), links).unwrap();
+        Command::new("tar").args(["-czf", "-", "-C", src.to_str().unwrap(), "."]).output().unwrap().stdout
+    };
+    let release_in = |id: &str, bytes: &[u8], hard_links: bool| -> Option<i32> {
+        let (status, _) = sh_fed(&release::receive(&lay, id).to_string(), bytes);
+        assert_eq!(status, Some(0));
+        sh_fed(&release::unpack(&lay, id, "c0ffee", hard_links).to_string(), b"").0
+    };
+    let full = tarball("full", &[("a.txt", "a\n"), ("b.txt", "b\n")], &[]);
+    assert_eq!(release_in("r1", &full, false), Some(0));
+    sh(&release::switch(&lay, "r1").to_string());
+
+    let delta = tarball("delta", &[("c.txt", "c\n")], &["a.txt", "b.txt"]);
+    for (id, hard_links) in [("r2", false), ("r3", true)] {
+        assert_eq!(release_in(id, &delta, hard_links), Some(0), "{id}");
+        for (path, text) in [("a.txt", "a\n"), ("b.txt", "b\n"), ("c.txt", "c\n")] {
+            assert_eq!(std::fs::read_to_string(dir.path().join("releases").join(id).join(path)).unwrap(), text);
+        }
+    }
+
+    // Touched on the server since r1 was unpacked (same content, a new time): refused.
+    let b = dir.path().join("releases/r1/b.txt");
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&b).unwrap().set_modified(later).unwrap();
+    for (id, hard_links) in [("r4", false), ("r5", true)] {
+        assert_eq!(release_in(id, &delta, hard_links), Some(release::WARM_RELEASE_REFUSED), "{id}");
+    }
 }

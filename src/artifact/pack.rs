@@ -5,7 +5,7 @@ use super::scan::{EntryKind, TreeEntry, manifest_text, parse_manifest, plain_nam
 use super::{Artifact, BuildError, Contents, FileEntry, hex, io_err};
 use crate::remote::release::META_DIR;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -25,9 +25,9 @@ pub struct Packed {
     pub linked_bytes: u64,
 }
 
-/// What a delta is made against: the host's current release's manifest, and the files of it
-/// unchanged on the host since it was unpacked (path → listing record).
-type DeltaBase = (String, BTreeMap<String, String>);
+/// What a delta is made against: the host's current release's manifest, and which of its
+/// files (in the manifest's order) are unchanged on the host since it was unpacked.
+type DeltaBase = (String, Vec<bool>);
 
 impl Artifact {
     pub(super) fn new(
@@ -72,19 +72,18 @@ impl Artifact {
     }
 
     /// A tarball holding only what differs from `base` (the manifest text of the host's current
-    /// release), and every file not in `trusted` (path → its listing record, for the files
-    /// unchanged on the host since that release was unpacked); the host hard-links the other
-    /// files from its current release and checks each against its record. One pack per base
-    /// and trusted set (records hold inode numbers: in practice one per host).
-    pub async fn delta(&self, base: &str, trusted: &BTreeMap<String, String>) -> Result<Packed, BuildError> {
+    /// release), and every file not `trusted` (one bit per file of `base`, in its order: set
+    /// for the files unchanged on the host since that release was unpacked); the host takes
+    /// the other files from its current release and checks each against its own listing of
+    /// that release. One pack per base and trusted set: every host on the same release whose
+    /// files are untouched shares one tarball.
+    pub async fn delta(&self, base: &str, trusted: &[bool]) -> Result<Packed, BuildError> {
         let mut hash = Sha256::new();
         hash.update(base.as_bytes());
-        for record in trusted.values() {
-            hash.update(b"\0");
-            hash.update(record.as_bytes());
-        }
+        hash.update(b"\0");
+        hash.update(trusted.iter().map(|bit| if *bit { b'1' } else { b'0' }).collect::<Vec<u8>>());
         let key = format!("delta-{}", &hex(&hash.finalize())[..16]);
-        self.packed(key, Some((base.to_string(), trusted.clone()))).await
+        self.packed(key, Some((base.to_string(), trusted.to_vec()))).await
     }
 
     async fn packed(&self, key: String, base: Option<DeltaBase>) -> Result<Packed, BuildError> {
@@ -105,16 +104,19 @@ impl Contents {
     /// Which files the host can take from its current release: same path, mode and content,
     /// and not changed there since.
     fn linkable(&self, base: Option<&DeltaBase>) -> Vec<bool> {
-        let trusted = base.map(|(_, trusted)| trusted);
+        let trusted: &[bool] = base.map(|(_, trusted)| trusted.as_slice()).unwrap_or_default();
         let base_files: Vec<FileEntry> = base.and_then(|(manifest, _)| parse_manifest(manifest)).unwrap_or_default();
-        let base: HashMap<&str, (u32, &str)> =
-            base_files.iter().map(|file| (file.path.as_str(), (file.mode, file.sha256.as_str()))).collect();
+        let base: HashMap<&str, (u32, &str)> = base_files
+            .iter()
+            .zip(trusted)
+            .filter(|(_, trusted)| **trusted)
+            .map(|(file, _)| (file.path.as_str(), (file.mode, file.sha256.as_str())))
+            .collect();
         self.files
             .iter()
             .map(|file| {
                 file.path != "REVISION"
                     && plain_name(&file.path)
-                    && trusted.is_some_and(|trusted| trusted.contains_key(&file.path))
                     && base.get(file.path.as_str()).is_some_and(|(mode, sha)| *mode == file.mode && *sha == file.sha256)
             })
             .collect()
@@ -122,17 +124,12 @@ impl Contents {
 
     fn pack(&self, tree: &Path, key: &str, base: Option<&DeltaBase>) -> Result<Packed, BuildError> {
         let linked = self.linkable(base);
-        let trusted = base.map(|(_, trusted)| trusted);
-        // `./path`: never read as an option; the host lists each linked file as `expect` says.
+        // `./path`: never read as an option; the host lists each linked file as its listing of
+        // the current release says.
         let mut links = Vec::new();
-        let mut expect = Vec::new();
         let mut linked_bytes = 0;
         for (file, _) in self.files.iter().zip(&linked).filter(|(_, linked)| **linked) {
             links.extend_from_slice(format!("./{}\0", file.path).as_bytes());
-            if let Some(record) = trusted.and_then(|trusted| trusted.get(&file.path)) {
-                expect.extend_from_slice(record.as_bytes());
-                expect.push(0);
-            }
             linked_bytes += file.size;
         }
 
@@ -173,7 +170,6 @@ impl Contents {
             (META_DIR, 0o700, None),
             (&*format!("{META_DIR}/manifest"), 0o600, Some(self.manifest.as_bytes())),
             (&*format!("{META_DIR}/links"), 0o600, Some(&links[..])),
-            (&*format!("{META_DIR}/expect"), 0o600, Some(&expect[..])),
         ] {
             let mut header = self.header(mode);
             header.set_entry_type(if data.is_some() { tar::EntryType::Regular } else { tar::EntryType::Directory });

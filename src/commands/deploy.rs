@@ -35,32 +35,29 @@ pub fn run(
     // Build while connecting and locking: they do not depend on each other.
     let mut build_task = Some(session.spawn(build_artifact(stage, &revision, build.rebuild)));
     let mut id = String::new();
-    let result = session.connected(
-        Upload { delta: stage.build.delta && store.is_none(), store },
-        async |connected: Connected<'_>| {
-            let session = connected.session;
-            // Lock first; the release id is chosen while holding the lock, so it is new on every
-            // host even when two deploys of one commit follow each other within a second.
-            let lock_plan = plan_for("");
-            with_lock(connected.context, connected.clock, stage, &lock_plan, roll.lock_wait, async |locker, clock| {
-                id = unique_id(connected.live.as_ref(), stage, &session.release_hosts[0], &revision.commit).await;
-                let plan = plan_for(&id);
-                session.report.event(&Event::Started {
-                    kind: "deploy",
-                    app: stage.app.name.clone(),
-                    stage: stage.stage.clone(),
-                    release: id.clone(),
-                    commit: Some(revision.commit.clone()),
-                    hosts: session.hosts.clone(),
-                });
-                let started = session.summary(&id, Some(&revision.commit), "started", None, None);
-                session.announce(NotifyOn::Start, &started).await;
-                let runner = Runner::new(connected.context.clone(), stage, &plan).after_lock(locker);
-                Ok(runner.run(clock, build_task.take()).await?)
-            })
-            .await
-        },
-    );
+    let result = session.connected(Upload { delta: stage.build.delta, store }, async |connected: Connected<'_>| {
+        let session = connected.session;
+        // Lock first; the release id is chosen while holding the lock, so it is new on every
+        // host even when two deploys of one commit follow each other within a second.
+        let lock_plan = plan_for("");
+        with_lock(connected.context, connected.clock, stage, &lock_plan, roll.lock_wait, async |locker, clock| {
+            id = unique_id(connected.live.as_ref(), stage, &session.release_hosts[0], &revision.commit).await;
+            let plan = plan_for(&id);
+            session.report.event(&Event::Started {
+                kind: "deploy",
+                app: stage.app.name.clone(),
+                stage: stage.stage.clone(),
+                release: id.clone(),
+                commit: Some(revision.commit.clone()),
+                hosts: session.hosts.clone(),
+            });
+            let started = session.summary(&id, Some(&revision.commit), "started", None, None);
+            session.announce(NotifyOn::Start, &started).await;
+            let runner = Runner::new(connected.context.clone(), stage, &plan).after_lock(locker);
+            Ok(runner.run(clock, build_task.take()).await?)
+        })
+        .await
+    });
     if let Some(task) = build_task {
         task.abort();
     }

@@ -232,8 +232,13 @@ fn upload_step(cfg: &StageConfig, layout: &Layout, input: &DeployInput, artifact
         Phase::Upload,
         if let Some(store) = &cfg.store {
             format!(
-                "put {artifact} (the whole release) in {} once; each host fetches it, unpacked as it arrives, \
-                 sha256 checked ({} tries), links shared paths, prepares",
+                "put {artifact} ({}) in {} once; each host fetches it, unpacked as it arrives, sha256 checked \
+                 ({} tries), links shared paths, prepares",
+                if cfg.build.delta {
+                    "only the files a release lacks: one tarball per current release, shared by its hosts"
+                } else {
+                    "the whole release"
+                },
                 store.shown(),
                 store.tries
             )

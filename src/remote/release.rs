@@ -105,26 +105,29 @@ pub fn refused_warm_release(status: Option<i32>) -> bool {
     status == Some(WARM_RELEASE_REFUSED)
 }
 
-/// Takes the files a delta leaves out from the current release, and checks that each is the
-/// very file deploy decided to trust (listed as `expect`); any problem exits
-/// [`WARM_RELEASE_REFUSED`] with a line starting `warm release:` (shown to the user).
-/// `copy`: the source files are checked before and after `cp --reflink=auto`, which gives the
-/// new release its own inodes (with the mode and time of the source). `hardlink`: the links
-/// are checked, and kept in the manifests folder for [`check_links`].
-/// Args: current, new release, its `.git/deploy` folder, the stat format, copy|hardlink, the
-/// file to keep the link list in. Nothing to take: nothing done.
+/// Takes the files a delta leaves out from the current release, and checks that each is
+/// unchanged since that release was unpacked: its `stat` line (inode, size, time, mode,
+/// owner, path) must be in the host's own listing of the release, written when it was
+/// unpacked. Any problem exits [`WARM_RELEASE_REFUSED`] with a line starting `warm release:`
+/// (shown to the user). `copy`: the source files are checked before and after
+/// `cp --reflink=auto`, which gives the new release its own inodes (with the mode and time of
+/// the source). `hardlink`: the links are checked, and kept in the manifests folder for
+/// [`check_links`]. Args: current, new release, its `.git/deploy` folder, the stat format,
+/// copy|hardlink, the file to keep the link list in, the manifests folder. Nothing to take:
+/// nothing done.
 fn link_script() -> String {
     format!(
         r#"cur=$1 rel=$2 meta=$3 fmt=$4 how=$5 keep=$6
 [ -s "$meta/links" ] || exit 0
+id=$(readlink -- "$cur") && tr '\0' '\n' < "$7/${{id##*/}}.files" > "$meta/trusted" || {{ echo "warm release: no listing of the current release" >&2; exit {refused}; }}
 cd "$cur" 2>/dev/null || {{ echo "warm release: cannot enter $cur" >&2; exit {refused}; }}
-same() {{ xargs -0 stat --printf "$fmt" -- < "$meta/links" > "$meta/got" && cmp -s "$meta/expect" "$meta/got"; }}
+same() {{ xargs -0 stat --printf "$fmt" -- < "$meta/links" > "$meta/got" && tr '\0' '\n' < "$meta/got" > "$meta/got.lines" && ! grep -qvxF -f "$meta/trusted" "$meta/got.lines"; }}
 if [ "$how" = hardlink ]; then
   xargs -0 cp -l --parents -t "$rel" -- < "$meta/links" || {{ echo "warm release: hard-linking from $cur failed" >&2; exit {refused}; }}
-  cd "$rel" && same || {{ echo "warm release: files of $cur changed since deploy read them" >&2; exit {refused}; }}
-  cp -- "$meta/links" "$keep.links" && cp -- "$meta/expect" "$keep.expect" || {{ echo "warm release: cannot keep the list of links" >&2; exit {refused}; }}
+  cd "$rel" && same || {{ echo "warm release: files of $cur changed since it was unpacked" >&2; exit {refused}; }}
+  cp -- "$meta/links" "$keep.links" && cp -- "$meta/got" "$keep.expect" || {{ echo "warm release: cannot keep the list of links" >&2; exit {refused}; }}
 else
-  same || {{ echo "warm release: files of $cur changed since deploy read them" >&2; exit {refused}; }}
+  same || {{ echo "warm release: files of $cur changed since it was unpacked" >&2; exit {refused}; }}
   xargs -0 cp --reflink=auto --preserve=mode,timestamps --parents -t "$rel" -- < "$meta/links" || {{ echo "warm release: copying from $cur failed" >&2; exit {refused}; }}
   same || {{ echo "warm release: files of $cur changed while they were copied" >&2; exit {refused}; }}
 fi"#,
@@ -181,6 +184,7 @@ pub fn unpack(layout: &Layout, id: &str, commit: &str, hard_links: bool) -> Cmd 
             STAT_FORMAT,
             if hard_links { "hardlink" } else { "copy" },
             &format!("{}/{id}", layout.manifests()),
+            &layout.manifests(),
         ]))
         // REVISION is written beside the manifest and renamed into place: a `REVISION` symlink
         // in the release is replaced, never written through.
@@ -339,7 +343,7 @@ mod tests {
     fn link_script_refuses_with_the_one_status() {
         let script = super::link_script();
         let exits: Vec<&str> = script.match_indices("exit ").map(|(at, _)| &script[at + 5..at + 6]).collect();
-        assert_eq!(exits, ["0", "3", "3", "3", "3", "3", "3", "3"]);
+        assert_eq!(exits, ["0", "3", "3", "3", "3", "3", "3", "3", "3"]);
         assert_eq!(super::WARM_RELEASE_REFUSED, 3);
     }
 

@@ -37,6 +37,7 @@ pub struct BaseManifest {
 #[derive(Debug, Clone)]
 pub struct Base {
     pub manifest: Arc<BaseManifest>,
-    /// The files unchanged since the release was unpacked: path → listing record.
-    pub trusted: BTreeMap<String, String>,
+    /// Which of the manifest's files (in its order) are unchanged on the host since the
+    /// release was unpacked: one bit each, so hundreds of hosts cost little to remember.
+    pub trusted: Vec<bool>,
 }

@@ -70,10 +70,7 @@ impl<T: Transport> Context<T> {
         let trusted = manifest
             .files
             .iter()
-            .filter_map(|file| {
-                let record = then.get(file.path.as_str())?;
-                (now.get(file.path.as_str()) == Some(record)).then(|| (file.path.clone(), record.to_string()))
-            })
+            .map(|file| then.get(file.path.as_str()).is_some_and(|record| now.get(file.path.as_str()) == Some(record)))
             .collect();
         Some(Base { manifest, trusted })
     }
@@ -91,7 +88,7 @@ impl<T: Transport> HostRun<'_, T> {
         Ok(Received { action, delta: packed.linked > 0 })
     }
 
-    /// Unpacks a delta. If the host refuses it (its files changed since deploy read them, or
+    /// Unpacks a delta. If the host refuses it (its files changed since they were unpacked, or
     /// hard links fail), removes what was made and sends the whole release instead.
     pub(super) async fn unpack_warm(&self, unpack: &Action, receive: &Action) -> Result<(), Failure> {
         let Err(failure) = self.plain(unpack).await else { return Ok(()) };
