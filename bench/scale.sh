@@ -7,7 +7,8 @@
 #
 # For each host count: a farm of that many hosts behind Varnish (probing every
 # FARM_PROBE_INTERVAL, default here 250ms), the bench app of bench/compare.sh (~20 MB, 2,000
-# files), activate = clear the cache folder, `[rolling] batch = "10%"`; a first release; then
+# files), activate = clear the cache folder, `[rolling] batch = "10%"`, `keep_releases = 1`;
+# a first release; then
 # one cold release (every host gets the whole tarball over ssh), RUNS (default 2) warm ones
 # (1% of the files changed: deltas over ssh), and one release through an artifact store
 # (s3s-fs on the farm's address: the deploying machine puts the tarball there once, hosts
@@ -82,8 +83,11 @@ for n in $COUNTS; do
   REPO=$DIR/farm/shop
   export DEPLOY_CACHE_DIR=$DIR/cache
   bench_app "$DIR/farm"
-  sed -i 's/^batch = 1$/batch = "10%"/' "$DIR/farm/Deploy.toml"
-  grep -q '^batch = "10%"$' "$DIR/farm/Deploy.toml" || { echo "scale: no batch in Deploy.toml" >&2; exit 1; }
+  # 10% of the hosts at a time; one old release kept (256 hosts × 20 MB × 4 releases would not
+  # fit on tmpfs).
+  sed -i 's/^batch = 1$/batch = "10%"/; s/^keep_releases = 3$/keep_releases = 1/' "$DIR/farm/Deploy.toml"
+  grep -q '^batch = "10%"$' "$DIR/farm/Deploy.toml" && grep -q '^keep_releases = 1$' "$DIR/farm/Deploy.toml" \
+    || { echo "scale: no batch or keep_releases in Deploy.toml" >&2; exit 1; }
   mkdir -p "$DIR/s3/releases"
   s3s-fs --host "127.$FARM_ID.0.250" --port 9000 --access-key scale --secret-key scale-secret-key "$DIR/s3" \
     > /dev/null 2>&1 &
