@@ -18,8 +18,8 @@
 # Columns: wall time; prepare (start → migration) and roll phases; deploy's own CPU seconds
 # per host, and its ssh master processes' per host; deploy's own peak RSS (VmHWM, read from
 # /proc: not its children); the most file descriptors it held; how many ssh masters it ran
-# and their summed RSS; bytes the deploying machine sent (written by its ssh masters, plus
-# what it PUT in the store). The farm's own memory (PSS of its processes) is printed per
+# and their summed RSS; bytes the deploying machine sent (acked on its ssh masters' TCP
+# connections, read with `ss`, plus what it PUT in the store). The farm's own memory (PSS of its processes) is printed per
 # host count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,7 +64,7 @@ sent = [x for x in ev if x["event"] == "sent"]
 assert len(sent) == len(apps), f"{len(sent)} sent events for {len(apps)} hosts"
 stored = sum(x["bytes"] for x in ev if x["event"] == "stored" and x["uploaded"])
 n, own = len(apps), sample["own"]
-out = sample["ssh_written"] + stored
+out = sample["tcp_sent"] + stored
 print(f"{n:6} {mode:>5} {e - s:7.2f}s {start['migrate'] - s:7.2f}s {end['roll'] - start['roll']:7.2f}s"
       f" {own['cpu_s'] / n * 1000:7.1f}ms {sample['ssh_cpu_s'] / n * 1000:7.1f}ms {own['rss_kb'] / 1024:7.1f} MB"
       f" {own['fds']:5} {sample['ssh_processes']:5} {sample['ssh_rss_kb'] / 1024:7.1f} MB"

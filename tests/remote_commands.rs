@@ -120,6 +120,14 @@ fn lock_tokens_and_leases_on_a_real_folder() {
     assert!(lock_dir.exists(), "the lock stays");
     assert_eq!(sh(lock::release_own(&layout, "mine")).0, Some(0));
     assert!(!lock_dir.exists());
+
+    // A refresh that meets a release half-way (the lease removed, the folder not yet) never
+    // makes a new lease: the folder can still go, and no lockless `lease` is left to read as
+    // a lock held by an unknown deploy (seen at 64 hosts, before `touch -c`).
+    assert_eq!(sh(lock::acquire(&layout, "{}", "mine")).0, Some(0));
+    std::fs::remove_file(lock_dir.join("lease")).unwrap();
+    assert_eq!(sh(lock::refresh(&layout, "mine")).0, Some(0));
+    assert!(!lock_dir.join("lease").exists(), "the refresh made a lease");
 }
 
 #[test]

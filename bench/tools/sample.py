@@ -6,12 +6,14 @@
 Every 50 ms until CMD exits: its own peak RSS (VmHWM), CPU seconds (utime + stime), open file
 descriptors; and, for each `ssh -M` master started after CMD whose control socket is an
 openssh-crate `.ssh-connection` folder (deploy's), its RSS, CPU and bytes written (`wchar`
-of /proc/PID/io: what it sent to its host, plus the little it passes back to deploy). ssh
-masters outlive nothing here: deploy closes them before it exits, so their last sample is
-their total (a few ms of the end may be missed). Writes one JSON object to OUT.json and exits
+of /proc/PID/io: what it sent to its host, plus what it passes back to deploy) and, four
+times a second from `ss`, the bytes its TCP connection sent (acked by the host) and received.
+deploy closes its masters before it exits, so their last sample is their total (the last
+quarter second may be missed). Writes one JSON object to OUT.json and exits
 with CMD's status.
 """
 import json
+import re
 import os
 import subprocess
 import sys
@@ -69,6 +71,26 @@ def masters(since):
     return found
 
 
+def tcp_counts(pids):
+    """Bytes acked and received on each established ssh connection of `pids` (from ss)."""
+    try:
+        out = subprocess.run(["ss", "-tinpH", "state", "established", "( dport = :22 )"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    counts, conn = {}, None
+    for line in out.splitlines():
+        if not line.startswith((" ", "\t")):
+            fields = line.split()
+            pid = re.search(r"pid=(\d+)", line)
+            conn = (fields[2], fields[3]) if len(fields) > 3 and pid and int(pid[1]) in pids else None
+        elif conn:
+            acked = re.search(r"bytes_acked:(\d+)", line)
+            got = re.search(r"bytes_received:(\d+)", line)
+            counts[conn] = (int(acked[1]) if acked else 0, int(got[1]) if got else 0)
+    return counts
+
+
 def main():
     out, cmd = sys.argv[1], sys.argv[2:]
     proc = subprocess.Popen(cmd)
@@ -77,6 +99,7 @@ def main():
     ssh = {}  # pid -> {rss_kb, cpu_s, wchar}
     most_at_once = 0
     live, scanned = [], 0.0
+    tcp = {}  # (local, peer) -> (bytes acked, bytes received), from ss
     while proc.poll() is None:
         hwm = status_kb(proc.pid, "VmHWM")
         used, _ = cpu(proc.pid)
@@ -92,6 +115,9 @@ def main():
         # Finding new masters reads every process's cmdline: four times a second is enough.
         if started is not None and time.monotonic() - scanned > 0.25:
             live, scanned = masters(started), time.monotonic()
+            for conn, (acked, got) in tcp_counts(set(live)).items():
+                old = tcp.get(conn, (0, 0))
+                tcp[conn] = (max(old[0], acked), max(old[1], got))
         most_at_once = max(most_at_once, len(live))
         for pid in live:
             seen = ssh.setdefault(pid, {"rss_kb": 0, "cpu_s": 0.0, "wchar": 0})
@@ -114,6 +140,8 @@ def main():
         "ssh_rss_kb": sum(s["rss_kb"] for s in ssh.values()),
         "ssh_cpu_s": round(sum(s["cpu_s"] for s in ssh.values()), 2),
         "ssh_written": sum(s["wchar"] for s in ssh.values()),
+        "tcp_sent": sum(acked for acked, _ in tcp.values()),
+        "tcp_received": sum(got for _, got in tcp.values()),
     }
     with open(out, "w") as f:
         json.dump(result, f)

@@ -36,9 +36,11 @@ fn if_ours(layout: &Layout, token: &str, then: &str) -> Cmd {
 }
 
 /// Touches the lease of this deploy's lock (see [`LEASE_REFRESH`]); no lock at all is not an
-/// error (it was released, or removed by force).
+/// error (it was released, or removed by force). `touch -c` never creates the lease: a
+/// refresh that meets a release half-way (the lease gone, the folder not yet) leaves nothing
+/// behind that would look like a lock.
 pub fn refresh(layout: &Layout, token: &str) -> Cmd {
-    if_ours(layout, token, r#"touch -- "$1/lease""#)
+    if_ours(layout, token, r#"touch -c -- "$1/lease""#)
 }
 
 /// Removes the lock if it is still this deploy's: one that `deploy unlock --force` removed

@@ -119,6 +119,8 @@ impl<T: Transport> Runner<'_, T> {
 
     /// Releases every lock this run holds.
     pub async fn unlock_all(&self) {
+        // Waits for a lease refresh in flight, and stops the next ones.
+        *self.context.leases_done.lock().await = true;
         let locked = std::mem::take(&mut self.progress.lock().unwrap().locked);
         let mut set = JoinSet::new();
         for host in locked {
@@ -173,12 +175,19 @@ impl<T: Transport> Runner<'_, T> {
             let mut said: Vec<String> = Vec::new();
             loop {
                 tokio::time::sleep(lock::LEASE_REFRESH).await;
+                let done = context.leases_done.lock().await;
+                if *done {
+                    return;
+                }
                 let mut set = JoinSet::new();
                 for host in hosts.iter().filter(|host| !said.contains(host)).cloned() {
                     let (context, cmd) = (context.clone(), cmd.clone());
                     set.spawn(async move {
-                        let out = context.transport.run(&Target::host(&host), &cmd, None).await;
-                        (host, out.is_ok_and(|out| out.status == Some(lock::NOT_OURS)))
+                        // Bounded: a release waits for the round in flight.
+                        let on = Target::host(&host);
+                        let out =
+                            tokio::time::timeout(lock::LEASE_REFRESH * 2, context.transport.run(&on, &cmd, None)).await;
+                        (host, out.is_ok_and(|out| out.is_ok_and(|out| out.status == Some(lock::NOT_OURS))))
                     });
                 }
                 while let Some(Ok((host, taken))) = set.join_next().await {

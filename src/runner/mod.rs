@@ -52,6 +52,9 @@ pub struct Context<T: Transport> {
     pub hook_timeout: Duration,
     /// Stops the hook running on a host (`hooks::stop`), for a cancel in the middle of one.
     pub hook_stop: Option<crate::remote::Cmd>,
+    /// Held by the lease keeper while it refreshes leases; set once the locks are released,
+    /// so no refresh is in flight while a lock is removed ([`Runner::keep_lease`]).
+    pub leases_done: Arc<tokio::sync::Mutex<bool>>,
 }
 
 /// The first interrupt, which waiting code can also await.
@@ -91,6 +94,7 @@ impl<T: Transport> Context<T> {
             cancel: Arc::default(),
             hook_timeout: crate::config::HOOK_TIMEOUT,
             hook_stop: None,
+            leases_done: Arc::default(),
         }
     }
 
@@ -194,6 +198,15 @@ impl<'a, T: Transport> Runner<'a, T> {
                     task.abort();
                 }
                 return Err(self.abort(Cause::Interrupted(step.phase)).await);
+            }
+            let unlocks = step
+                .batches
+                .iter()
+                .flat_map(|batch| &batch.hosts)
+                .any(|host| host.actions.iter().any(|action| action.what == crate::plan::What::Unlock));
+            if unlocks {
+                // No lease refresh in flight while the locks go (see `keep_lease`).
+                *self.context.leases_done.lock().await = true;
             }
             let started = Instant::now();
             self.report(Event::PhaseStarted { phase: step.phase });
