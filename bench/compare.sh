@@ -18,6 +18,13 @@
 # the 2,000 files (1%) and the hosts' current release is deploy's own.
 # Phases: prepare (start → migration: build, connect, lock, upload, unpack, links), migrate,
 # roll, finish (ban, release log, cleanup, unlock, exit).
+# Every tool does the same work: the same build (bin/build, which deploy runs and the others
+# run through bench_tarball), the same steps, and after each undrain the same wait until
+# Varnish takes the host back. A light load (2 clients through Varnish, ~100 requests a second
+# each) runs during every run,
+# and the failed requests are reported per tool. Every run is verified (bench_verify): each
+# host answers 200 on /cart with the new release and 200 on / with the page built for the
+# commit, every backend is in service, and the ban cleared Varnish's cached /.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -100,11 +107,6 @@ change() { # $1 = mode, $2 = label: a new commit
   bench_commit "$REPO" "$2"
 }
 
-verify() { # every host serves $1
-  for a in $FARM_APP_ADDRS; do
-    curl -s -D - -o /dev/null "http://$a:8080/cart" | grep -qi "x-release: .*$1" || { echo "verify: $a does not serve $1" >&2; return 1; }
-  done
-}
 
 # One tool's phase boundaries as "phase seconds-since-start" lines, from its marks.
 phases() { # tool start end
@@ -142,8 +144,14 @@ for mode in $MODES; do
     for tool in $TOOLS; do
       reset_hosts "$mode"
       change "$mode" "$mode run $r $tool"
-      rm -f "$DIR/marks" "$DIR/ansible-run.log"
+      rm -f "$DIR/marks" "$DIR/ansible-run.log" "$DIR/stop-load"
       export MARKS=$DIR/marks
+      bench_prime
+      # A light load through Varnish for the whole run (2 clients with a cart, so every
+      # request reaches an app host, ~100 requests a second each): a tool that drops
+      # requests shows it beside its time.
+      bench_load "$FARM_VARNISH" cart "$DIR/stop-load" 2 0.01 > "$DIR/load" &
+      loader=$!
       start=$(date +%s.%N)
       case $tool in
         deploy | deploy-links)
@@ -160,14 +168,20 @@ for mode in $MODES; do
         ansible)
           commit=$(git -C "$REPO" rev-parse HEAD)
           id=$(date -u +%Y%m%dT%H%M%SZ)-${commit:0:7}
-          git -C "$REPO" archive --format=tar HEAD | gzip -1 > "$DIR/$id.tar.gz"
+          bench_tarball "$REPO" "$DIR/$id.tar.gz"
           ANSIBLE_CONFIG=$DIR/ansible.cfg "$ANSIBLE/bin/ansible-playbook" bench/tools/ansible-deploy.yml \
             -e "farm=$FARM repo_tarball=$DIR/$id.tar.gz release_id=$id" >"$DIR/ansible.log" 2>&1 || { cat "$DIR/ansible.log" >&2; exit 1; }
           rm -f "$DIR/$id.tar.gz"
           ;;
       esac
       case $tool in deploy*) ;; *) end=$(date +%s.%N) ;; esac
-      verify "$id"
+      touch "$DIR/stop-load"
+      wait "$loader"
+      read -r served failed < "$DIR/load"
+      [ "$served" -gt 0 ] || { echo "compare: the load sent nothing during $tool's run" >&2; exit 1; }
+      times[failed/$mode/$tool]+="$failed "
+      times[served/$mode/$tool]+="$served "
+      bench_verify "$id" "$(git -C "$REPO" rev-parse HEAD)" || { echo "compare: $tool's $mode run $r is wrong" >&2; exit 1; }
       times[$mode/$tool]+="$(echo "$end - $start" | bc) "
       while read -r p v; do phase[$mode/$tool/$p]+="$v "; done < <(phases "$tool" "$start" "$end")
     done
@@ -203,17 +217,21 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 104857
 for mode in $MODES; do
   echo
   echo "$mode:"
-  printf '%-11s %8s %8s %8s | %8s %8s %8s %8s | %9s %9s\n' tool median min max prepare migrate roll finish roll/host command
+  printf '%-11s %8s %8s %8s | %8s %8s %8s %8s | %9s %9s | %s\n' tool median min max prepare migrate roll finish roll/host command \
+    'failed requests (of served)' 
   ref=""
   for tool in $TOOLS; do
     sorted=$(tr ' ' '\n' <<< "${times[$mode/$tool]}" | grep . | sort -g)
     med=$(median "${times[$mode/$tool]}")
     cmd=${per_cmd[$tool]:-$(median "${phase[$mode/$tool/command]:-}")}
-    printf '%-11s %7.2fs %7.2fs %7.2fs | %7.2fs %7.2fs %7.2fs %7.2fs | %7.0fms %7.1fms\n' "$tool" "$med" \
+    failed=$(tr ' ' '\n' <<< "${times[failed/$mode/$tool]}" | grep . | paste -sd+ | bc)
+    served=$(tr ' ' '\n' <<< "${times[served/$mode/$tool]}" | grep . | paste -sd+ | bc)
+    printf '%-11s %7.2fs %7.2fs %7.2fs | %7.2fs %7.2fs %7.2fs %7.2fs | %7.0fms %7.1fms | %s of %s\n' "$tool" "$med" \
       "$(head -1 <<< "$sorted")" "$(tail -1 <<< "$sorted")" \
       "$(median "${phase[$mode/$tool/prepare]}")" "$(median "${phase[$mode/$tool/migrate]}")" \
       "$(median "${phase[$mode/$tool/roll]}")" "$(median "${phase[$mode/$tool/finish]}")" \
-      "$(echo "$(median "${phase[$mode/$tool/roll]}") * 1000 / $HOSTS" | bc -l)" "$(echo "${cmd:-0} * 1000" | bc -l)"
+      "$(echo "$(median "${phase[$mode/$tool/roll]}") * 1000 / $HOSTS" | bc -l)" "$(echo "${cmd:-0} * 1000" | bc -l)" \
+      "$failed" "$served"
   done
   for tool in $TOOLS; do
     [ "$tool" = deploy ] && continue

@@ -15,6 +15,8 @@ bench_dir() {
 # Builds deploy and sets DEPLOY. DEPLOY_PROFILE=debug: the test build (the CI smoke run);
 # figures want the release build.
 build_deploy() {
+  # DEPLOY_BIN: measure that binary instead (an older build, side by side).
+  if [ -n "${DEPLOY_BIN:-}" ]; then DEPLOY=$DEPLOY_BIN; return 0; fi
   local profile=${DEPLOY_PROFILE:-release}
   if [ "$profile" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
   DEPLOY=${CARGO_TARGET_DIR:-$PWD/target}/$profile/deploy
@@ -52,14 +54,66 @@ bench_commit() {
   git -C "$1" add -A && git -C "$1" -c user.name=b -c user.email=b@localhost commit -qm "$2"
 }
 
-# Sends GET / to base URL $1 from 4 threads, each with cookie `$2=benchN` (a session: every
-# request reaches an app host), until file $3 exists; prints "ok failed" (failed: any status
-# but 200, or a connection error). A connection an answer closes is opened again.
+# The same build for every tool in bench/compare.sh: the commit's tree exported, the app's
+# build run in it as deploy runs it (`sh bin/build`, the farm's `[build] commands`, with
+# DEPLOY_STAGE and DEPLOY_COMMIT), packed. $1: repository, $2: the .tar.gz to write.
+bench_tarball() {
+  local tmp commit
+  commit=$(git -C "$1" rev-parse HEAD)
+  tmp=$(mktemp -d /tmp/bench-build.XXXXXX)
+  chmod 755 "$tmp" # the release folder takes its mode: the web server must enter it
+  if git -C "$1" archive --format=tar HEAD | tar -x -C "$tmp" \
+    && (cd "$tmp" && DEPLOY_STAGE=farm DEPLOY_COMMIT=$commit sh bin/build) \
+    && tar -C "$tmp" -cf - . | gzip -1 > "$2"; then
+    rm -rf "$tmp"
+  else
+    rm -rf "$tmp"
+    echo "bench_tarball: the build of $commit failed" >&2
+    return 1
+  fi
+}
+
+# What every run of every tool must leave (farm.env sourced): each app host answers 200 on
+# /cart with release $1 and 200 on / with the page the build made for commit $2; every
+# backend is in service in Varnish; and Varnish's cached / is release $1's (the ban ran: run
+# bench_prime before the tool). Prints what is wrong and fails.
+bench_verify() {
+  local a code body head bad=0 listed healthy n
+  for a in $FARM_APP_ADDRS; do
+    head=$(curl -s -D - -o /dev/null -w '%{http_code}' "http://$a:8080/cart")
+    code=${head##*$'\n'}
+    [ "$code" = 200 ] || { echo "verify: $a answers $code on /cart" >&2; bad=1; }
+    grep -qi "^x-release: .*$1" <<< "$head" || { echo "verify: $a does not serve release $1 on /cart" >&2; bad=1; }
+    body=$(curl -s -w '\n%{http_code}' "http://$a:8080/")
+    [ "${body##*$'\n'}" = 200 ] || { echo "verify: $a answers ${body##*$'\n'} on /" >&2; bad=1; }
+    grep -q "$2" <<< "$body" || { echo "verify: $a's / is not the page built for $2" >&2; bad=1; }
+  done
+  listed=$(varnishadm -T "$FARM_LB:6082" -S "$FARM/varnish-secret" backend.list 2>&1)
+  n=$(wc -w <<< "$FARM_APP_ADDRS")
+  healthy=$(awk 'tolower($0) ~ /\.web[0-9]+ / && tolower($0) ~ /healthy/ && tolower($0) !~ /sick/' <<< "$listed" | wc -l)
+  [ "$healthy" = "$n" ] || { echo "verify: $healthy of $n backends in service:" >&2; echo "$listed" >&2; bad=1; }
+  head=$(curl -s -D - -o /dev/null "$FARM_VARNISH/")
+  grep -qi "^x-release: .*$1" <<< "$head" || { echo "verify: Varnish still serves an old / (no ban?):" >&2; echo "$head" >&2; bad=1; }
+  return $bad
+}
+
+# Puts / in Varnish's cache (two requests: the second is a hit), so bench_verify can tell
+# whether the tool's ban cleared it.
+bench_prime() {
+  curl -s -o /dev/null "$FARM_VARNISH/"
+  curl -s -D - -o /dev/null "$FARM_VARNISH/" | grep -qi '^x-cache: hit' || { echo "prime: / is not cached" >&2; return 1; }
+}
+
+# Sends GET / to base URL $1 from $4 threads (default 4), each with cookie `$2=benchN` (a
+# session: every request reaches an app host), pausing $5 seconds after each answer (default
+# none), until file $3 exists; prints "ok failed" (failed: any status but 200, or a
+# connection error). A connection an answer closes is opened again.
 bench_load() {
-  python3 - "$1" "$2" "$3" <<'PY'
-import http.client, os, sys, threading, urllib.parse
+  python3 - "$1" "$2" "$3" "${4:-4}" "${5:-0}" <<'PY'
+import http.client, os, sys, threading, time, urllib.parse
 url, cookie, stop = urllib.parse.urlparse(sys.argv[1]), sys.argv[2], sys.argv[3]
-counts = [[0, 0] for _ in range(4)]
+pause = float(sys.argv[5])
+counts = [[0, 0] for _ in range(int(sys.argv[4]))]
 def client(n):
     conn = None
     while not os.path.exists(stop):
@@ -69,9 +123,10 @@ def client(n):
             answer = conn.getresponse(); answer.read()
             counts[n][0 if answer.status == 200 else 1] += 1
             if answer.getheader("Connection", "").lower() == "close": conn = None
+            if pause: time.sleep(pause)
         except Exception:
             counts[n][1] += 1; conn = None
-threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+threads = [threading.Thread(target=client, args=(n,)) for n in range(len(counts))]
 for t in threads: t.start()
 for t in threads: t.join()
 print(sum(c[0] for c in counts), sum(c[1] for c in counts))

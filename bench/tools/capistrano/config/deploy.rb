@@ -27,7 +27,9 @@ namespace :bench do
     commit = `git -C #{repo} rev-parse HEAD`.strip
     id = Time.now.utc.strftime("%Y%m%dT%H%M%SZ") + "-" + commit[0, 7]
     tarball = "/tmp/cap-#{id}.tar.gz"
-    system("git -C #{repo} archive --format=tar HEAD | gzip -1 > #{tarball}") or raise "archive failed"
+    # The same build as every tool (bench/lib.sh's bench_tarball).
+    lib = File.expand_path("../../../lib.sh", __dir__)
+    system("bash", "-c", ". \"$1\" && bench_tarball \"$2\" \"$3\"", "bash", lib, repo, tarball) or raise "build failed"
     rel = "#{path}/releases/#{id}"
     lb = roles(:balancer).first
     vadm = "varnishadm -T #{lb.hostname}:6082 -S #{farm}/varnish-secret"
@@ -70,6 +72,14 @@ namespace :bench do
         sleep 0.05
       end
       on(lb) { execute "#{vadm} backend.set_health '*.#{backend}' auto" }
+      # As deploy does: wait until Varnish takes the host back.
+      on(lb) do
+        loop do
+          rows = capture("#{vadm} backend.list '*.#{backend}'").lines.drop(1).map(&:downcase)
+          break if rows.any? { |row| row.include?("healthy") && !row.include?("sick") }
+          sleep 0.05
+        end
+      end
     end
 
     mark "finish"
