@@ -155,11 +155,70 @@ fn big_files_are_exported_byte_for_byte_loose_and_packed() {
             assert!(objects.lines().any(|line| line == "count: 0"), "{objects}");
         }
         let out = tempfile::tempdir().unwrap();
-        artifact::export(repo.path(), &commit, out.path()).unwrap();
+        artifact::export(repo.path(), &commit, out.path(), None).unwrap();
         assert!(std::fs::read(out.path().join("big.bin")).unwrap() == big, "{how}: big.bin differs");
         assert!(std::fs::read(out.path().join("tool")).unwrap() == big[..9 << 20], "{how}: tool differs");
         let mode = std::fs::metadata(out.path().join("tool")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o755, "{how}");
         assert_eq!(std::fs::read_to_string(out.path().join("README")).unwrap(), "small");
     }
+}
+
+/// A warm build copies the files whose blob did not change from the cached build of an
+/// ancestor commit (those its build commands left alone), hashes only what the export did not
+/// write itself or the build touched, and gives the very release a build from scratch gives.
+/// The build rewrites `keep.txt` with other bytes of the same size right after the export:
+/// taken as known, it would ship with the wrong sha256 (the control).
+#[test]
+fn a_warm_build_takes_unchanged_files_from_an_ancestors_build_and_equals_a_cold_one() {
+    let mut files: Vec<(String, String)> =
+        (0..200).map(|i| (format!("src/f{i:03}.php"), format!("<?php // file {i}\n").repeat(40))).collect();
+    files.push(("keep.txt".into(), "same\n".into()));
+    files.push((
+        "bin/build".into(),
+        "mkdir -p public && printf 'built %s\\n' \"$DEPLOY_COMMIT\" > public/built.txt && printf 'SAME\\n' > keep.txt\n"
+            .into(),
+    ));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(path, text)| (path.as_str(), text.as_str())).collect();
+    let repo = git_repo(&refs);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let commands = ["sh bin/build".to_string()];
+    let build = |commit: &str, cache: &std::path::Path| {
+        let env = [("DEPLOY_COMMIT", commit)];
+        let spec = BuildSpec {
+            app: "shop",
+            repository: repo.path(),
+            commit,
+            commands: &commands,
+            exclude: &[],
+            shared: &[],
+            env: &env,
+            rebuild: false,
+        };
+        let built = rt.block_on(artifact::build(&spec, cache)).unwrap();
+        let packed = rt.block_on(built.full()).unwrap();
+        (built, packed.sha256)
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let (cold, _) = build(&head(repo.path()), cache.path());
+    assert_eq!((cold.copied, cold.hashed), (0, 2), "a cold build hashes only what the export did not write");
+
+    std::fs::write(repo.path().join("src/f001.php"), "<?php // changed\n").unwrap();
+    std::fs::write(repo.path().join("src/f002.php"), "<?php // changed too\n").unwrap();
+    std::fs::write(repo.path().join("src/new.php"), "<?php // new\n").unwrap();
+    std::fs::remove_file(repo.path().join("src/f003.php")).unwrap();
+    crate::support::git(repo.path(), &["add", "-A"]);
+    crate::support::git(repo.path(), &["commit", "-q", "-m", "second"]);
+    let commit = head(repo.path());
+    let (warm, warm_tarball) = build(&commit, cache.path());
+    // 197 unchanged source files and bin/build; keep.txt was rewritten by the first build.
+    assert_eq!(warm.copied, 198, "copied from the ancestor's build");
+    assert_eq!(warm.hashed, 2, "public/built.txt and keep.txt, which the build wrote");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let (cold, cold_tarball) = build(&commit, scratch.path());
+    assert_eq!(cold.copied, 0);
+    assert_eq!(warm.sha256, cold.sha256, "the same manifest as a build from scratch");
+    assert_eq!(warm_tarball, cold_tarball, "the same tarball, byte for byte");
+    assert_eq!(std::fs::read_to_string(warm.tree.join("keep.txt")).unwrap(), "SAME\n");
 }

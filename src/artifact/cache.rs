@@ -1,6 +1,8 @@
 //! The local build cache: one folder per commit and build, built aside and renamed into
 //! place, the newest few kept per app.
 
+use super::export::Ancestor;
+use super::index::Index;
 use super::{Artifact, BuildError, BuildSpec, export, hex, io_err, scan};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -47,9 +49,21 @@ fn private(dir: &Path) -> Result<(), BuildError> {
 
 /// The cache key: the commit and everything about the build that changes its output.
 fn key(spec: &BuildSpec) -> String {
+    digest(spec, true)
+}
+
+/// What a build does whatever the commit (its commands, exclusions and environment but for
+/// `DEPLOY_COMMIT`): builds of two commits with the same recipe can share exported files.
+fn recipe(spec: &BuildSpec) -> String {
+    digest(spec, false)
+}
+
+fn digest(spec: &BuildSpec, with_commit: bool) -> String {
     let mut hash = Sha256::new();
-    hash.update(spec.commit.as_bytes());
-    for (name, value) in spec.env {
+    if with_commit {
+        hash.update(spec.commit.as_bytes());
+    }
+    for (name, value) in spec.env.iter().filter(|(name, _)| with_commit || *name != "DEPLOY_COMMIT") {
         hash.update(format!("\0env\0{name}={value}").as_bytes());
     }
     for command in spec.commands {
@@ -61,6 +75,33 @@ fn key(spec: &BuildSpec) -> String {
         hash.update(pattern.as_bytes());
     }
     hex(&hash.finalize()[..8])
+}
+
+/// The newest cached build of an ancestor of `spec.commit` with the same recipe, marked as
+/// used while this build reads it: (its folder, what its export wrote).
+fn ancestor(spec: &BuildSpec, app_dir: &Path) -> Option<(PathBuf, Index, InUse)> {
+    let repo = git2::Repository::discover(spec.repository).ok()?;
+    let commit = git2::Oid::from_str(spec.commit).ok()?;
+    let recipe = recipe(spec);
+    let mut found: Vec<(std::time::SystemTime, PathBuf, git2::Oid)> = Vec::new();
+    for entry in fs::read_dir(app_dir).ok()?.filter_map(Result::ok) {
+        let dir = entry.path();
+        let Ok(built) = fs::metadata(dir.join("built")).and_then(|meta| meta.modified()) else { continue };
+        let same = fs::read_to_string(dir.join("recipe")).is_ok_and(|text| text.trim() == recipe);
+        let Some(oid) =
+            fs::read_to_string(dir.join("commit")).ok().and_then(|text| git2::Oid::from_str(text.trim()).ok())
+        else {
+            continue;
+        };
+        if same && oid != commit && repo.graph_descendant_of(commit, oid).unwrap_or(false) {
+            found.push((built, dir, oid));
+        }
+    }
+    found.sort();
+    let (_, dir, _) = found.pop()?;
+    let user = InUse::take(&dir).ok()?;
+    let index = Index::read(&dir.join("exported"))?;
+    Some((dir, index, user))
 }
 
 /// Builds kept per app in the cache (the newest; older ones are removed after a build).
@@ -81,7 +122,7 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
         && let Some((mtime, recorded)) = parse_built(&text)
     {
         let user = InUse::take(&dir)?;
-        let (entries, files) = scan::scan(&tree, spec.exclude, spec.shared)?;
+        let (entries, files, _) = scan::scan(&tree, spec.exclude, spec.shared, None)?;
         let artifact = Artifact::new(tree, dir.clone(), entries, files, mtime, true).used_by(user);
         if artifact.sha256 == recorded {
             let _ = fs::write(&done, format!("{mtime} {recorded}\n")); // newest use, for pruning
@@ -96,7 +137,19 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work_tree).map_err(io_err("create", &work_tree))?;
     let result = async {
-        let mtime = export(spec.repository, spec.commit, &work_tree)?;
+        let from = ancestor(spec, &app_dir).map(|(dir, index, user)| (dir.join("tree"), index, user));
+        let ancestor = from.as_ref().map(|(tree, index, _)| Ancestor { tree, index });
+        let (mtime, mut index, copied) = export(spec.repository, spec.commit, &work_tree, ancestor)?;
+        drop(from);
+        // The stamp: made once every file is written (see `index`).
+        let stamp = work.join("exported.stamp");
+        fs::write(&stamp, "").map_err(io_err("write", &stamp))?;
+        index.stamp = super::index::ctime(&fs::metadata(&stamp).map_err(io_err("stat", &stamp))?);
+        let exported = work.join("exported");
+        index.write(&exported).map_err(io_err("write", &exported))?;
+        for (name, text) in [("commit", spec.commit.to_string()), ("recipe", recipe(spec))] {
+            fs::write(work.join(name), text).map_err(io_err("write", &work.join(name)))?;
+        }
         for command in spec.commands {
             let out = crate::transport::run_local(command, Some(&work_tree), spec.env, None)
                 .await
@@ -105,7 +158,7 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
                 return Err(BuildError::Command { command: command.clone(), status: out.status, output: out.tail(20) });
             }
         }
-        let (entries, files) = scan::scan(&work_tree, spec.exclude, spec.shared)?;
+        let (entries, files, hashed) = scan::scan(&work_tree, spec.exclude, spec.shared, Some(&index))?;
         let sha256 = hex(&Sha256::digest(scan::manifest_text(&files).as_bytes()));
         let built = work.join("built");
         fs::write(&built, format!("{mtime} {sha256}\n")).map_err(io_err("write", &built))?;
@@ -118,7 +171,8 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
         let _ = fs::remove_dir_all(&target);
         fs::rename(&work, &target).map_err(io_err("rename", &work))?;
         let user = InUse::take(&target)?;
-        Ok(Artifact::new(target.join("tree"), target.clone(), entries, files, mtime, false).used_by(user))
+        let artifact = Artifact::new(target.join("tree"), target.clone(), entries, files, mtime, false);
+        Ok(Artifact { copied, hashed, ..artifact }.used_by(user))
     }
     .await;
     let _ = fs::remove_dir_all(&work);
@@ -204,6 +258,6 @@ pub fn newest_size(cache: &Path, app: &str) -> Option<u64> {
         .filter_map(Result::ok)
         .filter_map(|entry| Some((fs::metadata(entry.path().join("built")).ok()?.modified().ok()?, entry.path())))
         .max()?;
-    let (_, files) = scan::scan(&newest.1.join("tree"), &[], &[]).ok()?;
+    let (_, files, _) = scan::scan(&newest.1.join("tree"), &[], &[], None).ok()?;
     Some(files.iter().map(|file| file.size).sum())
 }

@@ -1,12 +1,30 @@
 //! Writing a commit's tree into a clean folder (no `.git`, nothing untracked).
 
-use super::{BuildError, io_err};
+use super::index::{Exported, Index};
+use super::{BuildError, hex, io_err};
+use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::Path;
 
+/// A build to take unchanged files from: its folder and what its export wrote.
+pub struct Ancestor<'a> {
+    pub tree: &'a Path,
+    pub index: &'a Index,
+}
+
 /// Writes the commit's tree into `dest`: files with their modes, symlinks as symlinks;
-/// submodules are left out. Returns the commit's time (seconds since the epoch).
-pub fn export(repository: &Path, commit: &str, dest: &Path) -> Result<u64, BuildError> {
+/// submodules are left out. Returns the commit's time (seconds since the epoch) and what was
+/// written (without its stamp, which the caller sets once the export is done) and how many
+/// files were copied from `ancestor`. A file whose
+/// blob and mode are those `ancestor`'s export wrote, and which is still as written there,
+/// is copied from it (in the kernel: `copy_file_range`, a reflink where the filesystem has
+/// them) and not hashed again; every other file is written from git and hashed.
+pub fn export(
+    repository: &Path,
+    commit: &str,
+    dest: &Path,
+    ancestor: Option<Ancestor>,
+) -> Result<(u64, Index, usize), BuildError> {
     let git = |err: git2::Error| BuildError::Git(format!("git: {}", err.message()));
     let repo = git2::Repository::discover(repository).map_err(git)?;
     let oid = git2::Oid::from_str(commit).map_err(git)?;
@@ -14,25 +32,42 @@ pub fn export(repository: &Path, commit: &str, dest: &Path) -> Result<u64, Build
     let time = found.time().seconds().max(0) as u64;
     let tree = found.tree().map_err(git)?;
     let mut failure: Option<BuildError> = None;
+    let mut index = Index::default();
+    let mut copied_files = 0;
     tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
         let Ok(name) = entry.name() else { return git2::TreeWalkResult::Skip };
         let path = dest.join(root).join(name);
+        let rel = format!("{root}{name}");
         let written: Result<(), BuildError> = (|| match entry.kind() {
             Some(git2::ObjectType::Tree) => fs::create_dir_all(&path).map_err(io_err("create", &path)),
             Some(git2::ObjectType::Blob) => {
-                let mode = entry.filemode();
-                if mode != 0o120000 && big(&repo, entry.id()) {
+                let (mode, oid) = (entry.filemode(), entry.id().to_string());
+                let record = |sha256: Option<String>| -> Result<Exported, BuildError> {
+                    let meta = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
+                    Ok(Exported::new(oid.clone(), mode, sha256, &meta))
+                };
+                if mode == 0o120000 {
+                    let blob = repo.find_blob(entry.id()).map_err(git)?;
+                    let target = String::from_utf8_lossy(blob.content()).into_owned();
+                    return std::os::unix::fs::symlink(target, &path).map_err(io_err("symlink", &path));
+                }
+                if let Some(sha256) = ancestor.as_ref().and_then(|ancestor| copied(ancestor, &rel, &oid, mode, &path)) {
+                    finish_file(&path, mode)?;
+                    index.files.insert(rel, record(Some(sha256))?);
+                    copied_files += 1;
+                    return Ok(());
+                }
+                if big(&repo, entry.id()) {
                     stream_blob(&repo, entry.id(), &path)?;
-                    return finish_file(&path, mode);
+                    finish_file(&path, mode)?;
+                    index.files.insert(rel, record(None)?);
+                    return Ok(());
                 }
                 let blob = repo.find_blob(entry.id()).map_err(git)?;
-                if mode == 0o120000 {
-                    let target = String::from_utf8_lossy(blob.content()).into_owned();
-                    std::os::unix::fs::symlink(target, &path).map_err(io_err("symlink", &path))
-                } else {
-                    fs::write(&path, blob.content()).map_err(io_err("write", &path))?;
-                    finish_file(&path, mode)
-                }
+                fs::write(&path, blob.content()).map_err(io_err("write", &path))?;
+                finish_file(&path, mode)?;
+                index.files.insert(rel, record(Some(hex(&Sha256::digest(blob.content()))))?);
+                Ok(())
             }
             _ => Ok(()), // submodule commits: not part of the tree's content
         })();
@@ -47,7 +82,31 @@ pub fn export(repository: &Path, commit: &str, dest: &Path) -> Result<u64, Build
     .map_err(|err| failure.take().unwrap_or_else(|| git(err)))?;
     match failure {
         Some(err) => Err(err),
-        None => Ok(time),
+        None => Ok((time, index, copied_files)),
+    }
+}
+
+/// Copies `rel` from the ancestor's build if its export wrote the same blob with the same
+/// mode there and the file is still as written; returns its sha256. A new file is made (so it
+/// gets the mode a fresh export gives) and filled by `io::copy`, which copies in the kernel.
+fn copied(ancestor: &Ancestor, rel: &str, oid: &str, mode: i32, path: &Path) -> Option<String> {
+    let old = ancestor.index.files.get(rel)?;
+    let sha256 = old.sha256.clone()?;
+    if old.oid != oid || old.mode != mode {
+        return None;
+    }
+    let source = ancestor.tree.join(rel);
+    let mut from = fs::File::open(&source).ok()?;
+    if !old.untouched(&from.metadata().ok()?, ancestor.index.stamp) {
+        return None;
+    }
+    let mut to = fs::File::create(path).ok()?;
+    match std::io::copy(&mut from, &mut to) {
+        Ok(bytes) if bytes == old.size => Some(sha256),
+        _ => {
+            let _ = fs::remove_file(path);
+            None
+        }
     }
 }
 

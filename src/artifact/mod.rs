@@ -7,13 +7,15 @@
 
 mod cache;
 mod export;
+pub mod index;
 mod pack;
 pub mod revision;
 mod scan;
 pub mod store;
 
 pub use cache::{build, cache_dir, newest_size};
-pub use export::export;
+pub use export::{Ancestor, export};
+pub use index::{Exported, Index};
 pub use pack::Packed;
 pub use revision::{RevisionError, resolve, uncommitted};
 pub use scan::{FileEntry, excluded, manifest_text, parse_listing, parse_manifest};
@@ -38,6 +40,11 @@ pub struct Artifact {
     pub files: usize,
     /// Taken from the cache: nothing was built.
     pub reused: bool,
+    /// Files the export copied from an ancestor commit's build instead of writing them from
+    /// git (0 without one).
+    pub copied: usize,
+    /// Files the build read and hashed (the others were known from the export).
+    pub hashed: usize,
     contents: Arc<Contents>,
 }
 

@@ -46,6 +46,8 @@ impl Artifact {
             files: files.len(),
             sha256,
             reused,
+            copied: 0,
+            hashed: 0,
             contents: Arc::new(Contents {
                 entries,
                 files,

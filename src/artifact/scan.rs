@@ -34,26 +34,35 @@ pub(super) struct TreeEntry {
     pub kind: EntryKind,
 }
 
+/// A build folder scanned: its entries, its files, and how many of them were read and
+/// hashed (the others were known from the export).
+pub(super) type Scanned = (Vec<TreeEntry>, Vec<FileEntry>, usize);
+
 /// Walks the build folder (sorted; `exclude` and a top-level `.git` left out) and hashes
-/// every regular file. Refuses symlinks out of the release and symlinks above a `shared` path.
+/// every regular file, but for those `known` says are still as the export wrote them.
+/// Refuses symlinks out of the release and symlinks above a `shared` path.
 pub(super) fn scan(
     tree: &Path,
     exclude: &[String],
     shared: &[String],
-) -> Result<(Vec<TreeEntry>, Vec<FileEntry>), BuildError> {
+    known: Option<&super::index::Index>,
+) -> Result<Scanned, BuildError> {
     let mut entries = Vec::new();
     let mut files = Vec::new();
-    walk(tree, "", exclude, &mut entries, &mut files)?;
+    let mut hashed = 0;
+    walk(tree, "", exclude, known, &mut entries, &mut files, &mut hashed)?;
     check_written_paths(&entries, shared)?;
-    Ok((entries, files))
+    Ok((entries, files, hashed))
 }
 
 fn walk(
     root: &Path,
     rel: &str,
     exclude: &[String],
+    known: Option<&super::index::Index>,
     entries: &mut Vec<TreeEntry>,
     files: &mut Vec<FileEntry>,
+    hashed: &mut usize,
 ) -> Result<(), BuildError> {
     use std::os::unix::fs::PermissionsExt;
     let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
@@ -82,13 +91,20 @@ fn walk(
             entries.push(TreeEntry { rel: child, mode, kind: EntryKind::Symlink(target) });
         } else if file_type.is_dir() {
             entries.push(TreeEntry { rel: child.clone(), mode, kind: EntryKind::Dir });
-            walk(root, &child, exclude, entries, files)?;
+            walk(root, &child, exclude, known, entries, files, hashed)?;
         } else if file_type.is_file() {
-            let mut hash = Sha256::new();
-            let mut file = fs::File::open(&path).map_err(io_err("open", &path))?;
-            io::copy(&mut file, &mut HashWriter(&mut hash)).map_err(io_err("read", &path))?;
+            let sha256 = match known.and_then(|known| known.known(&child, &meta)) {
+                Some(sha256) => sha256.to_string(),
+                None => {
+                    *hashed += 1;
+                    let mut hash = Sha256::new();
+                    let mut file = fs::File::open(&path).map_err(io_err("open", &path))?;
+                    io::copy(&mut file, &mut HashWriter(&mut hash)).map_err(io_err("read", &path))?;
+                    hex(&hash.finalize())
+                }
+            };
             entries.push(TreeEntry { rel: child.clone(), mode, kind: EntryKind::File(files.len()) });
-            files.push(FileEntry { path: child, mode, size: meta.len(), sha256: hex(&hash.finalize()) });
+            files.push(FileEntry { path: child, mode, size: meta.len(), sha256 });
         }
         // sockets, fifos, devices: never part of a release
     }
