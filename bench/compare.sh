@@ -162,6 +162,7 @@ for mode in $MODES; do
           sent=$(python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["kind"] for l in open(sys.argv[1]) if "\"sent\"" in l})))' "$DIR/deploy.json")
           [ "$sent" = "$( [ "$mode" = warm ] && echo delta || echo full)" ] || { echo "deploy sent $sent in $mode mode" >&2; exit 1; }
           times[rss]+="$(cat "$DIR/rss") "
+          times[build/$mode]+="$(python3 -c 'import json,sys; print([json.loads(l)["seconds"] for l in open(sys.argv[1]) if "\"built\"" in l][0])' "$DIR/deploy.json") "
           ;;
         bash) id=$(bench/tools/bash-deploy.sh "$FARM" "$REPO") ;;
         capistrano) id=$(cd bench/tools/capistrano && FARM=$FARM REPO=$REPO cap bench bench:release 2>/dev/null | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}$' | tail -1) ;;
@@ -240,5 +241,9 @@ for mode in $MODES; do
     esac
   done
 done
-case " $TOOLS " in *" deploy "*) echo; echo "deploy peak RSS (largest of deploy and its ssh children): median $(median "${times[rss]}") KiB" ;; esac
+case " $TOOLS " in *" deploy "*)
+  echo
+  echo "deploy peak RSS (largest of deploy and its ssh children): median $(median "${times[rss]}") KiB"
+  for mode in $MODES; do echo "deploy's build ($mode: export, bin/build, manifest): median $(median "${times[build/$mode]}") s"; done ;;
+esac
 echo "(command: deploy's median activate step — one remote command — in these runs; others: ($N no-op commands − none) / $N)"

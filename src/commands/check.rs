@@ -313,12 +313,9 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
             .iter()
             .map(|err| row(&err.host, "ssh", false, format!("{}: {}", err.destination, err.message.trim())))
             .collect();
-        for host in &hosts {
-            if errors.iter().any(|err| &err.host == host) {
-                continue;
-            }
-            rows.extend(check_host(stage_cfg, &ssh, &http, host, need_kb).await);
-        }
+        let reached = hosts.iter().filter(|host| !errors.iter().any(|err| &err.host == *host));
+        let checked = super::each_host(reached, |host| check_host(stage_cfg, &ssh, &http, host, need_kb)).await;
+        rows.extend(checked.into_iter().flatten());
         rows.extend(check_balancer(stage_cfg, &ssh).await);
         rows.extend(check_caches(stage_cfg, &ssh, &http).await);
         ssh.close().await;

@@ -32,9 +32,9 @@ pub fn run(settings: &Settings, stage: &str) -> Result<i32, Error> {
             .iter()
             .map(|err| row(&err.host, "ssh", false, format!("{}: {}", err.destination, err.message.trim())))
             .collect();
-        for host in hosts.iter().filter(|host| !errors.iter().any(|err| &err.host == *host)) {
-            rows.extend(setup_host(stage_cfg, &ssh, host, &templates).await);
-        }
+        let reached = hosts.iter().filter(|host| !errors.iter().any(|err| &err.host == *host));
+        let done = super::each_host(reached, |host| setup_host(stage_cfg, &ssh, host, &templates)).await;
+        rows.extend(done.into_iter().flatten());
         ssh.close().await;
         rows
     });

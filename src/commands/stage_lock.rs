@@ -29,13 +29,12 @@ pub fn run(settings: &Settings, stage: &str, task: &LockTask) -> Result<i32, Err
 
 /// Each host's lock holder (owner JSON), `None` when free.
 async fn holders(live: &Live, layout: &Layout, hosts: &[String]) -> Vec<(String, Option<String>)> {
-    let mut out = Vec::new();
-    for host in hosts {
+    super::each_host(hosts, |host| async move {
         let read = live.run(&Target::host(host), &lock::holder(layout), None).await;
         let owner = read.ok().filter(|out| out.ok()).map(|out| lock::holder_owner(&out.stdout).to_string());
-        out.push((host.clone(), owner));
-    }
-    out
+        (host.clone(), owner)
+    })
+    .await
 }
 
 async fn status(live: &Live, layout: &Layout, hosts: &[String]) -> Result<i32, Error> {
@@ -63,11 +62,17 @@ async fn acquire(live: &Live, layout: &Layout, stage: &str, hosts: &[String], me
     let token = format!("manual-{}", who.token);
     let mut taken: Vec<&String> = Vec::new();
     let mut refused = Vec::new();
-    for host in hosts {
-        let got = live.run(&Target::host(host), &lock::acquire(layout, &owner, &token), None).await;
-        match got {
-            Ok(out) if out.ok() => taken.push(host),
-            _ => refused.push(host.clone()),
+    let cmd = lock::acquire(layout, &owner, &token);
+    let cmd = &cmd;
+    let got = super::each_host(hosts, |host| async move {
+        (host, live.run(&Target::host(host), cmd, None).await.is_ok_and(|out| out.ok()))
+    })
+    .await;
+    for (host, ok) in got {
+        if ok {
+            taken.push(host);
+        } else {
+            refused.push(host.clone());
         }
     }
     if refused.is_empty() {
@@ -78,9 +83,9 @@ async fn acquire(live: &Live, layout: &Layout, stage: &str, hosts: &[String], me
         return Ok(0);
     }
     // All or nothing: give back what was taken, say who holds the rest.
-    for host in taken {
-        let _ = live.run(&Target::host(host), &lock::release_own(layout, &token), None).await;
-    }
+    let release = lock::release_own(layout, &token);
+    let release = &release;
+    super::each_host(taken, |host| async move { live.run(&Target::host(host), release, None).await }).await;
     let holders = holders(live, layout, &refused)
         .await
         .into_iter()
