@@ -105,6 +105,7 @@ impl Connections {
 
     /// Opens what it can: the connections that worked, and the errors of the others.
     pub async fn open_each(opts: &SshOptions, dests: Vec<Destination>) -> (Connections, Vec<ConnectError>) {
+        raise_open_files();
         let mut set = tokio::task::JoinSet::new();
         let opening = Arc::new(Semaphore::new(OPENING_AT_ONCE));
         for dest in dests {
@@ -259,5 +260,30 @@ impl Connections {
             }
         }
         set.join_all().await;
+    }
+}
+
+/// Raises this process's soft limit of open files to its hard limit (never lowers it), as
+/// Go's runtime does for its programs: each host costs deploy about five descriptors while
+/// its commands run (the master connection's socket, each command's pipes), so 256 hosts
+/// need ~1,400, past the 1,024 a login shell usually allows. Returns the soft limit now.
+pub fn raise_open_files() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some() && limit.current != limit.maximum {
+        let _ = setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, maximum: limit.maximum });
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+#[cfg(test)]
+mod limit_tests {
+    #[test]
+    fn the_soft_limit_of_open_files_is_raised_to_the_hard_one() {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let hard = getrlimit(Resource::Nofile).maximum;
+        setrlimit(Resource::Nofile, Rlimit { current: Some(256), maximum: hard }).unwrap();
+        assert_eq!(getrlimit(Resource::Nofile).current, Some(256));
+        assert_eq!(super::raise_open_files(), hard);
     }
 }
