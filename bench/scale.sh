@@ -10,9 +10,9 @@
 # files), activate = clear the cache folder, `[rolling] batch = "10%"`, `keep_releases = 1`;
 # a first release; then
 # one cold release (every host gets the whole tarball over ssh), RUNS (default 2) warm ones
-# (1% of the files changed: deltas over ssh), and one release through an artifact store
-# (s3s-fs on the farm's address: the deploying machine puts the tarball there once, hosts
-# fetch it). Each run is checked: exit 0, every host on the new release, every backend
+# (1% of the files changed: deltas over ssh), then a cold and a warm release through an
+# artifact store (`s-cold`, `s-warm`: s3s-fs on the farm's address; the deploying machine
+# puts each tarball there once, hosts fetch it). Each run is checked: exit 0, every host on the new release, every backend
 # healthy in Varnish.
 #
 # Columns: wall time; prepare (start → migration) and roll phases; deploy's own CPU seconds
@@ -65,14 +65,14 @@ assert len(sent) == len(apps), f"{len(sent)} sent events for {len(apps)} hosts"
 stored = sum(x["bytes"] for x in ev if x["event"] == "stored" and x["uploaded"])
 n, own = len(apps), sample["own"]
 out = sample["tcp_sent"] + stored
-print(f"{n:6} {mode:>5} {e - s:7.2f}s {start['migrate'] - s:7.2f}s {end['roll'] - start['roll']:7.2f}s"
+print(f"{n:6} {mode:>6} {e - s:7.2f}s {start['migrate'] - s:7.2f}s {end['roll'] - start['roll']:7.2f}s"
       f" {own['cpu_s'] / n * 1000:7.1f}ms {sample['ssh_cpu_s'] / n * 1000:7.1f}ms {own['rss_kb'] / 1024:7.1f} MB"
       f" {own['fds']:5} {sample['ssh_processes']:5} {sample['ssh_rss_kb'] / 1024:7.1f} MB"
       f" {out / 1e6:8.1f} MB {out / n / 1e6:7.2f} MB")
 PY
 }
 
-printf '%6s %5s %8s %8s %8s %9s %9s %10s %5s %5s %10s %11s %10s\n' hosts mode wall prepare roll \
+printf '%6s %6s %8s %8s %8s %9s %9s %10s %5s %5s %10s %11s %10s\n' hosts mode wall prepare roll \
   'cpu/host' 'ssh/host' 'peak RSS' fds ssh 'ssh RSS' sent sent/host
 for n in $COUNTS; do
   stop_s3
@@ -96,11 +96,16 @@ for n in $COUNTS; do
     > "$DIR/farm/Deploy-store.toml"
   one "$DIR/farm/Deploy.toml" first > /dev/null # a first release, so the others roll from one that serves
   read -r mb procs < <(python3 bench/tools/farm_memory.py "$DIR/farm")
-  for ((r = 0; r <= RUNS + 1; r++)); do
+  for ((r = 0; r <= RUNS + 2; r++)); do
     mode=warm config=$DIR/farm/Deploy.toml
-    # Cold: every host's current release unknown (no manifest), so each gets the whole tarball.
-    [ $r = 0 ] && mode=cold && rm -f "$DIR"/farm/hosts/*/www/shop/.deploy/manifests/*
-    [ $r = $((RUNS + 1)) ] && mode=store config=$DIR/farm/Deploy-store.toml
+    [ $r -gt "$RUNS" ] && config=$DIR/farm/Deploy-store.toml mode=s-warm
+    # Cold: every host's current release unknown (no manifest), so each gets the whole
+    # tarball: over ssh first, then through the store.
+    if [ $r = 0 ] || [ $r = $((RUNS + 1)) ]; then
+      mode=cold
+      [ $r -gt 0 ] && mode=s-cold
+      rm -f "$DIR"/farm/hosts/*/www/shop/.deploy/manifests/*
+    fi
     change_1pct "$REPO" "run $r"
     bench_commit "$REPO" "run $r"
     sleep 1 # release ids have one-second resolution
