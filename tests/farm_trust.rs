@@ -283,4 +283,11 @@ fn failures_leave_nothing_behind() {
     assert!(!crate::farm::events(&run.events, "failed", Some("web2")).is_empty(), "{:?}", run.events);
     drop(guard);
     clean("a failed unpack");
+
+    // What a killed deploy left while its release arrived goes with the next success.
+    let stale = f.root("web1").join("releases/.20200101T000000Z-0000000.partial");
+    std::fs::create_dir_all(stale.join("public")).unwrap();
+    let run = f.deploy_json(&["farm"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!stale.exists(), "a stale hidden release was kept");
 }

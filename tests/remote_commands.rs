@@ -175,7 +175,15 @@ fn release_commands() {
         "ln -sfn -- releases/20261126T051944Z-1a2b3c4 /var/www/shop/.current.tmp && mv -fT -- /var/www/shop/.current.tmp /var/www/shop/current"
     );
     assert_eq!(release::exists(&l(), ID).to_string(), "test -d /var/www/shop/releases/20261126T051944Z-1a2b3c4");
-    assert_eq!(release::list(&l()).to_string(), "ls -1 -- /var/www/shop/releases");
+    assert_eq!(release::list(&l()).to_string(), "ls -1a -- /var/www/shop/releases");
+    assert_eq!(
+        release::stale_partials(".\n..\n.20261126T051944Z-1a2b3c4.partial\n20261125T051944Z-aaaaaaa\n.x.partial\n"),
+        ["20261126T051944Z-1a2b3c4"]
+    );
+    assert_eq!(
+        release::remove_partials(&l(), &["a".into()]).to_string(),
+        "rm -rf -- /var/www/shop/releases/.a.partial /var/www/shop/.deploy/incoming/a.fifo"
+    );
     assert_eq!(
         release::remove(&l(), &["a".into(), "b c".into()]).to_string(),
         "rm -rf -- /var/www/shop/releases/a /var/www/shop/.deploy/manifests/a /var/www/shop/.deploy/manifests/a.files /var/www/shop/.deploy/manifests/a.links /var/www/shop/.deploy/manifests/a.expect /var/www/shop/.deploy/manifests/a.got /var/www/shop/releases/.a.partial /var/www/shop/.deploy/incoming/a.fifo '/var/www/shop/releases/b c' '/var/www/shop/.deploy/manifests/b c' '/var/www/shop/.deploy/manifests/b c.files' '/var/www/shop/.deploy/manifests/b c.links' '/var/www/shop/.deploy/manifests/b c.expect' '/var/www/shop/.deploy/manifests/b c.got' '/var/www/shop/releases/.b c.partial' '/var/www/shop/.deploy/incoming/b c.fifo'"

@@ -104,6 +104,24 @@ fn ancestor(spec: &BuildSpec, app_dir: &Path) -> Option<(PathBuf, Index, InUse)>
     Some((dir, index, user))
 }
 
+/// The index's stamp: the change time of a file written once every exported file is, newer
+/// than all of them. The clock behind change times ticks every few milliseconds: the file is
+/// written again until its time has moved past the newest export's (a few ms at most), so
+/// that every record is trusted and only what the build touches is hashed again.
+fn stamp(path: &Path, index: &Index) -> Result<(i64, i64), BuildError> {
+    let newest = index.files.values().map(|file| file.ctime).max().unwrap_or_default();
+    let mut stamp = (0, 0);
+    for attempt in 0..200 {
+        fs::write(path, format!("{attempt}\n")).map_err(io_err("write", path))?;
+        stamp = super::index::ctime(&fs::metadata(path).map_err(io_err("stat", path))?);
+        if stamp > newest {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Ok(stamp)
+}
+
 /// Builds kept per app in the cache (the newest; older ones are removed after a build).
 const KEEP_BUILDS: usize = 3;
 
@@ -141,10 +159,7 @@ pub async fn build(spec: &BuildSpec<'_>, cache: &Path) -> Result<Artifact, Build
         let ancestor = from.as_ref().map(|(tree, index, _)| Ancestor { tree, index });
         let (mtime, mut index, copied) = export(spec.repository, spec.commit, &work_tree, ancestor)?;
         drop(from);
-        // The stamp: made once every file is written (see `index`).
-        let stamp = work.join("exported.stamp");
-        fs::write(&stamp, "").map_err(io_err("write", &stamp))?;
-        index.stamp = super::index::ctime(&fs::metadata(&stamp).map_err(io_err("stat", &stamp))?);
+        index.stamp = stamp(&work.join("exported.stamp"), &index)?;
         let exported = work.join("exported");
         index.write(&exported).map_err(io_err("write", &exported))?;
         for (name, text) in [("commit", spec.commit.to_string()), ("recipe", recipe(spec))] {

@@ -263,9 +263,26 @@ pub fn exists(layout: &Layout, id: &str) -> Cmd {
     Cmd::new("test").args(["-d", &layout.release(id)])
 }
 
-/// Lists the release folders, one per line: read with [`release_ids`].
+/// Lists the release folders, one per line, hidden ones too: read with [`release_ids`] and
+/// [`stale_partials`].
 pub fn list(layout: &Layout) -> Cmd {
-    Cmd::new("ls").args(["-1", "--", &layout.releases()])
+    Cmd::new("ls").args(["-1a", "--", &layout.releases()])
+}
+
+/// The ids of the hidden `.ID.partial` folders in [`list`]'s output: releases a deploy that
+/// was killed while they arrived left behind (a deploy that fails removes its own).
+pub fn stale_partials(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix('.')?.strip_suffix(".partial"))
+        .filter(|id| crate::release_id::looks_like_release_id(id))
+        .map(String::from)
+        .collect()
+}
+
+/// Removes the hidden folders (and pipes) of releases that never arrived.
+pub fn remove_partials(layout: &Layout, ids: &[String]) -> Cmd {
+    Cmd::new("rm").args(["-rf", "--"]).args(ids.iter().flat_map(|id| [layout.partial(id), layout.incoming(id)]))
 }
 
 /// The release ids in [`list`]'s output, oldest first (anything else in the folder is left out).

@@ -21,6 +21,8 @@ impl<T: Transport> HostRun<'_, T> {
         let out =
             transport.run(&action.on, list, None).await.map_err(|err| Failure::transport(host, action.what, err))?;
         let ids = release::release_ids(&out.stdout);
+        let release = self.progress.lock().unwrap().release.clone();
+        let stale: Vec<String> = release::stale_partials(&out.stdout).into_iter().filter(|id| *id != release).collect();
         let protect: Vec<String> = {
             let progress = self.progress.lock().unwrap();
             let previous = progress.previous.get(host).cloned().flatten();
@@ -29,8 +31,13 @@ impl<T: Transport> HostRun<'_, T> {
         // The newest release is the one just deployed (`current`): `skip(keep)` keeps it.
         let old: Vec<String> =
             ids.iter().rev().skip(keep as usize).filter(|id| !protect.contains(id)).cloned().collect();
-        if !old.is_empty() {
-            let problem = match transport.run(&action.on, &release::remove(self.layout, &old), None).await {
+        // Releases that never arrived go too: this run holds the lock, so none is arriving.
+        let removals = [
+            (!old.is_empty()).then(|| release::remove(self.layout, &old)),
+            (!stale.is_empty()).then(|| release::remove_partials(self.layout, &stale)),
+        ];
+        for remove in removals.into_iter().flatten() {
+            let problem = match transport.run(&action.on, &remove, None).await {
                 Ok(removed) if removed.ok() => None,
                 Ok(removed) => Some(removed.tail(3)),
                 Err(err) => Some(err.to_string()),
