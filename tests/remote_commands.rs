@@ -662,8 +662,9 @@ fn receive_unpacks_and_hashes_in_one_pass_and_renames_into_place() {
 }
 
 /// The store fetch on a real shell and curl (a `file://` URL): it unpacks while hashing and
-/// prints the sum; bytes that are not the expected ones are tried again and fail with the
-/// mismatch status, and a URL curl cannot fetch fails naming curl; nothing is left behind.
+/// prints the sum; a try that fails is tried again and can succeed; bytes that are not the
+/// expected ones fail every try, with the mismatch status; a URL curl cannot fetch fails;
+/// nothing is left behind.
 #[test]
 fn fetch_retries_and_checks_the_sha256_on_the_host() {
     use sha2::{Digest, Sha256};
@@ -690,6 +691,20 @@ fn fetch_retries_and_checks_the_sha256_on_the_host() {
     std::fs::write(&object, &wrong).unwrap();
     let (status, _) = sh_fed(&release::fetch(&lay, "r2", 2).to_string(), input.as_bytes());
     assert_eq!(status, Some(release::FETCH_MISMATCH));
+
+    // A try that fails is tried again: the object appears while the first try's pause runs.
+    let late = dir.path().join("late.tar.gz");
+    let later = release::fetch_input(&sha, &format!("file://{}", late.display()), &[]);
+    let writer = {
+        let (late, tarball) = (late.clone(), tarball.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::write(late, tarball).unwrap();
+        })
+    };
+    let (status, out) = sh_fed(&release::fetch(&lay, "r4", 2).to_string(), later.as_bytes());
+    writer.join().unwrap();
+    assert_eq!((status, release::received_sha256(&out)), (Some(0), Some(sha.as_str())), "the second try");
 
     let gone = release::fetch_input(&sha, &format!("file://{}/missing", dir.path().display()), &[]);
     let (status, _) = sh_fed(&release::fetch(&lay, "r3", 1).to_string(), gone.as_bytes());

@@ -89,11 +89,20 @@ impl ArtifactStore {
     /// The object name of a tarball: `APP/SHA256.tar.gz` under the prefix. Named by content,
     /// so a tarball already in the store is not sent again.
     fn key(&self, sha256: &str) -> String {
-        let name = format!("{}/{sha256}.tar.gz", self.app);
+        format!("{}{}/{sha256}.tar.gz", self.prefix(), self.app)
+    }
+
+    /// The prefix the store's objects are named under, with its slash (`""`: none).
+    fn prefix(&self) -> String {
         match &self.location {
-            Location::S3 { prefix, .. } if !prefix.is_empty() => format!("{prefix}/{name}"),
-            _ => name,
+            Location::S3 { prefix, .. } if !prefix.is_empty() => format!("{prefix}/"),
+            _ => String::new(),
         }
+    }
+
+    /// An object in words (`s3://bucket/prefix/KEY`), for events and errors: no signature.
+    fn shown(&self, key: &str) -> String {
+        format!("{}{}", self.config.shown(), key.strip_prefix(&self.prefix()).unwrap_or(key))
     }
 
     /// Puts `packed` in the store unless it is there already (same name and size); once per
@@ -106,7 +115,7 @@ impl ArtifactStore {
             .get_or_try_init(|| async {
                 made.store(true, std::sync::atomic::Ordering::Relaxed);
                 let started = std::time::Instant::now();
-                let shown = format!("{}{}", self.config.shown(), key.strip_prefix(&self.prefix()).unwrap_or(&key));
+                let shown = self.shown(&key);
                 let stored = |uploaded| Stored {
                     shown: shown.clone(),
                     key: key.clone(),
@@ -117,29 +126,21 @@ impl ArtifactStore {
                 if self.size(&key).await? == Some(packed.bytes) {
                     return Ok(stored(false));
                 }
-                let mut last = String::new();
-                for attempt in 1..=PUT_TRIES {
+                let mut attempt = 1;
+                loop {
                     match self.put_once(&key, packed).await {
                         Ok(()) => return Ok(stored(true)),
-                        Err((message, retry)) if retry && attempt < PUT_TRIES => {
-                            last = message;
+                        Err((_, true)) if attempt < PUT_TRIES => {
                             tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+                            attempt += 1;
                         }
                         Err((message, _)) => return Err(format!("PUT {shown}: {message}")),
                     }
                 }
-                Err(format!("PUT {shown}: {last}"))
             })
             .await?
             .clone();
         Ok((stored, made.into_inner()))
-    }
-
-    fn prefix(&self) -> String {
-        match &self.location {
-            Location::S3 { prefix, .. } if !prefix.is_empty() => format!("{prefix}/"),
-            _ => String::new(),
-        }
     }
 
     /// The URL a request for `key` goes to, and the headers it carries.
@@ -165,7 +166,7 @@ impl ArtifactStore {
         for (name, value) in &headers {
             request = request.header(name, value);
         }
-        let shown = format!("{}{}", self.config.shown(), key.strip_prefix(&self.prefix()).unwrap_or(key));
+        let shown = self.shown(key);
         let response = request.send().await.map_err(|err| format!("HEAD {shown}: {}", Self::redact(err)))?;
         match response.status().as_u16() {
             200 => Ok(response

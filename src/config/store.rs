@@ -59,13 +59,17 @@ pub fn store(table: &Table) -> Option<Store> {
     let error = |loc: &super::source::Loc, key: &str, message: String, hint: &str| {
         table.decoder.error(loc, &path(key), message, Some(hint.to_string()));
     };
-    let s3_only = ["endpoint", "region", "path_style", "profile"];
-    let Some(store) = table.string("store") else {
-        for key in s3_only.iter().chain(&["headers", "expires", "tries"]) {
+    // Each of `keys` that is written is an error: `why` says why it has no place here.
+    let refuse = |keys: &[&'static str], why: &str| {
+        for key in keys {
             if let Some(value) = table.raw(key) {
-                error(&value.loc, key, format!("`{key}` is set but `store` is not"), HINT);
+                error(&value.loc, key, format!("`{key}` {why}"), HINT);
             }
         }
+    };
+    let s3_only = ["endpoint", "region", "path_style", "profile"];
+    let Some(store) = table.string("store") else {
+        refuse(&[&s3_only[..], &["headers", "expires", "tries"]].concat(), "is set but `store` is not");
         return None;
     };
     let expires = table.duration("expires", false).unwrap_or(Duration::from_secs(15 * 60));
@@ -114,11 +118,7 @@ pub fn store(table: &Table) -> Option<Store> {
         let profile = table.string("profile").map(|profile| profile.value);
         StoreKind::S3 { bucket: bucket.to_string(), prefix: prefix.to_string(), endpoint, region, path_style, profile }
     } else if plain_url(&store.value).is_some() {
-        for key in s3_only {
-            if let Some(value) = table.raw(key) {
-                error(&value.loc, key, format!("`{key}` is for an S3 store"), HINT);
-            }
-        }
+        refuse(&s3_only, "is for an S3 store");
         let base = if store.value.ends_with('/') { store.value.clone() } else { format!("{}/", store.value) };
         StoreKind::Http { base, headers: super::parts::headers(table) }
     } else {
